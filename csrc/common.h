@@ -1,0 +1,33 @@
+// Geometry structs shared by every CPU kernel, and the C++ copy of the output-size rule.
+// The Python side (python/strided/_shapes.py) validates and normalizes arguments; kernels trust them.
+#pragma once
+#include <cstdint>
+
+namespace strided {
+
+// (N - F + pads) / stride + 1 with F the dilated kernel extent; ceil_mode drops a last window that would
+// start in the end padding (as PyTorch). Mirrors _shapes.out_size; tests check that both agree.
+inline int64_t out_size(int64_t size, int64_t kernel, int64_t stride, int64_t pad_begin, int64_t pad_end,
+                        int64_t dilation, bool ceil_mode) {
+  const int64_t span = size + pad_begin + pad_end - (dilation * (kernel - 1) + 1);
+  if (span < 0) return 0;
+  int64_t out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+  if (ceil_mode && (out - 1) * stride >= size + pad_begin) --out;
+  return out;
+}
+
+// Field order matches strided._shapes.ConvArgs.
+struct ConvShape {
+  int64_t N, C, H, W, K, R, S, OH, OW;
+  int64_t stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right, dil_h, dil_w, groups;
+  int64_t Cg() const { return C / groups; }
+  int64_t Kg() const { return K / groups; }
+};
+
+// Field order matches strided._shapes.PoolArgs.
+struct PoolShape {
+  int64_t N, C, H, W, OH, OW, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+  bool ceil_mode;
+};
+
+}  // namespace strided

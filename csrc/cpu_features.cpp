@@ -1,0 +1,42 @@
+#include "cpu_features.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace strided {
+
+Capability cpu_detected() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+    return Capability::AVX512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Capability::AVX2;
+#endif
+  return Capability::Default;
+}
+
+Capability cpu_capability() {
+  static const Capability chosen = [] {
+    Capability c = cpu_detected();
+    if (const char* env = std::getenv("STRIDED_CPU_CAPABILITY")) {
+      Capability asked = c;
+      if (!std::strcmp(env, "default")) asked = Capability::Default;
+      else if (!std::strcmp(env, "avx2")) asked = Capability::AVX2;
+      else if (!std::strcmp(env, "avx512")) asked = Capability::AVX512;
+      if (asked < c) c = asked;
+    }
+    return c;
+  }();
+  return chosen;
+}
+
+const char* capability_name(Capability c) {
+  switch (c) {
+    case Capability::AVX512: return "avx512";
+    case Capability::AVX2: return "avx2";
+    default: return "default";
+  }
+}
+
+}  // namespace strided

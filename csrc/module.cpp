@@ -1,0 +1,183 @@
+// pybind11 bindings: the private module strided._C. Arguments arrive validated and normalized by
+// strided._shapes (C-contiguous, one float dtype); here we only check that array sizes match the geometry
+// (so a direct caller cannot make a kernel read out of bounds), allocate outputs and release the GIL.
+#include <omp.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "conv2d.h"
+#include "cpu_features.h"
+#include "pool2d.h"
+
+namespace py = pybind11;
+using namespace strided;
+
+namespace {
+
+template <typename T>
+using Array = py::array_t<T, py::array::c_style>;
+
+void expect_shape(const py::array& a, std::vector<int64_t> shape, const char* name) {
+  bool ok = a.ndim() == py::ssize_t(shape.size());
+  for (size_t i = 0; ok && i < shape.size(); ++i) ok = a.shape(py::ssize_t(i)) == shape[i];
+  if (!ok) throw py::value_error(std::string(name) + " does not match the geometry passed to strided._C");
+}
+
+ConvShape conv_shape(const std::vector<int64_t>& g) {
+  if (g.size() != 18) throw py::value_error("conv geometry must have 18 fields (strided._shapes.ConvArgs)");
+  ConvShape s{g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8],
+              g[9], g[10], g[11], g[12], g[13], g[14], g[15], g[16], g[17]};
+  if (s.OH != out_size(s.H, s.R, s.stride_h, s.pad_top, s.pad_bottom, s.dil_h, false) ||
+      s.OW != out_size(s.W, s.S, s.stride_w, s.pad_left, s.pad_right, s.dil_w, false) || s.OH < 1 || s.OW < 1)
+    throw py::value_error("conv geometry: output size disagrees with the output-size rule");
+  return s;
+}
+
+PoolShape pool_shape(const std::vector<int64_t>& g) {
+  if (g.size() != 13) throw py::value_error("pool geometry must have 13 fields (strided._shapes.PoolArgs)");
+  PoolShape s{g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], g[12] != 0};
+  if (s.OH != out_size(s.H, s.kernel_h, s.stride_h, s.pad_h, s.pad_h, 1, s.ceil_mode) ||
+      s.OW != out_size(s.W, s.kernel_w, s.stride_w, s.pad_w, s.pad_w, 1, s.ceil_mode) || s.OH < 1 || s.OW < 1)
+    throw py::value_error("pool geometry: output size disagrees with the output-size rule");
+  return s;
+}
+
+template <typename T>
+Array<T> conv_forward(Array<T> x, Array<T> w, std::optional<Array<T>> b, const std::vector<int64_t>& geom,
+                      int algo) {
+  const ConvShape s = conv_shape(geom);
+  expect_shape(x, {s.N, s.C, s.H, s.W}, "x");
+  expect_shape(w, {s.K, s.Cg(), s.R, s.S}, "w");
+  if (b) expect_shape(*b, {s.K}, "b");
+  Array<T> y({s.N, s.K, s.OH, s.OW});
+  const T* bp = b ? b->data() : nullptr;
+  const T *xp = x.data(), *wp = w.data();
+  T* yp = y.mutable_data();
+  py::gil_scoped_release nogil;
+  conv::forward(s, xp, wp, bp, yp, conv::Algo(algo));
+  return y;
+}
+
+template <typename T>
+Array<T> conv_backward_input(Array<T> gy, Array<T> w, const std::vector<int64_t>& geom, int algo) {
+  const ConvShape s = conv_shape(geom);
+  expect_shape(gy, {s.N, s.K, s.OH, s.OW}, "gy");
+  expect_shape(w, {s.K, s.Cg(), s.R, s.S}, "w");
+  Array<T> gx({s.N, s.C, s.H, s.W});
+  const T *gyp = gy.data(), *wp = w.data();
+  T* gxp = gx.mutable_data();
+  py::gil_scoped_release nogil;
+  conv::backward_input(s, gyp, wp, gxp, conv::Algo(algo));
+  return gx;
+}
+
+template <typename T>
+Array<T> conv_backward_weight(Array<T> gy, Array<T> x, const std::vector<int64_t>& geom, int algo) {
+  const ConvShape s = conv_shape(geom);
+  expect_shape(gy, {s.N, s.K, s.OH, s.OW}, "gy");
+  expect_shape(x, {s.N, s.C, s.H, s.W}, "x");
+  Array<T> gw({s.K, s.Cg(), s.R, s.S});
+  const T *gyp = gy.data(), *xp = x.data();
+  T* gwp = gw.mutable_data();
+  py::gil_scoped_release nogil;
+  conv::backward_weight(s, gyp, xp, gwp, conv::Algo(algo));
+  return gw;
+}
+
+template <typename T>
+Array<T> conv_backward_bias(Array<T> gy, const std::vector<int64_t>& geom) {
+  const ConvShape s = conv_shape(geom);
+  expect_shape(gy, {s.N, s.K, s.OH, s.OW}, "gy");
+  Array<T> gb({s.K});
+  const T* gyp = gy.data();
+  T* gbp = gb.mutable_data();
+  py::gil_scoped_release nogil;
+  conv::backward_bias(s, gyp, gbp);
+  return gb;
+}
+
+template <typename T>
+Array<T> max_pool_forward(Array<T> x, const std::vector<int64_t>& geom) {
+  const PoolShape s = pool_shape(geom);
+  expect_shape(x, {s.N, s.C, s.H, s.W}, "x");
+  Array<T> y({s.N, s.C, s.OH, s.OW});
+  const T* xp = x.data();
+  T* yp = y.mutable_data();
+  py::gil_scoped_release nogil;
+  pool::max_forward(s, xp, yp);
+  return y;
+}
+
+template <typename T>
+Array<T> max_pool_backward(Array<T> gy, Array<T> x, const std::vector<int64_t>& geom) {
+  const PoolShape s = pool_shape(geom);
+  expect_shape(gy, {s.N, s.C, s.OH, s.OW}, "gy");
+  expect_shape(x, {s.N, s.C, s.H, s.W}, "x");
+  Array<T> gx({s.N, s.C, s.H, s.W});
+  const T *gyp = gy.data(), *xp = x.data();
+  T* gxp = gx.mutable_data();
+  py::gil_scoped_release nogil;
+  pool::max_backward(s, gyp, xp, gxp);
+  return gx;
+}
+
+template <typename T>
+Array<T> avg_pool_forward(Array<T> x, const std::vector<int64_t>& geom, bool count_include_pad) {
+  const PoolShape s = pool_shape(geom);
+  expect_shape(x, {s.N, s.C, s.H, s.W}, "x");
+  Array<T> y({s.N, s.C, s.OH, s.OW});
+  const T* xp = x.data();
+  T* yp = y.mutable_data();
+  py::gil_scoped_release nogil;
+  pool::avg_forward(s, xp, yp, count_include_pad);
+  return y;
+}
+
+template <typename T>
+Array<T> avg_pool_backward(Array<T> gy, const std::vector<int64_t>& geom, bool count_include_pad) {
+  const PoolShape s = pool_shape(geom);
+  expect_shape(gy, {s.N, s.C, s.OH, s.OW}, "gy");
+  Array<T> gx({s.N, s.C, s.H, s.W});
+  const T* gyp = gy.data();
+  T* gxp = gx.mutable_data();
+  py::gil_scoped_release nogil;
+  pool::avg_backward(s, gyp, gxp, count_include_pad);
+  return gx;
+}
+
+template <typename T>
+void bind_dtype(py::module_& m) {
+  m.def("conv2d_forward", &conv_forward<T>, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("geometry"),
+        py::arg("algo") = 0);
+  m.def("conv2d_backward_input", &conv_backward_input<T>, py::arg("gy"), py::arg("w"), py::arg("geometry"),
+        py::arg("algo") = 0);
+  m.def("conv2d_backward_weight", &conv_backward_weight<T>, py::arg("gy"), py::arg("x"), py::arg("geometry"),
+        py::arg("algo") = 0);
+  m.def("conv2d_backward_bias", &conv_backward_bias<T>, py::arg("gy"), py::arg("geometry"));
+  m.def("max_pool2d_forward", &max_pool_forward<T>, py::arg("x"), py::arg("geometry"));
+  m.def("max_pool2d_backward", &max_pool_backward<T>, py::arg("gy"), py::arg("x"), py::arg("geometry"));
+  m.def("avg_pool2d_forward", &avg_pool_forward<T>, py::arg("x"), py::arg("geometry"),
+        py::arg("count_include_pad"));
+  m.def("avg_pool2d_backward", &avg_pool_backward<T>, py::arg("gy"), py::arg("geometry"),
+        py::arg("count_include_pad"));
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "strided's C++/OpenMP kernels (private: use the strided package)";
+  bind_dtype<float>(m);
+  bind_dtype<double>(m);
+  m.def("out_size", &out_size, py::arg("size"), py::arg("kernel"), py::arg("stride"), py::arg("pad_begin"),
+        py::arg("pad_end"), py::arg("dilation") = 1, py::arg("ceil_mode") = false);
+  m.def("set_num_threads", [](int n) { omp_set_num_threads(n); });
+  m.def("get_num_threads", [] { return omp_get_max_threads(); });
+  m.def("cpu_capability", [] { return std::string(capability_name(cpu_capability())); });
+  m.def("cpu_detected", [] { return std::string(capability_name(cpu_detected())); });
+  m.attr("conv_algorithms") = py::dict(py::arg("auto") = 0, py::arg("simple") = 1, py::arg("im2col") = 2);
+}

@@ -1,0 +1,16 @@
+// 2-D max and average pooling, forward and backward, NCHW.
+#pragma once
+#include "common.h"
+
+namespace strided::pool {
+
+template <typename T>
+void max_forward(const PoolShape& s, const T* x, T* y);
+template <typename T>
+void max_backward(const PoolShape& s, const T* gy, const T* x, T* gx);
+template <typename T>
+void avg_forward(const PoolShape& s, const T* x, T* y, bool count_include_pad);
+template <typename T>
+void avg_backward(const PoolShape& s, const T* gy, T* gx, bool count_include_pad);
+
+}  // namespace strided::pool
