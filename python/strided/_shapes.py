@@ -12,19 +12,22 @@ import numpy as np
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+def _is_int(v):
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
 def _pair(value, name):
     """int or (h, w) -> (h, w) of Python ints."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-    if isinstance(value, (int, np.integer)):
+    message = f"{name} must be an int or a pair of ints, got {value!r}"
+    if _is_int(value):
         return int(value), int(value)
-    try:
-        items = tuple(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}") from None
-    if len(items) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items):
-        raise (ValueError if len(items) != 2 else TypeError)(
-            f"{name} must be an int or a pair of ints, got {value!r}")
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise TypeError(message)
+    items = tuple(value)
+    if len(items) != 2:
+        raise ValueError(message)
+    if not all(_is_int(v) for v in items):
+        raise TypeError(message)
     return int(items[0]), int(items[1])
 
 
@@ -70,19 +73,20 @@ def conv_padding(padding, hw, rs, stride, dilation):
             ph, pw = dilation[0] * (rs[0] - 1), dilation[1] * (rs[1] - 1)
             return ph, ph, pw, pw
         raise ValueError(f"padding string must be 'valid', 'same' or 'full', got {padding!r}")
-    if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool):
+    message = ("padding must be an int, (ph, pw), (top, bottom, left, right) or 'valid'/'same'/'full', "
+               f"got {padding!r}")
+    if _is_int(padding):
         pads = (int(padding),) * 4
     else:
-        try:
-            items = tuple(padding)
-        except TypeError:
-            raise TypeError(f"padding must be an int, a tuple or a string, got {padding!r}") from None
+        if not hasattr(padding, "__len__"):
+            raise TypeError(message)
+        items = tuple(padding)
         if len(items) == 2:
             items = (items[0], items[0], items[1], items[1])
-        if len(items) != 4 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-                                      for v in items):
-            raise ValueError("padding must be an int, (ph, pw), (top, bottom, left, right) "
-                             f"or 'valid'/'same'/'full', got {padding!r}")
+        if len(items) != 4:
+            raise ValueError(message)
+        if not all(_is_int(v) for v in items):
+            raise TypeError(message)
         pads = tuple(int(v) for v in items)
     if min(pads) < 0:
         raise ValueError(f"padding must be non-negative, got {padding!r}")
@@ -133,7 +137,7 @@ def _conv_geometry(x_shape, w_shape, stride, padding, dilation, groups):
         raise ValueError(f"conv2d expects x of shape (N, C, H, W), got shape {tuple(x_shape)}")
     if len(w_shape) != 4:
         raise ValueError(f"conv2d expects w of shape (K, C/groups, R, S), got shape {tuple(w_shape)}")
-    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
+    if not _is_int(groups):
         raise TypeError(f"groups must be an int, got {groups!r}")
     groups = int(groups)
     N, C, H, W = (int(v) for v in x_shape)

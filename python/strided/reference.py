@@ -82,16 +82,17 @@ def _windows(args):
 def _window_argmax(window):
     """Index of the first maximum of each (n, c) window in row-major order; a NaN counts as the maximum
     (np.argmax returns the first NaN), so NaN propagates and its position takes the gradient."""
-    n, c = window.shape[:2]
-    return np.argmax(window.reshape(n, c, -1), axis=2)
+    n, c, h, w = window.shape
+    return np.argmax(window.reshape(n, c, h * w), axis=2)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     args, dtype = pool_args(x, None, kernel_size, stride, padding, ceil_mode)
     y = np.empty((args.N, args.C, args.OH, args.OW), dtype)
     for oh, ow, rows, cols, _ in _windows(args):
-        flat = x[:, :, rows, cols].reshape(args.N, args.C, -1)
-        y[:, :, oh, ow] = np.take_along_axis(flat, _window_argmax(x[:, :, rows, cols])[..., None], 2)[..., 0]
+        window = x[:, :, rows, cols]
+        flat = window.reshape(args.N, args.C, window.shape[2] * window.shape[3])
+        y[:, :, oh, ow] = np.take_along_axis(flat, _window_argmax(window)[..., None], 2)[..., 0]
     return y
 
 
@@ -101,7 +102,7 @@ def max_pool2d_backward(gy, x, kernel_size, stride=None, padding=0, ceil_mode=Fa
     gx = np.zeros((args.N, args.C, args.H, args.W), dtype)
     for oh, ow, rows, cols, _ in _windows(args):
         window = x[:, :, rows, cols]
-        hot = np.arange(window[0, 0].size) == _window_argmax(window)[..., None]
+        hot = np.arange(window.shape[2] * window.shape[3]) == _window_argmax(window)[..., None]
         gx[:, :, rows, cols] += np.where(hot, gy[:, :, oh, ow, None], 0).reshape(window.shape)
     return gx
 
