@@ -4,6 +4,7 @@ from . import _C, reference
 from ._shapes import conv_output_shape, pool_output_shape
 from .functional import (avg_pool2d, avg_pool2d_backward, conv2d, conv2d_backward, conv_algorithm,
                          conv_algorithms, max_pool2d, max_pool2d_backward)
+from . import models, nn
 
 __version__ = "0.1.0"
 
