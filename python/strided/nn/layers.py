@@ -327,12 +327,18 @@ class ELU(_Elementwise):
         return f"alpha={self.alpha}"
 
 
+def _sigmoid(x):
+    """1 / (1 + exp(-x)) without overflow and with full relative precision for large negative x."""
+    xp = array_module(x)
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
 class Sigmoid(_Elementwise):
-    """1 / (1 + exp(-x)), computed as (1 + tanh(x/2)) / 2 (no overflow)."""
+    """1 / (1 + exp(-x)), evaluated through exp(-|x|) (no overflow)."""
 
     def forward(self, x):
-        xp = array_module(x)
-        y = (xp.tanh(x * 0.5) + 1) * 0.5
+        y = _sigmoid(x)
         self._cache = y
         return y
 
@@ -367,9 +373,7 @@ class Softplus(_Elementwise):
 
     def _grad(self, gy, cache):
         bx, linear = cache
-        xp = array_module(gy)
-        s = (xp.tanh(bx * 0.5) + 1) * 0.5
-        return xp.where(linear, gy, gy * s)
+        return array_module(gy).where(linear, gy, gy * _sigmoid(bx))
 
     def extra_repr(self):
         parts = []
