@@ -230,6 +230,7 @@ def test_astype_and_to(rng):
     assert all(b.dtype == np.float64 for b in m.buffers())
     assert m(rng.standard_normal((2, 2, 4, 4))).dtype == np.float64
     assert m.to(np.float32) is m and m[0].weight.dtype == np.float32
+    assert m.to("float64")[0].weight.dtype == np.float64 and m.float()[1].running_var.dtype == np.float32
     assert m.to("cpu") is m and isinstance(m[0].weight.data, np.ndarray)
     with pytest.raises(ValueError, match="device"):
         m.to("tpu")

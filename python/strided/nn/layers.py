@@ -401,10 +401,14 @@ class Dropout(_Elementwise):
         self.fixed_mask = None
         self.mask = None
 
-    def _rng(self, xp):
+    def _uniform(self, xp, shape):
+        """Uniform [0, 1) draws from this layer's generator for the array module xp."""
         if xp not in self._rngs:
-            self._rngs[xp] = xp.random.default_rng(self.seed)
-        return self._rngs[xp]
+            if hasattr(xp.random, "default_rng"):
+                self._rngs[xp] = xp.random.default_rng(self.seed).random
+            else:  # older CuPy
+                self._rngs[xp] = xp.random.RandomState(self.seed).random_sample
+        return self._rngs[xp](shape)
 
     def forward(self, x):
         if not self.training or self.p == 0:
@@ -419,7 +423,7 @@ class Dropout(_Elementwise):
         elif self.p == 1:
             mask = xp.zeros(x.shape, x.dtype)
         else:
-            keep = self._rng(xp).random(x.shape) >= self.p
+            keep = self._uniform(xp, x.shape) >= self.p
             mask = keep.astype(x.dtype) * x.dtype.type(1 / (1 - self.p))
         self.mask = mask
         self._cache = mask

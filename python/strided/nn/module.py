@@ -260,12 +260,14 @@ class Module:
     def to(self, device=None, dtype=None):
         """Move parameters and buffers to 'cpu' or 'cuda' and/or cast them to a float dtype; returns self.
         `m.to('cuda')`, `m.to(np.float64)`, `m.to('cuda', np.float64)` all work."""
-        if device is not None and not isinstance(device, str):
-            try:
-                np.dtype(device)
-                device, dtype = None, device
-            except TypeError:
-                pass
+        if device is not None and dtype is None:
+            name = str(device).lower()
+            if not (name in ("cpu", "cuda", "gpu") or name.startswith("cuda:")):
+                try:
+                    np.dtype(device)
+                    device, dtype = None, device
+                except TypeError:
+                    pass
         if device is not None:
             device = normalize_device(device)
             self._apply(lambda a: to_device(a, device))
@@ -370,6 +372,9 @@ class Identity(Module):
 
     def backward(self, gy, need_input_grad=True):
         return gy if need_input_grad else None
+
+    def output_shape(self, in_shape):
+        return tuple(in_shape)
 
 
 class Residual(Module):
