@@ -55,6 +55,10 @@ def test_linear_flatten_global_pool_forward(rng):
     assert nn.GlobalAvgPool2d(keepdim=True)(x).shape == (3, 3, 1, 1)
     with pytest.raises(ValueError, match="Flatten"):
         lin(x)
+    with pytest.raises(TypeError, match="float64 input"):
+        lin(f.astype(np.float64))
+    with pytest.raises(TypeError, match="float32 parameters"):
+        nn.BatchNorm1d(12)(f.astype(np.float64))
 
 
 def test_activations_match_formulas(rng):

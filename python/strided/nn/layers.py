@@ -26,8 +26,12 @@ def _empty(shape, dtype=np.float32):
     return np.empty(shape, dtype) if init.skipping() else np.zeros(shape, dtype)
 
 
-def _fmt(v):
-    return repr(v)
+def _check_dtype(module, x, param):
+    """Linear and BatchNorm would silently promote a float32 input against float64 parameters (conv2d
+    refuses the mix); refuse it here as well, with the fix."""
+    if param is not None and x.dtype != param.data.dtype:
+        raise TypeError(f"{type(module).__name__} has {param.data.dtype} parameters but got a {x.dtype} input; "
+                        f"cast the model (model.astype({str(x.dtype)!r})) or the input")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -117,6 +121,7 @@ class Linear(Module):
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"Linear({self.in_features}, {self.out_features}) expects input of shape "
                              f"(N, {self.in_features}), got {tuple(x.shape)} (add a Flatten before it?)")
+        _check_dtype(self, x, self.weight)
         self._x = x
         y = x @ self.weight.data.T
         if self.bias is not None:
@@ -469,6 +474,7 @@ class _BatchNorm(Module):
 
     def forward(self, x):
         self._check(x)
+        _check_dtype(self, x, self.weight)
         xp = array_module(x)
         axes = (0,) + tuple(range(2, x.ndim))
         bshape = (1, -1) + (1,) * (x.ndim - 2)
