@@ -3,6 +3,10 @@
 #pragma once
 #include <cstdint>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
+
 namespace strided {
 
 // (N - F + pads) / stride + 1 with F the dilated kernel extent; ceil_mode drops a last window that would
@@ -28,6 +32,17 @@ struct ConvShape {
 struct PoolShape {
   int64_t N, C, H, W, OH, OW, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
   bool ceil_mode;
+};
+
+// Flush denormals to zero (FTZ) and treat denormal inputs as zero (DAZ) while a kernel thread runs, then
+// restore the caller's mode: a denormal operand can slow an FMA by 100x, and gradients of deep nets
+// drift into that range. Each OpenMP thread has its own MXCSR, so every parallel region sets it.
+struct DenormalGuard {
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned saved = _mm_getcsr();
+  DenormalGuard() { _mm_setcsr(saved | 0x8040u); }
+  ~DenormalGuard() { _mm_setcsr(saved); }
+#endif
 };
 
 }  // namespace strided

@@ -1,17 +1,22 @@
-// 2-D convolution kernels: forward, backward_input, backward_weight, backward_bias.
+// 2-D convolution kernels: forward, backward_input, backward_weight, backward_bias, and the dispatcher.
 //
 // Simple kernels loop over every output element and its window (parallel over whole rows of work, never
 // racing). Im2col kernels split the output pixels of one image and group into tiles sized so a tile's
 // column matrix (C/g*R*S x tile) stays in L2; each task gathers its tile and runs a small GEMM whose inner
-// loop runs along the pixels, so the compiler vectorizes it. The whole batch is never unrolled at once:
-// the workspace is one tile per thread.
+// loop runs along the pixels, so the compiler vectorizes it. Gemm and Direct (further down) are the fast
+// ones, built on the run-time-selected SIMD microkernels of kernels.h. No algorithm unrolls the whole
+// batch: workspaces are per thread, bounded by a tile, and reused across calls (thread_local).
 #include "conv2d.h"
 
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <vector>
+
+#include "kernels.h"
 
 namespace strided::conv {
 namespace {
@@ -284,27 +289,561 @@ void backward_weight_im2col(const ConvShape& s, const T* gy, const T* x, T* gw) 
   }
 }
 
+// ---------------------------------------------------------------- shared helpers of Gemm and Direct
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+// Per-thread scratch, 64-byte aligned, grown on demand and kept for the next call (OpenMP reuses its
+// threads, so after the first call of a shape no kernel allocates). Slots keep concurrent uses apart.
+enum Slot { kPackedWeights = 0, kFlippedWeights = 1, kTile = 2, kTile2 = 3, kPartial = 4, kSlots = 5 };
+
+template <typename T>
+T* workspace(Slot slot, int64_t n) {
+  struct Buf {
+    T* p = nullptr;
+    int64_t n = 0;
+    ~Buf() { std::free(p); }
+  };
+  thread_local Buf bufs[kSlots];
+  Buf& b = bufs[slot];
+  if (b.n < n) {
+    std::free(b.p);
+    b.p = static_cast<T*>(std::aligned_alloc(64, size_t(round_up(n * int64_t(sizeof(T)), 64))));
+    if (!b.p) std::abort();  // inside an OpenMP region an exception could not propagate
+    b.n = n;
+  }
+  return b.p;
+}
+
+// A run of tile pixels j .. j+len that lie in one output row (oh, columns ow ..) and one panel.
+struct Seg {
+  int64_t oh, ow, len, j;
+};
+
+// Splits pixels [p0, p0 + np) at output-row ends and at multiples of `panel` (in tile index j).
+inline void make_segments(const ConvShape& s, int64_t p0, int64_t np, int64_t panel, std::vector<Seg>& segs) {
+  segs.clear();
+  int64_t j = 0;
+  while (j < np) {
+    const int64_t p = p0 + j, oh = p / s.OW, ow = p % s.OW;
+    const int64_t len = std::min({s.OW - ow, np - j, panel - j % panel});
+    segs.push_back({oh, ow, len, j});
+    j += len;
+  }
+}
+
+// The first and one-past-last t with 0 <= i0 + t*step < n, clipped to [0, len].
+inline void valid_range(int64_t i0, int64_t step, int64_t n, int64_t len, int64_t& lo, int64_t& hi) {
+  lo = i0 >= 0 ? 0 : ceil_div(-i0, step);
+  hi = i0 >= n ? 0 : ceil_div(n - i0, step);
+  lo = std::min(lo, len);
+  hi = std::clamp(hi, lo, len);
+}
+
+// Gathers im2col row (r, q) of channel plane xc for the segments: pixel j goes to
+// dst + (j / panel) * panel_stride + (j % panel) * pstride (a zero where the tap falls in the padding).
+template <typename T>
+void gather_row(const ConvShape& s, const T* xc, int64_t r, int64_t q, const std::vector<Seg>& segs, T* dst,
+                int64_t panel, int64_t panel_stride, int64_t pstride) {
+  for (const Seg& g : segs) {
+    T* d = dst + (g.j / panel) * panel_stride + (g.j % panel) * pstride;
+    const int64_t ih = g.oh * s.stride_h - s.pad_top + r * s.dil_h;
+    int64_t lo = g.len, hi = g.len;
+    const int64_t iw0 = g.ow * s.stride_w - s.pad_left + q * s.dil_w;
+    if (ih >= 0 && ih < s.H) valid_range(iw0, s.stride_w, s.W, g.len, lo, hi);
+    else lo = hi = 0;
+    for (int64_t t = 0; t < lo; ++t) d[t * pstride] = T(0);
+    const T* src = xc + ih * s.W + iw0;
+    if (pstride == 1 && s.stride_w == 1) {
+      if (hi > lo) std::memcpy(d + lo, src + lo, size_t(hi - lo) * sizeof(T));
+    } else {
+      for (int64_t t = lo; t < hi; ++t) d[t * pstride] = src[t * s.stride_w];
+    }
+    for (int64_t t = hi; t < g.len; ++t) d[t * pstride] = T(0);
+  }
+}
+
+// The inverse of gather_row with pixel stride 1 and no panels: gxc[tap of pixel j] += src[j].
+template <typename T>
+void scatter_row(const ConvShape& s, T* gxc, int64_t r, int64_t q, const std::vector<Seg>& segs, const T* src) {
+  for (const Seg& g : segs) {
+    const int64_t ih = g.oh * s.stride_h - s.pad_top + r * s.dil_h;
+    if (ih < 0 || ih >= s.H) continue;
+    int64_t lo, hi;
+    const int64_t iw0 = g.ow * s.stride_w - s.pad_left + q * s.dil_w;
+    valid_range(iw0, s.stride_w, s.W, g.len, lo, hi);
+    T* d = gxc + ih * s.W + iw0;
+    const T* sj = src + g.j;
+    if (s.stride_w == 1) {
+#pragma omp simd
+      for (int64_t t = lo; t < hi; ++t) d[t] += sj[t];
+    } else {
+      for (int64_t t = lo; t < hi; ++t) d[t * s.stride_w] += sj[t];
+    }
+  }
+}
+
+// Backward-input with stride 1 is a forward convolution of gy (K channels) with the weights transposed
+// per group (C outputs, K inputs), flipped in r and q, and padding dil*(R-1) - pad (negative = crop).
+inline ConvShape flipped_shape(const ConvShape& s) {
+  return ConvShape{s.N, s.K, s.OH, s.OW, s.C, s.R, s.S, s.H, s.W, 1, 1,
+                   s.dil_h * (s.R - 1) - s.pad_top, s.dil_h * (s.R - 1) - s.pad_bottom,
+                   s.dil_w * (s.S - 1) - s.pad_left, s.dil_w * (s.S - 1) - s.pad_right,
+                   s.dil_h, s.dil_w, s.groups};
+}
+
+template <typename T>
+const T* flipped_weights(const ConvShape& s, const T* w) {
+  const int64_t Cg = s.Cg(), Kg = s.Kg(), R = s.R, S = s.S, RS = R * S;
+  T* wf = workspace<T>(kFlippedWeights, s.K * Cg * RS);
+  for (int64_t g = 0; g < s.groups; ++g)
+    for (int64_t k = 0; k < Kg; ++k)
+      for (int64_t c = 0; c < Cg; ++c)
+        for (int64_t r = 0; r < R; ++r)
+          for (int64_t q = 0; q < S; ++q)
+            wf[((g * Cg + c) * Kg + k) * RS + (R - 1 - r) * S + (S - 1 - q)] =
+                w[((g * Kg + k) * Cg + c) * RS + r * S + q];
+  return wf;
+}
+
+// Contraction block: a B micro-panel (kc x nr) of 16 KiB stays in L1 while the A panels stream from L2.
+template <typename T>
+int64_t kc_block(const kern::Table<T>& kt) { return std::max<int64_t>(64, 16384 / (kt.nr * int64_t(sizeof(T)))); }
+
+// ---------------------------------------------------------------- Gemm: implicit GEMM
+
+// A (M x Kd, row stride lda) packed for kern gemm: contraction blocks of kc, each ceil(M/mr) panels of
+// kc x mr; rows past M are zero. Block kc0 starts at kc0 * Mp.
+template <typename T>
+void pack_a(const T* A, int64_t lda, int64_t colstride, int64_t M, int64_t Kd, int64_t kc, int64_t mr, T* Ap) {
+  const int64_t Mp = round_up(M, mr);
+  for (int64_t k0 = 0; k0 < Kd; k0 += kc) {
+    const int64_t kl = std::min(kc, Kd - k0);
+    for (int64_t m0 = 0; m0 < Mp; m0 += mr) {
+      T* d = Ap + k0 * Mp + (m0 / mr) * kl * mr;
+      for (int64_t i = 0; i < mr; ++i) {
+        const int64_t m = m0 + i;
+        if (m < M)
+          for (int64_t k = 0; k < kl; ++k) d[k * mr + i] = A[m * lda + (k0 + k) * colstride];
+        else
+          for (int64_t k = 0; k < kl; ++k) d[k * mr + i] = T(0);
+      }
+    }
+  }
+}
+
+// y tile = W_g (Kg x Cg*R*S) * columns (Cg*R*S x pixels). Tasks are (image, group, pixel tile, block of
+// output channels): pixel tiles first, and output-channel blocks only when images x tiles cannot feed the
+// threads (N = 1 with a small image). Per thread: one packed B tile of kc x NT.
+template <typename T>
+void forward_gemm(const ConvShape& s, const T* x, const T* w, const T* b, T* y) {
+  const auto& kt = kern::table<T>();
+  const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), P = s.OH * s.OW, RS = s.R * s.S, rows = Cg * RS;
+  const int64_t MR = kt.mr, NR = kt.nr, KC = kc_block(kt), Mp = round_up(Kg, MR);
+  if (s.N == 0) return;
+  T* Ap = workspace<T>(kPackedWeights, G * Mp * rows);
+  for (int64_t g = 0; g < G; ++g) pack_a(w + g * Kg * rows, rows, 1, Kg, rows, KC, MR, Ap + g * Mp * rows);
+
+  const int64_t threads = omp_get_max_threads();
+  int64_t NT = std::min(round_up(P, NR), std::max(NR, (int64_t(256) * 1024 / int64_t(sizeof(T)) / KC) / NR * NR));
+  while (s.N * G * ceil_div(P, NT) < 2 * threads && NT > NR) NT = round_up(NT / 2, NR);
+  const int64_t ptiles = ceil_div(P, NT);
+  int64_t mblocks = 1;
+  if (s.N * G * ptiles < threads) mblocks = std::min(Mp / MR, ceil_div(threads, s.N * G * ptiles));
+  const int64_t msize = round_up(ceil_div(Mp, mblocks), MR);
+  mblocks = ceil_div(Mp, msize);
+  const int64_t tasks = s.N * G * ptiles * mblocks;
+#pragma omp parallel
+  {
+    DenormalGuard ftz;
+    T* Bp = workspace<T>(kTile, KC * round_up(NT, NR));
+    thread_local std::vector<Seg> segs;
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tasks; ++t) {
+      const int64_t mb = t % mblocks, pt = t / mblocks % ptiles, g = t / (mblocks * ptiles) % G;
+      const int64_t n = t / (mblocks * ptiles * G);
+      const int64_t p0 = pt * NT, np = std::min(NT, P - p0), m0 = mb * msize;
+      const int64_t mlen = std::min(msize, Kg - m0);
+      if (mlen <= 0) continue;
+      make_segments(s, p0, np, NR, segs);
+      const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
+      T* yt = y + (n * s.K + g * Kg + m0) * P + p0;
+      for (int64_t k0 = 0; k0 < rows; k0 += KC) {
+        const int64_t kl = std::min(KC, rows - k0);
+        if (np % NR) std::fill(Bp + (np / NR) * kl * NR, Bp + (np / NR + 1) * kl * NR, T(0));
+        for (int64_t kk = 0; kk < kl; ++kk) {
+          const int64_t row = k0 + kk, c = row / RS, r = row % RS / s.S, q = row % s.S;
+          gather_row(s, xg + c * s.H * s.W, r, q, segs, Bp + kk * NR, NR, kl * NR, 1);
+        }
+        kt.gemm(mlen, np, kl, Ap + g * Mp * rows + k0 * Mp + (m0 / MR) * kl * MR, Bp, yt, P, k0 > 0);
+      }
+      if (b) {
+        for (int64_t k = 0; k < mlen; ++k) {
+          const T bk = b[g * Kg + m0 + k];
+          T* yk = yt + k * P;
+#pragma omp simd
+          for (int64_t j = 0; j < np; ++j) yk[j] += bk;
+        }
+      }
+    }
+  }
+}
+
+// Backward-input for any stride: columns = W_g^T (Cg*R*S x Kg) * gy tile (Kg x pixels), then col2im.
+// Tasks are (image, group, block of input channels) and own their slice of gx, so col2im never races;
+// channel blocks appear only when images x groups cannot feed the threads. Per thread: a packed gy tile
+// (kc x NT) and a column tile (block rows x NT, about 256 KiB).
+template <typename T>
+void backward_input_col2im(const ConvShape& s, const T* gy, const T* w, T* gx) {
+  const auto& kt = kern::table<T>();
+  const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), P = s.OH * s.OW, RS = s.R * s.S, rows = Cg * RS;
+  const int64_t MR = kt.mr, NR = kt.nr, KC = kc_block(kt);
+  if (s.N == 0) return;
+  const int64_t threads = omp_get_max_threads();
+  const int64_t cblocks = std::clamp<int64_t>(ceil_div(2 * threads, s.N * G), 1, Cg);
+  const int64_t cb = ceil_div(Cg, cblocks), Mpb = round_up(cb * RS, MR);
+  // W_g^T per channel block: A[m = (c, r, q)][k] = w[g*Kg + k][c0*RS + m].
+  T* Ap = workspace<T>(kPackedWeights, G * cblocks * Mpb * Kg);
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t bi = 0; bi < cblocks; ++bi) {
+      const int64_t c0 = bi * cb, cl = std::max<int64_t>(0, std::min(cb, Cg - c0));
+      pack_a(w + g * Kg * rows + c0 * RS, 1, rows, cl * RS, Kg, KC, MR, Ap + (g * cblocks + bi) * Mpb * Kg);
+    }
+  const int64_t NT = std::clamp(round_up(int64_t(64) * 1024 / std::max<int64_t>(cb * RS, 1), NR), NR,
+                                round_up(P, NR));
+  const int64_t tasks = s.N * G * cblocks;
+#pragma omp parallel
+  {
+    DenormalGuard ftz;
+    T* Bp = workspace<T>(kTile, std::min(KC, Kg) * NT);
+    T* col = workspace<T>(kTile2, cb * RS * NT);
+    thread_local std::vector<Seg> segs;
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tasks; ++t) {
+      const int64_t bi = t % cblocks, g = t / cblocks % G, n = t / (cblocks * G);
+      const int64_t c0 = bi * cb, cl = std::min(cb, Cg - c0);
+      if (cl <= 0) continue;
+      T* gxb = gx + (n * s.C + g * Cg + c0) * s.H * s.W;
+      std::fill(gxb, gxb + cl * s.H * s.W, T(0));
+      const T* gyg = gy + (n * s.K + g * Kg) * P;
+      const T* Ab = Ap + (g * cblocks + bi) * Mpb * Kg;
+      for (int64_t p0 = 0; p0 < P; p0 += NT) {
+        const int64_t np = std::min(NT, P - p0);
+        for (int64_t k0 = 0; k0 < Kg; k0 += KC) {
+          const int64_t kl = std::min(KC, Kg - k0);
+          for (int64_t j0 = 0; j0 < np; j0 += NR) {  // gy rows k0.. as NR-pixel panels
+            const int64_t jl = std::min(NR, np - j0);
+            T* d = Bp + (j0 / NR) * kl * NR;
+            for (int64_t kk = 0; kk < kl; ++kk) {
+              const T* src = gyg + (k0 + kk) * P + p0 + j0;
+              for (int64_t j = 0; j < jl; ++j) d[kk * NR + j] = src[j];
+              for (int64_t j = jl; j < NR; ++j) d[kk * NR + j] = T(0);
+            }
+          }
+          kt.gemm(cl * RS, np, kl, Ab + k0 * Mpb, Bp, col, NT, k0 > 0);
+        }
+        make_segments(s, p0, np, NT, segs);
+        for (int64_t m = 0; m < cl * RS; ++m)
+          scatter_row(s, gxb + (m / RS) * s.H * s.W, m % RS / s.S, m % s.S, segs, col + m * NT);
+      }
+    }
+  }
+}
+
+// Sums the threads' partial results into out (every thread calls it inside the parallel region).
+template <typename T>
+void reduce_partials(std::vector<T*>& parts, int64_t len, T* out) {
+  const int64_t threads = int64_t(parts.size());
+#pragma omp for schedule(static)
+  for (int64_t i = 0; i < len; ++i) {
+    T acc = 0;
+    for (int64_t th = 0; th < threads; ++th) acc += parts[th][i];
+    out[i] = acc;
+  }
+}
+
+// gw_g (Kg x Cg*R*S) += gy tile (Kg x pixels) * columns^T (pixels x Cg*R*S), the contraction running over
+// pixel chunks. A = gy chunk transposed into mr panels, B = the column chunk gathered straight into
+// (pixels x nr) panels. Each thread sums into its own copy of gw; the copies are added at the end (no
+// atomics; deterministic for a fixed thread count). Per thread: gw copy (K*Cg*R*S) + A chunk (Kg x kc) +
+// B block (about 256 KiB).
+template <typename T>
+void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw) {
+  const auto& kt = kern::table<T>();
+  const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), P = s.OH * s.OW, RS = s.R * s.S, rows = Cg * RS;
+  const int64_t MR = kt.mr, NR = kt.nr, Mp = round_up(Kg, MR), len = s.K * rows;
+  const int64_t nchunks = ceil_div(P, kc_block(kt)), PC = ceil_div(P, nchunks);
+  const int64_t NB = std::min(round_up(rows, NR),
+                              std::max(NR, (int64_t(256) * 1024 / int64_t(sizeof(T)) / PC) / NR * NR));
+  const int64_t tasks = s.N * G * nchunks;
+  std::vector<T*> parts;
+#pragma omp parallel
+  {
+    DenormalGuard ftz;
+    T* mine = workspace<T>(kPartial, len);
+    std::fill(mine, mine + len, T(0));
+#pragma omp single
+    parts.assign(size_t(omp_get_num_threads()), nullptr);
+    parts[size_t(omp_get_thread_num())] = mine;
+    T* Ap = workspace<T>(kTile2, Mp * PC);
+    T* Bp = workspace<T>(kTile, NB * PC);
+    thread_local std::vector<Seg> segs;
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tasks; ++t) {
+      const int64_t ch = t % nchunks, g = t / nchunks % G, n = t / (nchunks * G);
+      const int64_t p0 = ch * PC, np = std::min(PC, P - p0);
+      const T* gyg = gy + (n * s.K + g * Kg) * P + p0;
+      for (int64_t m0 = 0; m0 < Mp; m0 += MR) {  // A panels: Ap[panel][p][i] = gy[m0 + i][p]
+        T* d = Ap + (m0 / MR) * np * MR;
+        for (int64_t i = 0; i < MR; ++i) {
+          if (m0 + i < Kg) {
+            const T* src = gyg + (m0 + i) * P;
+            for (int64_t p = 0; p < np; ++p) d[p * MR + i] = src[p];
+          } else {
+            for (int64_t p = 0; p < np; ++p) d[p * MR + i] = T(0);
+          }
+        }
+      }
+      make_segments(s, p0, np, np, segs);
+      const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
+      for (int64_t nb0 = 0; nb0 < rows; nb0 += NB) {
+        const int64_t nbl = std::min(NB, rows - nb0);
+        if (nbl % NR) std::fill(Bp + (nbl / NR) * np * NR, Bp + (nbl / NR + 1) * np * NR, T(0));
+        for (int64_t jj = 0; jj < nbl; ++jj) {
+          const int64_t row = nb0 + jj, c = row / RS, r = row % RS / s.S, q = row % s.S;
+          gather_row(s, xg + c * s.H * s.W, r, q, segs, Bp + (jj / NR) * np * NR + jj % NR, np, 0, NR);
+        }
+        kt.gemm(Kg, nbl, np, Ap, Bp, mine + g * Kg * rows + nb0, rows, true);
+      }
+    }
+    reduce_partials(parts, len, gw);
+  }
+}
+
+// ---------------------------------------------------------------- Direct
+
+// Output-channel blocks of a group: sizes the direct microkernel is compiled for, largest first.
+inline void k_blocks(int64_t Kg, std::vector<std::pair<int64_t, int64_t>>& blocks) {
+  blocks.clear();
+  static const int64_t sizes[] = {12, 8, 6, 4, 3, 2, 1};
+  for (int64_t k0 = 0; k0 < Kg;) {
+    int64_t kb = 1;
+    for (int64_t z : sizes)
+      if (z <= Kg - k0) { kb = z; break; }
+    blocks.push_back({k0, kb});
+    k0 += kb;
+  }
+}
+
+// Geometry of the prepared input band shared by the direct passes (see kern::DirectArgs).
+struct Band {
+  int64_t nb, nbands, in_rows, Wq, row_stride, chan_stride;
+  int64_t tap_off[64];
+};
+
+template <typename T>
+Band make_band(const ConvShape& s, const kern::Table<T>& kt, int64_t tasks_per_band) {
+  Band b{};
+  const int64_t threads = omp_get_max_threads();
+  b.nbands = std::clamp<int64_t>(ceil_div(4 * threads, std::max<int64_t>(tasks_per_band, 1)), 1, s.OH);
+  b.nb = ceil_div(s.OH, b.nbands);
+  b.nbands = ceil_div(s.OH, b.nb);
+  b.in_rows = (b.nb - 1) * s.stride_h + (s.R - 1) * s.dil_h + 1;
+  // Slack past the last output: a block of max_nv vectors may run over OW, and tap offsets add to it.
+  b.Wq = round_up(s.OW, kt.vl) + int64_t(kt.max_nv) * kt.vl + (s.S - 1) * s.dil_w / s.stride_w + 1;
+  b.row_stride = s.stride_w * b.Wq;
+  b.chan_stride = b.in_rows * b.row_stride;
+  return b;
+}
+
+inline bool direct_supported(const ConvShape& s) { return s.S <= 64; }
+
+// Copies the padded input rows that output rows [oh0, oh0 + nrows) read, split by column phase.
+template <typename T>
+void fill_band(const ConvShape& s, const Band& b, const T* xg, int64_t oh0, int64_t nrows, T* buf) {
+  const int64_t Cg = s.Cg(), sw = s.stride_w, used = (nrows - 1) * s.stride_h + (s.R - 1) * s.dil_h + 1;
+  for (int64_t c = 0; c < Cg; ++c) {
+    const T* xc = xg + c * s.H * s.W;
+    for (int64_t lr = 0; lr < used; ++lr) {
+      const int64_t ih = oh0 * s.stride_h + lr - s.pad_top;
+      T* d = buf + c * b.chan_stride + lr * b.row_stride;
+      if (ih < 0 || ih >= s.H) {
+        std::fill(d, d + b.row_stride, T(0));
+        continue;
+      }
+      const T* xr = xc + ih * s.W;
+      for (int64_t ph = 0; ph < sw; ++ph) {
+        T* dp = d + ph * b.Wq;
+        int64_t lo, hi;  // u with 0 <= u*sw + ph - pad_left < W
+        valid_range(ph - s.pad_left, sw, s.W, b.Wq, lo, hi);
+        std::fill(dp, dp + lo, T(0));
+        const T* src = xr + ph - s.pad_left;
+        if (sw == 1) std::memcpy(dp + lo, src + lo, size_t(hi - lo) * sizeof(T));
+        else
+          for (int64_t u = lo; u < hi; ++u) dp[u] = src[u * sw];
+        std::fill(dp + hi, dp + b.Wq, T(0));
+      }
+    }
+  }
+}
+
+template <typename T>
+void set_taps(const ConvShape& s, Band& b) {
+  for (int64_t q = 0; q < s.S; ++q)
+    b.tap_off[q] = (q * s.dil_w) % s.stride_w * b.Wq + (q * s.dil_w) / s.stride_w;
+}
+
+// Tasks are (image, group, band of output rows); bands appear only when images x groups cannot feed
+// the threads, so N = 1 still splits over rows. Per thread: one prepared band, Cg x in_rows x sw*Wq.
+template <typename T>
+void forward_direct(const ConvShape& s, const T* x, const T* w, const T* b, T* y) {
+  const auto& kt = kern::table<T>();
+  const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), CRS = Cg * s.R * s.S, P = s.OH * s.OW;
+  if (s.N == 0) return;
+  std::vector<std::pair<int64_t, int64_t>> blocks;
+  k_blocks(Kg, blocks);
+  T* wp = workspace<T>(kPackedWeights, s.K * CRS);  // per block: [c][r][q][k in block]
+  for (int64_t g = 0; g < G; ++g)
+    for (auto [k0, kb] : blocks)
+      for (int64_t i = 0; i < CRS; ++i)
+        for (int64_t t = 0; t < kb; ++t) wp[(g * Kg + k0) * CRS + i * kb + t] = w[(g * Kg + k0 + t) * CRS + i];
+  Band band = make_band(s, kt, s.N * G);
+  set_taps<T>(s, band);
+  const int64_t tasks = s.N * G * band.nbands;
+#pragma omp parallel
+  {
+    DenormalGuard ftz;
+    T* buf = workspace<T>(kTile, Cg * band.chan_stride);
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tasks; ++t) {
+      const int64_t bi = t % band.nbands, g = t / band.nbands % G, n = t / (band.nbands * G);
+      const int64_t oh0 = bi * band.nb, nrows = std::min(band.nb, s.OH - oh0);
+      fill_band(s, band, x + (n * s.C + g * Cg) * s.H * s.W, oh0, nrows, buf);
+      for (auto [k0, kb] : blocks) {
+        kern::DirectArgs<T> a{};
+        a.in = buf; a.Cg = Cg; a.chan_stride = band.chan_stride; a.row_stride = band.row_stride;
+        a.R = s.R; a.S = s.S; a.dil_h = s.dil_h; a.stride_h = s.stride_h; a.tap_off = band.tap_off;
+        a.nrows = nrows; a.OW = s.OW; a.kb = kb;
+        a.wp = wp + (g * Kg + k0) * CRS;
+        a.bias = b ? b + g * Kg + k0 : nullptr;
+        a.out = y + (n * s.K + g * Kg + k0) * P + oh0 * s.OW;
+        a.out_kstride = P;
+        kt.direct_forward(a);
+      }
+    }
+  }
+}
+
+// Same tasks as forward_direct; each thread sums into its own gw copy (K x Cg*R*S), added at the end.
+template <typename T>
+void backward_weight_direct(const ConvShape& s, const T* gy, const T* x, T* gw) {
+  const auto& kt = kern::table<T>();
+  const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), CRS = Cg * s.R * s.S, P = s.OH * s.OW;
+  const int64_t len = s.K * CRS;
+  Band band = make_band(s, kt, s.N * G);
+  set_taps<T>(s, band);
+  const int64_t tasks = s.N * G * band.nbands;
+  std::vector<T*> parts;
+#pragma omp parallel
+  {
+    DenormalGuard ftz;
+    T* mine = workspace<T>(kPartial, len);
+    std::fill(mine, mine + len, T(0));
+#pragma omp single
+    parts.assign(size_t(omp_get_num_threads()), nullptr);
+    parts[size_t(omp_get_thread_num())] = mine;
+    T* buf = workspace<T>(kTile, Cg * band.chan_stride);
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tasks; ++t) {
+      const int64_t bi = t % band.nbands, g = t / band.nbands % G, n = t / (band.nbands * G);
+      const int64_t oh0 = bi * band.nb, nrows = std::min(band.nb, s.OH - oh0);
+      fill_band(s, band, x + (n * s.C + g * Cg) * s.H * s.W, oh0, nrows, buf);
+      kern::DirectArgs<T> a{};
+      a.in = buf; a.Cg = Cg; a.chan_stride = band.chan_stride; a.row_stride = band.row_stride;
+      a.R = s.R; a.S = s.S; a.dil_h = s.dil_h; a.stride_h = s.stride_h; a.tap_off = band.tap_off;
+      a.nrows = nrows; a.OW = s.OW; a.kb = Kg;
+      a.gy = gy + (n * s.K + g * Kg) * P + oh0 * s.OW;
+      a.gy_kstride = P;
+      a.gw = mine + g * Kg * CRS;
+      kt.direct_backward_weight(a);
+    }
+    reduce_partials(parts, len, gw);
+  }
+}
+
 }  // namespace
 
-// The simple kernels are the oracle-twins; im2col is the faster default for every shape.
-inline bool use_simple(Algo algo) { return algo == Algo::Simple; }
+// ---------------------------------------------------------------- the dispatcher
+//
+// Forward: the direct kernel wherever it keeps its vectors full: few input or output channels per group
+// (the first layer of a net, depthwise: im2col columns too short to amortize their gather, a GEMM tile
+// mostly padding), and any layer with a real window (R*S > 1) on rows at least 12 wide, because it
+// accumulates the whole C/g*R*S reduction in registers and reads shifted input rows instead of packing
+// columns. 1x1 layers and narrow images (7x7) run the implicit GEMM, which flattens all output pixels.
+// Backward-input with stride 1 is a forward convolution of gy (see flipped_shape) and follows the same
+// rule for that shape; with a larger stride it is a GEMM plus col2im. Backward-weight: direct for few
+// channels per group, otherwise the implicit GEMM.
+constexpr int64_t kDirectMinWidth = 12;
+
+Algo choose(const ConvShape& s, Pass pass) {
+  if (pass == Pass::BackwardInput && (s.stride_h > 1 || s.stride_w > 1)) return Algo::Gemm;
+  const ConvShape f = pass == Pass::BackwardInput ? flipped_shape(s) : s;
+  if (!direct_supported(f)) return Algo::Gemm;
+  const bool few_channels = f.Cg() <= 4 || f.Kg() <= 4;
+  if (pass == Pass::BackwardWeight) return few_channels ? Algo::Direct : Algo::Gemm;
+  return few_channels || (f.R * f.S > 1 && f.OW >= kDirectMinWidth) ? Algo::Direct : Algo::Gemm;
+}
+
+Algo resolve(const ConvShape& s, Pass pass, Algo algo) {
+  if (algo == Algo::Auto) return choose(s, pass);
+  if (algo == Algo::Direct) {
+    if (pass == Pass::BackwardInput && (s.stride_h > 1 || s.stride_w > 1)) return Algo::Gemm;
+    if (!direct_supported(pass == Pass::BackwardInput ? flipped_shape(s) : s)) return Algo::Gemm;
+  }
+  return algo;
+}
+
+const char* algo_name(Algo a) {
+  switch (a) {
+    case Algo::Simple: return "simple";
+    case Algo::Im2col: return "im2col";
+    case Algo::Gemm: return "gemm";
+    case Algo::Direct: return "direct";
+    default: return "auto";
+  }
+}
 
 template <typename T>
 void forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, Algo algo) {
-  if (use_simple(algo)) forward_simple(s, x, w, b, y);
-  else forward_im2col(s, x, w, b, y);
+  switch (resolve(s, Pass::Forward, algo)) {
+    case Algo::Simple: return forward_simple(s, x, w, b, y);
+    case Algo::Im2col: return forward_im2col(s, x, w, b, y);
+    case Algo::Direct: return forward_direct(s, x, w, b, y);
+    default: return forward_gemm(s, x, w, b, y);
+  }
 }
 
 template <typename T>
 void backward_input(const ConvShape& s, const T* gy, const T* w, T* gx, Algo algo) {
-  if (use_simple(algo)) backward_input_simple(s, gy, w, gx);
-  else backward_input_im2col(s, gy, w, gx);
+  const Algo a = resolve(s, Pass::BackwardInput, algo);
+  if (a == Algo::Simple) return backward_input_simple(s, gy, w, gx);
+  if (a == Algo::Im2col) return backward_input_im2col(s, gy, w, gx);
+  if (s.stride_h > 1 || s.stride_w > 1) return backward_input_col2im(s, gy, w, gx);
+  const ConvShape f = flipped_shape(s);
+  const T* wf = flipped_weights(s, w);
+  if (a == Algo::Direct) forward_direct(f, gy, wf, static_cast<const T*>(nullptr), gx);
+  else forward_gemm(f, gy, wf, static_cast<const T*>(nullptr), gx);
 }
 
 template <typename T>
 void backward_weight(const ConvShape& s, const T* gy, const T* x, T* gw, Algo algo) {
-  if (use_simple(algo)) backward_weight_simple(s, gy, x, gw);
-  else backward_weight_im2col(s, gy, x, gw);
+  switch (resolve(s, Pass::BackwardWeight, algo)) {
+    case Algo::Simple: return backward_weight_simple(s, gy, x, gw);
+    case Algo::Im2col: return backward_weight_im2col(s, gy, x, gw);
+    case Algo::Direct: return backward_weight_direct(s, gy, x, gw);
+    default: return backward_weight_gemm(s, gy, x, gw);
+  }
 }
 
 template <typename T>

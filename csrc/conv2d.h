@@ -1,12 +1,25 @@
 // 2-D convolution (cross-correlation), NCHW activations, K x C/groups x R x S weights.
-// Each pass has a simple direct kernel (the C++ twin of strided.reference) and a pixel-tiled im2col
-// kernel; `Algo` lets tests and benchmarks force either, Auto lets the dispatcher choose.
+//
+// Algorithms (each pass of each one can be forced through `Algo`; Auto lets the dispatcher choose):
+//   Simple  direct loops, the C++ twin of strided.reference (the oracle's twin, never fast)
+//   Im2col  pixel-tiled im2col + a compiler-vectorized GEMM (portable, the simple twin of Gemm)
+//   Gemm    implicit GEMM: im2col tiles packed straight into SIMD panels, register-blocked microkernel
+//   Direct  SIMD direct convolution for few input channels (C = 1, 3) and depthwise groups
+// Gemm and Direct run the microkernels of kernels.h, picked at run time by cpu_capability().
 #pragma once
 #include "common.h"
 
 namespace strided::conv {
 
-enum class Algo : int { Auto = 0, Simple = 1, Im2col = 2 };
+enum class Algo : int { Auto = 0, Simple = 1, Im2col = 2, Gemm = 3, Direct = 4 };
+enum class Pass : int { Forward = 0, BackwardInput = 1, BackwardWeight = 2 };
+
+// The dispatcher: the algorithm Auto runs for this geometry and pass.
+Algo choose(const ConvShape& s, Pass pass);
+// What actually runs when `algo` is asked for (Auto resolved; a forced algorithm that has no kernel for
+// this pass names the one that stands in, e.g. Direct backward-input with stride > 1 runs Gemm's).
+Algo resolve(const ConvShape& s, Pass pass, Algo algo);
+const char* algo_name(Algo a);
 
 template <typename T>
 void forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, Algo algo);

@@ -1,5 +1,6 @@
 #include "cpu_features.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -16,19 +17,35 @@ Capability cpu_detected() {
   return Capability::Default;
 }
 
+namespace {
+Capability from_env() {
+  Capability c = cpu_detected();
+  if (const char* env = std::getenv("STRIDED_CPU_CAPABILITY")) {
+    Capability asked = c;
+    if (!std::strcmp(env, "default")) asked = Capability::Default;
+    else if (!std::strcmp(env, "avx2")) asked = Capability::AVX2;
+    else if (!std::strcmp(env, "avx512")) asked = Capability::AVX512;
+    if (asked < c) c = asked;
+  }
+  return c;
+}
+// Read once from the environment; set_cpu_capability (tests, benchmarks) may lower it later.
+std::atomic<int> chosen{-1};
+}  // namespace
+
 Capability cpu_capability() {
-  static const Capability chosen = [] {
-    Capability c = cpu_detected();
-    if (const char* env = std::getenv("STRIDED_CPU_CAPABILITY")) {
-      Capability asked = c;
-      if (!std::strcmp(env, "default")) asked = Capability::Default;
-      else if (!std::strcmp(env, "avx2")) asked = Capability::AVX2;
-      else if (!std::strcmp(env, "avx512")) asked = Capability::AVX512;
-      if (asked < c) c = asked;
-    }
-    return c;
-  }();
-  return chosen;
+  int c = chosen.load(std::memory_order_relaxed);
+  if (c < 0) {
+    c = int(from_env());
+    chosen.store(c, std::memory_order_relaxed);
+  }
+  return Capability(c);
+}
+
+Capability set_cpu_capability(Capability c) {
+  if (c > cpu_detected()) c = cpu_detected();
+  chosen.store(int(c), std::memory_order_relaxed);
+  return c;
 }
 
 const char* capability_name(Capability c) {

@@ -12,6 +12,7 @@
 
 #include "conv2d.h"
 #include "cpu_features.h"
+#include "kernels.h"
 #include "pool2d.h"
 
 namespace py = pybind11;
@@ -179,5 +180,46 @@ PYBIND11_MODULE(_C, m) {
   m.def("get_num_threads", [] { return omp_get_max_threads(); });
   m.def("cpu_capability", [] { return std::string(capability_name(cpu_capability())); });
   m.def("cpu_detected", [] { return std::string(capability_name(cpu_detected())); });
-  m.attr("conv_algorithms") = py::dict(py::arg("auto") = 0, py::arg("simple") = 1, py::arg("im2col") = 2);
+  m.def("set_cpu_capability", [](const std::string& name) {
+    Capability c = Capability::Default;
+    if (name == "avx512") c = Capability::AVX512;
+    else if (name == "avx2") c = Capability::AVX2;
+    else if (name != "default") throw py::value_error("capability must be 'default', 'avx2' or 'avx512'");
+    return std::string(capability_name(set_cpu_capability(c)));
+  }, py::arg("name"), "Force the SIMD level (clamped to the CPU's); returns the level now in use.");
+  m.attr("conv_algorithms") = py::dict(py::arg("auto") = int(conv::Algo::Auto),
+                                       py::arg("simple") = int(conv::Algo::Simple),
+                                       py::arg("im2col") = int(conv::Algo::Im2col),
+                                       py::arg("gemm") = int(conv::Algo::Gemm),
+                                       py::arg("direct") = int(conv::Algo::Direct));
+  m.attr("conv_passes") = py::make_tuple("forward", "backward_input", "backward_weight");
+  m.def("conv_choice", [](const std::vector<int64_t>& geom, const std::string& pass, const std::string& algo) {
+    const ConvShape s = conv_shape(geom);
+    conv::Pass p;
+    if (pass == "forward") p = conv::Pass::Forward;
+    else if (pass == "backward_input") p = conv::Pass::BackwardInput;
+    else if (pass == "backward_weight") p = conv::Pass::BackwardWeight;
+    else throw py::value_error("pass must be 'forward', 'backward_input' or 'backward_weight'");
+    const py::dict algos = py::module_::import("strided._C").attr("conv_algorithms");
+    if (!algos.contains(algo)) throw py::value_error("unknown conv algorithm " + algo);
+    return std::string(conv::algo_name(conv::resolve(s, p, conv::Algo(algos[py::str(algo)].cast<int>()))));
+  }, py::arg("geometry"), py::arg("pass"), py::arg("algo") = "auto",
+        "The algorithm that runs for this geometry and pass when `algo` is asked for ('auto': the dispatcher).");
+  m.def("fma_peak", [](const std::string& dtype, double seconds) {
+    // Every thread runs the FMA probe of the widest ISA in use at once; the sum is the machine's peak
+    // for this thread count (what the benchmark's "% of peak" divides by).
+    const int threads = omp_get_max_threads();
+    std::vector<double> rates(size_t(threads), 0.0);
+    py::gil_scoped_release nogil;
+#pragma omp parallel num_threads(threads)
+    {
+      const int t = omp_get_thread_num();
+      rates[size_t(t)] = dtype == "float64" ? kern::table<double>().fma_probe(seconds)
+                                            : kern::table<float>().fma_probe(seconds);
+    }
+    double sum = 0;
+    for (double r : rates) sum += r;
+    return sum;
+  }, py::arg("dtype") = "float32", py::arg("seconds") = 0.2,
+        "Measured FMA throughput (GFLOP/s) of all threads together, widest SIMD path in use.");
 }

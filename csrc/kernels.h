@@ -1,0 +1,65 @@
+// The SIMD microkernels behind the fast conv algorithms, and the run-time table that picks an ISA.
+//
+// One generic source (kernels_impl.h, GCC vector extensions) is compiled three times with different
+// per-file flags (CMakeLists.txt): kernels_avx512.cpp, kernels_avx2.cpp and kernels_default.cpp (the
+// portable baseline). Each defines a Table per dtype; table<T>() returns the one matching
+// strided::cpu_capability(), so what users build never assumes the build machine's CPU.
+#pragma once
+#include <cstdint>
+
+#include "cpu_features.h"
+
+namespace strided::kern {
+
+// Arguments of the direct kernels. `in` is a prepared input band: Cg channels, each `rows` padded input
+// rows, each row split by column phase (col % stride_w) into stride_w sub-rows of Wq elements, so the
+// columns that one output vector reads under tap q are contiguous: in + tap_off[q] + ow.
+template <typename T>
+struct DirectArgs {
+  const T* in;
+  int64_t Cg, chan_stride, row_stride;  // row_stride = stride_w * Wq
+  int64_t R, S, dil_h, stride_h;
+  const int64_t* tap_off;               // S offsets: phase * Wq + (q * dil_w) / stride_w
+  int64_t nrows, OW;                    // output rows of this band, output width
+  int64_t kb;                           // output channels handled by this call
+  // forward: out[k * out_kstride + oh * OW + ow] = bias[k] + sum_{c,r,q} wp[((c*R + r)*S + q)*kb + k] * in(...)
+  const T* wp;
+  const T* bias;
+  T* out;
+  int64_t out_kstride;
+  // backward-weight: gw[((k*Cg + c)*R + r)*S + q] += sum_{oh,ow} gy[k*gy_kstride + oh*OW + ow] * in(...)
+  const T* gy;
+  int64_t gy_kstride;
+  T* gw;
+};
+
+template <typename T>
+struct Table {
+  const char* isa;
+  int vl;      // elements per SIMD vector
+  int mr, nr;  // GEMM micro-tile: mr rows of C (A broadcast) x nr columns (B loaded as vectors)
+  int max_nv;  // widest output block of the direct kernel, in vectors (sizes its input slack)
+  // C[M x N] (row stride ldc) = (accumulate ? C : 0) + A * B over kc, A packed as ceil(M/mr) panels of
+  // kc x mr, B as ceil(N/nr) panels of kc x nr (padding lanes of the panels may hold anything finite).
+  void (*gemm)(int64_t M, int64_t N, int64_t kc, const T* Ap, const T* Bp, T* C, int64_t ldc, bool accumulate);
+  void (*direct_forward)(const DirectArgs<T>& a);
+  void (*direct_backward_weight)(const DirectArgs<T>& a);
+  // Sustained FMA throughput of this ISA on the calling thread (GFLOP/s) over about `seconds`.
+  double (*fma_probe)(double seconds);
+};
+
+template <typename T>
+const Table<T>& table_for(Capability c);
+// The table for strided::cpu_capability().
+template <typename T>
+inline const Table<T>& table() { return table_for<T>(cpu_capability()); }
+
+// Per-ISA tables, defined in kernels_<isa>.cpp.
+const Table<float>& table_avx512_f32();
+const Table<double>& table_avx512_f64();
+const Table<float>& table_avx2_f32();
+const Table<double>& table_avx2_f64();
+const Table<float>& table_default_f32();
+const Table<double>& table_default_f64();
+
+}  // namespace strided::kern

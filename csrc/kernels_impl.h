@@ -1,0 +1,319 @@
+// The generic microkernels, written once with GCC vector extensions and compiled once per ISA:
+// kernels_<isa>.cpp defines the vector width and register budget, then includes this file, whose
+// per-file compile flags (-mavx512f... / -mavx2 -mfma / none) decide the instructions.
+//
+// Expected macros: STRIDED_VBYTES (vector bytes), STRIDED_MR (GEMM rows per micro-tile),
+// STRIDED_ACC (accumulator registers the direct kernel may use), STRIDED_ISA_NAME (string),
+// STRIDED_TABLE_F32 / STRIDED_TABLE_F64 (the names of the two table functions to define).
+#include <time.h>
+
+#include <cstring>
+
+#include "kernels.h"
+
+namespace strided::kern {
+namespace {
+
+template <typename T>
+struct VecOf;
+template <>
+struct VecOf<float> {
+  typedef float V __attribute__((vector_size(STRIDED_VBYTES)));
+  typedef int32_t I __attribute__((vector_size(STRIDED_VBYTES)));
+};
+template <>
+struct VecOf<double> {
+  typedef double V __attribute__((vector_size(STRIDED_VBYTES)));
+  typedef int64_t I __attribute__((vector_size(STRIDED_VBYTES)));
+};
+
+template <typename T>
+using V = typename VecOf<T>::V;
+template <typename T>
+constexpr int VL = STRIDED_VBYTES / sizeof(T);
+
+// Unaligned loads and stores (memcpy of a constant size compiles to one vector move).
+template <typename T>
+inline V<T> load(const T* p) {
+  V<T> v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+template <typename T>
+inline void store(T* p, V<T> v) { std::memcpy(p, &v, sizeof(v)); }
+// s - 0 (not 0 + s, which is not an identity for s = -0) folds away, leaving one broadcast.
+template <typename T>
+inline V<T> bcast(T s) { return s - V<T>{}; }
+template <typename T>
+inline T hsum(V<T> v) {
+  T s = 0;
+  for (int i = 0; i < VL<T>; ++i) s += v[i];
+  return s;
+}
+// v with lanes >= n zeroed (a select, so a NaN or Inf in a dropped lane cannot leak through 0 * x).
+template <typename T>
+inline V<T> keep_first(V<T> v, int n) {
+  typename VecOf<T>::I lane;
+  for (int i = 0; i < VL<T>; ++i) lane[i] = i;
+  return lane < n ? v : V<T>{};
+}
+
+// ---------------------------------------------------------------- GEMM micro-tile
+// MR x (NV vectors) accumulators live in registers for the whole kc loop: per k, NV vector loads of B
+// and MR broadcasts of A feed MR*NV FMAs, so the loop is bound by FMA throughput, not by loads.
+constexpr int MR = STRIDED_MR;
+constexpr int NV = 2;
+
+template <typename T>
+void micro_tile(int64_t kc, const T* A, const T* B, T* C, int64_t ldc, bool accumulate, int mvalid,
+                int nvalid) {
+  constexpr int L = VL<T>, NR = NV * L;
+  V<T> c[MR][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) c[i][v] = V<T>{};
+  for (int64_t k = 0; k < kc; ++k) {
+    V<T> b[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) b[v] = load(B + v * L);
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+      const V<T> a = bcast(A[i]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) c[i][v] += a * b[v];
+    }
+    A += MR;
+    B += NR;
+  }
+  if (mvalid == MR && nvalid == NR) {
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        T* p = C + i * ldc + v * L;
+        store(p, accumulate ? c[i][v] + load(p) : c[i][v]);
+      }
+    return;
+  }
+  alignas(64) T tmp[MR][NR];
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) store(&tmp[i][v * L], c[i][v]);
+  for (int i = 0; i < mvalid; ++i)
+    for (int j = 0; j < nvalid; ++j) C[i * ldc + j] = accumulate ? C[i * ldc + j] + tmp[i][j] : tmp[i][j];
+}
+
+// B micro-panel (kc x NR) outer, A panels inner: the B panel stays in L1 while A streams from L2.
+template <typename T>
+void gemm(int64_t M, int64_t N, int64_t kc, const T* Ap, const T* Bp, T* C, int64_t ldc, bool accumulate) {
+  constexpr int NR = NV * VL<T>;
+  for (int64_t j = 0; j < N; j += NR) {
+    const T* B = Bp + (j / NR) * kc * NR;
+    const int nv = int(N - j < NR ? N - j : NR);
+    for (int64_t i = 0; i < M; i += MR) {
+      const int mv = int(M - i < MR ? M - i : MR);
+      micro_tile<T>(kc, Ap + (i / MR) * kc * MR, B, C + i * ldc + j, ldc, accumulate, mv, nv);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- direct convolution
+// For few input channels (C = 1, 3) or depthwise groups an im2col column has too few rows to amortize
+// its gather. Instead each output vector (VL consecutive ow) accumulates in registers for KB output
+// channels at once: per tap, NVD input vectors are loaded once and reused by KB broadcast weights.
+template <typename T, int KB, int NVD>
+void direct_forward_block(const DirectArgs<T>& a) {
+  constexpr int L = VL<T>, W = NVD * L;
+  for (int64_t oh = 0; oh < a.nrows; ++oh) {
+    for (int64_t ow0 = 0; ow0 < a.OW; ow0 += W) {
+      V<T> acc[KB][NVD];
+#pragma GCC unroll 16
+      for (int k = 0; k < KB; ++k) {
+        const V<T> b0 = bcast(a.bias ? a.bias[k] : T(0));
+#pragma GCC unroll 4
+        for (int v = 0; v < NVD; ++v) acc[k][v] = b0;
+      }
+      const T* wk = a.wp;
+      for (int64_t c = 0; c < a.Cg; ++c) {
+        for (int64_t r = 0; r < a.R; ++r) {
+          const T* row = a.in + c * a.chan_stride + (oh * a.stride_h + r * a.dil_h) * a.row_stride + ow0;
+          for (int64_t q = 0; q < a.S; ++q) {
+            const T* p = row + a.tap_off[q];
+            V<T> x[NVD];
+#pragma GCC unroll 4
+            for (int v = 0; v < NVD; ++v) x[v] = load(p + v * L);
+#pragma GCC unroll 16
+            for (int k = 0; k < KB; ++k) {
+              const V<T> wv = bcast(wk[k]);
+#pragma GCC unroll 4
+              for (int v = 0; v < NVD; ++v) acc[k][v] += wv * x[v];
+            }
+            wk += KB;
+          }
+        }
+      }
+      T* out = a.out + oh * a.OW + ow0;
+      if (ow0 + W <= a.OW) {
+#pragma GCC unroll 16
+        for (int k = 0; k < KB; ++k)
+#pragma GCC unroll 4
+          for (int v = 0; v < NVD; ++v) store(out + k * a.out_kstride + v * L, acc[k][v]);
+      } else {
+        alignas(64) T tmp[W];
+        const int64_t n = a.OW - ow0;
+        for (int k = 0; k < KB; ++k) {
+          for (int v = 0; v < NVD; ++v) store(tmp + v * L, acc[k][v]);
+          for (int64_t j = 0; j < n; ++j) out[k * a.out_kstride + j] = tmp[j];
+        }
+      }
+    }
+  }
+}
+
+template <typename T, int KB>
+void direct_forward_kb(const DirectArgs<T>& a) {
+  // As many vectors per block as the register budget allows, but no wider than the row needs.
+  constexpr int budget = STRIDED_ACC / KB < 1 ? 1 : (STRIDED_ACC / KB > 4 ? 4 : STRIDED_ACC / KB);
+  const int64_t need = (a.OW + VL<T> - 1) / VL<T>;
+  const int nv = int(need < budget ? need : budget);
+  switch (nv) {
+    case 1: return direct_forward_block<T, KB, 1>(a);
+    case 2: if constexpr (budget >= 2) return direct_forward_block<T, KB, 2>(a); break;
+    case 3: if constexpr (budget >= 3) return direct_forward_block<T, KB, 3>(a); break;
+    default: break;
+  }
+  if constexpr (budget >= 4) direct_forward_block<T, KB, 4>(a);
+}
+
+// a.kb must be one of 1, 2, 3, 4, 6, 8, 12 (the caller splits output channels into such blocks).
+template <typename T>
+void direct_forward(const DirectArgs<T>& a) {
+  switch (a.kb) {
+    case 1: return direct_forward_kb<T, 1>(a);
+    case 2: return direct_forward_kb<T, 2>(a);
+    case 3: return direct_forward_kb<T, 3>(a);
+    case 4: return direct_forward_kb<T, 4>(a);
+    case 6: return direct_forward_kb<T, 6>(a);
+    case 8: return direct_forward_kb<T, 8>(a);
+    default: return direct_forward_kb<T, 12>(a);
+  }
+}
+
+// Backward-weight, direct: for one output channel, input channel and kernel row r, QB taps of that row
+// accumulate in registers over the whole band (two vectors in flight per tap to hide FMA latency); one
+// gy load feeds QB FMAs. The horizontal sums happen once per band.
+template <typename T, int QB>
+void direct_bwdw_taps(const DirectArgs<T>& a, const T* gyk, const T* inc, int64_t r, int64_t q0, T* gwr) {
+  constexpr int L = VL<T>;
+  V<T> acc[QB][2];
+#pragma GCC unroll 8
+  for (int t = 0; t < QB; ++t) acc[t][0] = acc[t][1] = V<T>{};
+  const int64_t full = a.OW / L * L;
+  for (int64_t oh = 0; oh < a.nrows; ++oh) {
+    const T* g = gyk + oh * a.OW;
+    const T* row = inc + (oh * a.stride_h + r * a.dil_h) * a.row_stride;
+    int64_t ow = 0;
+    for (; ow + 2 * L <= full; ow += 2 * L) {
+      const V<T> g0 = load(g + ow), g1 = load(g + ow + L);
+#pragma GCC unroll 8
+      for (int t = 0; t < QB; ++t) {
+        const T* p = row + a.tap_off[q0 + t] + ow;
+        acc[t][0] += g0 * load(p);
+        acc[t][1] += g1 * load(p + L);
+      }
+    }
+    for (; ow < full; ow += L) {
+      const V<T> g0 = load(g + ow);
+#pragma GCC unroll 8
+      for (int t = 0; t < QB; ++t) acc[t][0] += g0 * load(row + a.tap_off[q0 + t] + ow);
+    }
+    if (ow < a.OW) {  // tail: gy copied to a zeroed vector, the input lanes past OW masked out
+      const int n = int(a.OW - ow);
+      alignas(64) T gt[L] = {};
+      for (int j = 0; j < n; ++j) gt[j] = g[ow + j];
+      const V<T> g0 = load(gt);
+#pragma GCC unroll 8
+      for (int t = 0; t < QB; ++t) acc[t][1] += g0 * keep_first<T>(load(row + a.tap_off[q0 + t] + ow), n);
+    }
+  }
+  for (int t = 0; t < QB; ++t) gwr[q0 + t] += hsum<T>(acc[t][0] + acc[t][1]);
+}
+
+template <typename T>
+void direct_backward_weight(const DirectArgs<T>& a) {
+  for (int64_t k = 0; k < a.kb; ++k) {
+    const T* gyk = a.gy + k * a.gy_kstride;
+    for (int64_t c = 0; c < a.Cg; ++c) {
+      const T* inc = a.in + c * a.chan_stride;
+      for (int64_t r = 0; r < a.R; ++r) {
+        T* gwr = a.gw + ((k * a.Cg + c) * a.R + r) * a.S;
+        for (int64_t q0 = 0; q0 < a.S; q0 += 8) {
+          switch (a.S - q0 < 8 ? a.S - q0 : 8) {
+            case 1: direct_bwdw_taps<T, 1>(a, gyk, inc, r, q0, gwr); break;
+            case 2: direct_bwdw_taps<T, 2>(a, gyk, inc, r, q0, gwr); break;
+            case 3: direct_bwdw_taps<T, 3>(a, gyk, inc, r, q0, gwr); break;
+            case 4: direct_bwdw_taps<T, 4>(a, gyk, inc, r, q0, gwr); break;
+            case 5: direct_bwdw_taps<T, 5>(a, gyk, inc, r, q0, gwr); break;
+            case 6: direct_bwdw_taps<T, 6>(a, gyk, inc, r, q0, gwr); break;
+            case 7: direct_bwdw_taps<T, 7>(a, gyk, inc, r, q0, gwr); break;
+            default: direct_bwdw_taps<T, 8>(a, gyk, inc, r, q0, gwr); break;
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- FMA throughput probe
+// 2*MR independent vector FMA chains (more than latency x throughput), no memory traffic.
+template <typename T>
+double fma_probe(double seconds) {
+  constexpr int A = 2 * MR > 24 ? 24 : 2 * MR;
+  V<T> acc[A];
+  for (int i = 0; i < A; ++i) acc[i] = bcast(T(i) * T(1e-3));
+  const V<T> m = bcast(T(0.999999)), d = bcast(T(1e-7));
+  // clock_gettime, not <chrono>: no inline library template may be instantiated with this file's ISA
+  // flags (the linker could pick that copy for portable code).
+  auto now = [] {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+  };
+  const double t0 = now();
+  int64_t iters = 0;
+  double elapsed = 0;
+  do {
+    for (int rep = 0; rep < 4096; ++rep) {
+#pragma GCC unroll 32
+      for (int i = 0; i < A; ++i) acc[i] = acc[i] * m + d;
+    }
+    iters += 4096;
+    elapsed = now() - t0;
+  } while (elapsed < seconds);
+  T sink = 0;
+  for (int i = 0; i < A; ++i) sink += hsum<T>(acc[i]);
+  volatile T keep = sink;
+  (void)keep;
+  return double(iters) * A * VL<T> * 2 / elapsed * 1e-9;
+}
+
+template <typename T>
+Table<T> make_table() {
+  constexpr int budget4 = STRIDED_ACC / 1 > 4 ? 4 : STRIDED_ACC;
+  return Table<T>{STRIDED_ISA_NAME, VL<T>,          MR,
+                  NV * VL<T>,       budget4,        &gemm<T>,
+                  &direct_forward<T>, &direct_backward_weight<T>, &fma_probe<T>};
+}
+
+}  // namespace
+
+const Table<float>& STRIDED_TABLE_F32() {
+  static const Table<float> t = make_table<float>();
+  return t;
+}
+const Table<double>& STRIDED_TABLE_F64() {
+  static const Table<double> t = make_table<double>();
+  return t;
+}
+
+}  // namespace strided::kern

@@ -1,0 +1,222 @@
+"""Every CPU convolution algorithm on every SIMD path, and the pooling fast paths, against strided.reference.
+
+The SIMD level is switched in-process with _C.set_cpu_capability (the env variable STRIDED_CPU_CAPABILITY
+does the same at import; one subprocess test checks that). Outputs are compared with a tolerance relative
+to the output's scale: 1e-12 in float64, 1e-4 in float32. Before each kernel call the allocator is
+"poisoned" with a NaN-filled block of the output's size, so an output element a kernel forgets to write
+most likely reads back as NaN (best effort: large blocks come fresh from mmap, zeroed).
+"""
+import itertools
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import strided
+from strided import _C
+from strided import reference as ref
+from strided._shapes import conv_args
+
+_ORDER = ["default", "avx2", "avx512"]
+CAPS = _ORDER[:_ORDER.index(_C.cpu_detected()) + 1]
+FAST = ["gemm", "direct"]
+ALGOS = ["simple", "im2col", "gemm", "direct", "auto"]
+DTYPES = [np.float32, np.float64]
+rng = np.random.default_rng(1234)
+
+
+@pytest.fixture(params=CAPS)
+def cap(request):
+    before = _C.cpu_capability()
+    assert _C.set_cpu_capability(request.param) == request.param
+    yield request.param
+    _C.set_cpu_capability(before)
+
+
+def _tol(dtype):
+    return 1e-12 if dtype == np.float64 else 1e-4
+
+
+def _close(got, want, dtype, what):
+    assert got.shape == want.shape, what
+    assert not np.isnan(got).any() or np.isnan(want).any(), f"{what}: NaN in output (unwritten element?)"
+    scale = max(float(np.abs(want).max()) if want.size else 0.0, 1e-30)
+    err = float(np.abs(got - want).max()) / scale if want.size else 0.0
+    assert err <= _tol(dtype), f"{what}: max error {err:.3g} of scale {scale:.3g}"
+
+
+def _poison(nbytes):
+    junk = np.full(max(nbytes // 8, 1), np.nan)
+    del junk
+
+
+def _conv_case(N, C, H, W, K, R, S, stride, padding, dilation, groups, dtype, algo, bias=True):
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((K, C // groups, R, S)).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype) if bias else None
+    y_ref = ref.conv2d(x, w, b, stride, padding, dilation, groups)
+    gy = rng.standard_normal(y_ref.shape).astype(dtype)
+    gx_ref, gw_ref, gb_ref = ref.conv2d_backward(gy, x, w, stride, padding, dilation, groups)
+    what = f"{algo} N{N} C{C} {H}x{W} K{K} {R}x{S} s{stride} p{padding} d{dilation} g{groups} {np.dtype(dtype).name}"
+    with strided.conv_algorithm(algo):
+        _poison(y_ref.nbytes)
+        y = strided.conv2d(x, w, b, stride, padding, dilation, groups)
+        _poison(x.nbytes)
+        gx, _, _ = strided.conv2d_backward(gy, x, w, stride, padding, dilation, groups,
+                                           weight_grad=False, bias_grad=False)
+        _poison(w.nbytes)
+        _, gw, gb = strided.conv2d_backward(gy, x, w, stride, padding, dilation, groups, input_grad=False)
+    _close(y, y_ref, dtype, "forward " + what)
+    _close(gx, gx_ref, dtype, "backward_input " + what)
+    _close(gw, gw_ref, dtype, "backward_weight " + what)
+    _close(gb, gb_ref, dtype, "backward_bias " + what)
+
+
+# (N, C, H, W, K, R, S, stride, padding, dilation, groups): strides, every padding form (int, pair,
+# asymmetric 4-tuple, 'same' with even kernels, 'valid', 'full', padding beyond the kernel), dilation,
+# groups and depthwise, 1x1, primes and tile edges.
+CASES = [
+    (2, 3, 9, 11, 5, 3, 3, 1, 1, 1, 1),
+    (1, 1, 17, 13, 6, 5, 5, 1, 0, 1, 1),
+    (2, 4, 10, 10, 4, 3, 3, 2, 1, 1, 4),
+    (2, 6, 8, 9, 9, 2, 3, (2, 1), "same", 1, 3),
+    (1, 16, 7, 7, 17, 1, 1, 1, 0, 1, 1),
+    (2, 5, 12, 15, 7, 3, 2, 2, (1, 0, 2, 1), (2, 1), 1),
+    (3, 17, 6, 35, 13, 3, 3, 1, "same", 1, 1),
+    (1, 32, 15, 15, 40, 3, 3, 2, 1, 1, 2),
+    (2, 3, 31, 29, 20, 7, 7, 2, 3, 1, 1),
+    (1, 8, 5, 5, 8, 3, 3, 1, 4, 1, 8),
+    (1, 4, 6, 8, 6, 4, 4, 1, "same", 1, 2),
+    (2, 2, 7, 9, 3, 2, 2, 3, "full", 2, 1),
+    (1, 15, 9, 13, 16, 3, 3, 1, "valid", 1, 1),
+    (2, 24, 14, 14, 24, 3, 3, 1, 1, 1, 24),
+    (1, 12, 11, 11, 24, 3, 3, 2, 1, 1, 12),
+    (1, 3, 13, 13, 17, 5, 5, 3, 2, 2, 1),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "x".join(map(str, c[:7])))
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_conv_all_algorithms(cap, case, dtype):
+    algos = ALGOS if cap == CAPS[-1] else FAST + ["auto"]  # simple/im2col do not depend on the ISA
+    for algo in algos:
+        _conv_case(*case, dtype, algo)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_conv_widths(cap, dtype):
+    """Output widths 1..35 cross every vector and block edge of the direct kernel and the GEMM panels."""
+    for W in range(1, 36):
+        for algo in FAST:
+            _conv_case(1, 3, 4, W + 2, 5, 3, 3, 1, 1, 1, 1, dtype, algo)
+    for W in (1, 2, 16, 17, 31, 33):
+        for algo in FAST:
+            _conv_case(1, 2, 5, W, 3, 3, 3, 2, "same", 1, 1, dtype, algo)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_conv_channel_counts(cap, dtype):
+    """Channel counts around the micro-tile sizes (6, 12, 32 rows; 1..12 output-channel blocks)."""
+    for C, K in itertools.product((1, 3, 15, 16, 17), (1, 3, 15, 16, 17)):
+        for algo in FAST:
+            _conv_case(1, C, 6, 7, K, 3, 3, 1, 1, 1, 1, dtype, algo, bias=(C + K) % 2 == 0)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_conv_empty_and_single(algo):
+    for dtype in DTYPES:
+        _conv_case(0, 3, 5, 5, 4, 3, 3, 1, 1, 1, 1, dtype, algo)
+        _conv_case(1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, dtype, algo)
+        _conv_case(1, 40, 3, 3, 50, 3, 3, 1, 1, 1, 1, dtype, algo)  # N = 1: split over channels
+
+
+def test_thread_counts_agree():
+    """1 and 2 threads give the same answer to rounding (the parallel split must not change the math)."""
+    before = strided.get_num_threads()
+    try:
+        for threads in (1, 3):
+            strided.set_num_threads(threads)
+            for algo in FAST:
+                _conv_case(1, 8, 9, 10, 12, 3, 3, 1, 1, 1, 1, np.float64, algo)
+                _conv_case(3, 1, 20, 20, 6, 5, 5, 1, 0, 1, 1, np.float64, algo)
+    finally:
+        strided.set_num_threads(before)
+
+
+# The benchmark layers and the algorithm the dispatcher documents for each pass
+# (forward, backward_input, backward_weight); see the rule above conv2d.cpp's choose().
+LAYERS = {
+    "lenet_c1": ((64, 1, 32, 6, 5, 1, 0, 1), ("direct", "direct", "direct")),
+    "brain_c1": ((32, 1, 128, 32, 5, 1, 0, 1), ("direct", "direct", "direct")),
+    "vgg_3x3_64": ((32, 64, 32, 64, 3, 1, 1, 1), ("direct", "direct", "gemm")),
+    "res_3x3_128": ((16, 128, 28, 128, 3, 1, 1, 1), ("direct", "direct", "gemm")),
+    "res_stem_7x7s2": ((8, 3, 224, 64, 7, 2, 3, 1), ("direct", "gemm", "direct")),
+    "res_1x1_256": ((16, 256, 14, 64, 1, 1, 0, 1), ("gemm", "gemm", "gemm")),
+    "down_3x3s2": ((16, 64, 56, 128, 3, 2, 1, 1), ("direct", "gemm", "gemm")),
+    "dw_3x3_128": ((16, 128, 28, 128, 3, 1, 1, 128), ("direct", "direct", "direct")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_dispatcher_choice(name):
+    (N, C, H, K, k, s, p, g), want = LAYERS[name]
+    args, _ = conv_args(np.empty((N, C, H, H), np.float32), np.empty((K, C // g, k, k), np.float32),
+                        None, None, s, p, 1, g)
+    got = tuple(_C.conv_choice(args, pass_) for pass_ in _C.conv_passes)
+    assert got == want
+    assert _C.conv_choice(args, "forward", "simple") == "simple"
+
+
+def test_env_capability_subprocess():
+    code = "import strided; print(strided.cpu_capability())"
+    for cap_name in CAPS:
+        env = dict(os.environ, STRIDED_CPU_CAPABILITY=cap_name)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == cap_name
+
+
+def test_fma_probe():
+    assert _C.fma_peak("float32", 0.02) > 0 and _C.fma_peak("float64", 0.02) > 0
+
+
+# ---------------------------------------------------------------- pooling
+
+POOLS = [  # (shape, kernel, stride, padding, ceil_mode): the fast 2x2s2 / 3x3s2p1 shapes and edges
+    ((2, 3, 8, 8), 2, 2, 0, False), ((1, 2, 7, 9), 2, 2, 0, False), ((1, 2, 7, 9), 2, 2, 0, True),
+    ((2, 3, 2, 5), 2, 2, 0, True), ((2, 3, 11, 12), 3, 2, 1, False), ((1, 2, 12, 11), 3, 2, 1, True),
+    ((1, 1, 3, 3), 3, 2, 1, False), ((1, 2, 2, 2), 3, 2, 1, False), ((2, 2, 33, 35), 3, 2, 1, False),
+    ((1, 2, 34, 33), 2, 2, 0, False), ((1, 2, 9, 10), 3, 1, 1, False), ((1, 1, 10, 9), (2, 3), (1, 2), (1, 1), True),
+]
+
+
+@pytest.mark.parametrize("case", POOLS, ids=str)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_pooling(case, dtype):
+    shape, k, s, p, ceil = case
+    x = rng.standard_normal(shape).astype(dtype)
+    x.flat[rng.integers(0, x.size, size=max(1, x.size // 17))] = np.nan  # NaN propagates in max pooling
+    x.flat[::5] = x.flat[1::5][: x.flat[::5].size] if x.size > 5 else x.flat[::5]  # ties: first max wins
+    for with_nan in (False, True):
+        xi = x if with_nan else np.nan_to_num(x)
+        y_ref = ref.max_pool2d(xi, k, s, p, ceil)
+        _poison(y_ref.nbytes)
+        y = strided.max_pool2d(xi, k, s, p, ceil)
+        np.testing.assert_array_equal(y, y_ref)
+        gy = rng.standard_normal(y_ref.shape).astype(dtype)
+        gx_ref = ref.max_pool2d_backward(gy, xi, k, s, p, ceil)
+        _poison(xi.nbytes)
+        np.testing.assert_allclose(strided.max_pool2d_backward(gy, xi, k, s, p, ceil), gx_ref,
+                                   rtol=_tol(dtype), atol=_tol(dtype))
+    x = np.nan_to_num(x)
+    for cip in (True, False):
+        y_ref = ref.avg_pool2d(x, k, s, p, ceil, cip)
+        _poison(y_ref.nbytes)
+        np.testing.assert_allclose(strided.avg_pool2d(x, k, s, p, ceil, cip), y_ref,
+                                   rtol=_tol(dtype), atol=_tol(dtype))
+        gy = rng.standard_normal(y_ref.shape).astype(dtype)
+        _poison(x.nbytes)
+        np.testing.assert_allclose(strided.avg_pool2d_backward(gy, x, k, s, p, ceil, cip),
+                                   ref.avg_pool2d_backward(gy, x, k, s, p, ceil, cip),
+                                   rtol=_tol(dtype), atol=_tol(dtype))
