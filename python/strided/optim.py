@@ -1,0 +1,346 @@
+"""Optimizers and learning-rate schedules, with PyTorch's update rules (torch.optim, default flags).
+
+    opt = Adam(model.parameters(), lr=1e-3)
+    sched = CosineAnnealingLR(opt, T_max=epochs)
+    for epoch in range(epochs):
+        for x, y in batches:
+            opt.zero_grad(); loss(model(x), y); model.backward(loss.backward(), need_input_grad=False)
+            opt.step()
+        sched.step()
+
+An optimizer takes anything iterable of parameters (objects with ``.data`` and ``.grad``), updates
+``p.data`` IN PLACE from ``p.grad`` and skips parameters whose grad is None. Its per-parameter state
+(momentum buffers, moment estimates, step counts) lives on the parameter's device, so the same code runs
+on NumPy and CuPy arrays. ``state_dict()`` gives plain Python values and NumPy arrays (a checkpoint);
+``load_state_dict()`` puts them back on each parameter's device. The learning rate is ``opt.lr``
+(what the schedules change).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._device import array_module, to_device
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "LRScheduler", "StepLR",
+           "CosineAnnealingLR", "get_optimizer"]
+
+
+class Optimizer:
+    """Base class. Subclasses list their hyper-parameters in `_hyper` and implement `_update(p, g, state)`."""
+
+    _hyper: tuple = ()
+
+    def __init__(self, params, lr, **hyper):
+        self.params = list(params)
+        if not self.params:
+            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+        if lr < 0:
+            raise ValueError(f"invalid learning rate {lr}")
+        self.lr = float(lr)
+        self.initial_lr = float(lr)
+        for k, v in hyper.items():
+            setattr(self, k, v)
+        self.state = [dict() for _ in self.params]
+
+    def zero_grad(self, set_to_none=True):
+        """Reset every gradient: to None (default, as PyTorch 2) or to zeros in place."""
+        for p in self.params:
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad[...] = 0
+
+    def step(self):
+        """One update of every parameter that has a gradient."""
+        for p, state in zip(self.params, self.state):
+            if p.grad is None:
+                continue
+            if p.grad.shape != p.data.shape:
+                raise ValueError(f"gradient shape {tuple(p.grad.shape)} != parameter shape {tuple(p.data.shape)}")
+            state["step"] = state.get("step", 0) + 1
+            self._update(p, p.grad, state, array_module(p.data))
+
+    def _update(self, p, g, state, xp):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _buf(self, state, name, p, xp, fill=0.0):
+        if name not in state:
+            state[name] = xp.full_like(p.data, fill)
+        return state[name]
+
+    # ---- checkpoints -----------------------------------------------------------------------------
+    def hyperparameters(self) -> dict:
+        return {"lr": self.lr, "initial_lr": self.initial_lr, **{k: getattr(self, k) for k in self._hyper}}
+
+    def state_dict(self) -> dict:
+        """{'type', 'hyper': {name: value}, 'state': {index: {name: NumPy array or number}}}."""
+        state = {}
+        for i, s in enumerate(self.state):
+            if s:
+                state[i] = {k: (to_device(v, "cpu").copy() if hasattr(v, "shape") else v) for k, v in s.items()}
+        return {"type": type(self).__name__, "hyper": self.hyperparameters(), "state": state}
+
+    def load_state_dict(self, sd: dict) -> None:
+        if sd.get("type", type(self).__name__) != type(self).__name__:
+            raise ValueError(f"state dict of a {sd['type']} cannot be loaded into a {type(self).__name__}")
+        for k, v in sd.get("hyper", {}).items():
+            setattr(self, k, tuple(v) if isinstance(v, list) else v)
+        self.state = [dict() for _ in self.params]
+        for i, s in sd.get("state", {}).items():
+            i = int(i)
+            if i >= len(self.params):
+                raise ValueError(f"optimizer state for parameter {i} but only {len(self.params)} parameters")
+            p = self.params[i]
+            dev = "cuda" if type(p.data).__module__.startswith("cupy") else "cpu"
+            for k, v in s.items():
+                if hasattr(v, "shape") and getattr(v, "ndim", 0) > 0:
+                    if tuple(v.shape) != tuple(p.data.shape):
+                        raise ValueError(f"optimizer state {k!r} of parameter {i} has shape {tuple(v.shape)}, "
+                                         f"the parameter {tuple(p.data.shape)}")
+                    v = to_device(np.asarray(v, dtype=p.data.dtype), dev)
+                elif hasattr(v, "shape"):  # 0-d array from a checkpoint file
+                    v = v.item()
+                self.state[i][k] = v
+
+    def __repr__(self):
+        hp = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items() if k != "initial_lr")
+        return f"{type(self).__name__}({hp})"
+
+
+def _check(name, value, lo=0.0, hi=None):
+    if value < lo or (hi is not None and value >= hi):
+        raise ValueError(f"invalid {name}: {value}")
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, PyTorch's rule: g += wd*p; buf = momentum*buf + (1-dampening)*g (buf = g
+    on the first step); g = g + momentum*buf if nesterov else buf; p -= lr*g."""
+
+    _hyper = ("momentum", "dampening", "nesterov", "weight_decay")
+
+    def __init__(self, params, lr=1e-2, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
+        _check("momentum", momentum)
+        _check("weight_decay", weight_decay)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
+        super().__init__(params, lr, momentum=float(momentum), dampening=float(dampening),
+                         nesterov=bool(nesterov), weight_decay=float(weight_decay))
+
+    def _update(self, p, g, state, xp):
+        if self.weight_decay:
+            g = g + self.weight_decay * p.data
+        if self.momentum:
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = g.copy()
+            else:
+                buf = state["momentum_buffer"]
+                buf *= self.momentum
+                buf += (1 - self.dampening) * g
+            buf = state["momentum_buffer"]
+            g = g + self.momentum * buf if self.nesterov else buf
+        p.data -= self.lr * g
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), PyTorch's rule: g += wd*p (L2, coupled); m = b1 m + (1-b1) g;
+    v = b2 v + (1-b2) g^2; p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps).
+    amsgrad=True keeps the running maximum of v."""
+
+    _hyper = ("betas", "eps", "weight_decay", "amsgrad")
+    _decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+        _check("beta1", betas[0], 0.0, 1.0)
+        _check("beta2", betas[1], 0.0, 1.0)
+        _check("eps", eps)
+        _check("weight_decay", weight_decay)
+        super().__init__(params, lr, betas=(float(betas[0]), float(betas[1])), eps=float(eps),
+                         weight_decay=float(weight_decay), amsgrad=bool(amsgrad))
+
+    def _update(self, p, g, state, xp):
+        b1, b2 = self.betas
+        t = state["step"]
+        if self.weight_decay:
+            if self._decoupled:
+                p.data *= 1 - self.lr * self.weight_decay
+            else:
+                g = g + self.weight_decay * p.data
+        m = self._buf(state, "exp_avg", p, xp)
+        v = self._buf(state, "exp_avg_sq", p, xp)
+        m *= b1
+        m += (1 - b1) * g
+        v *= b2
+        v += (1 - b2) * (g * g)
+        if self.amsgrad:
+            vmax = self._buf(state, "max_exp_avg_sq", p, xp)
+            xp.maximum(vmax, v, out=vmax)
+            v = vmax
+        bc1 = 1 - b1 ** t
+        bc2 = 1 - b2 ** t
+        denom = xp.sqrt(v) / math.sqrt(bc2) + self.eps
+        p.data -= (self.lr / bc1) * (m / denom)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): p *= 1 - lr*wd, then the Adam step on the raw
+    gradient. PyTorch's default weight_decay=1e-2."""
+
+    _decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+
+
+class RMSprop(Optimizer):
+    """RMSprop, PyTorch's rule: g += wd*p; sq = alpha sq + (1-alpha) g^2; avg = sqrt(sq) + eps (centered:
+    sqrt(sq - mean_g^2) + eps); p -= lr g/avg, or with momentum buf = momentum buf + g/avg, p -= lr buf."""
+
+    _hyper = ("alpha", "eps", "momentum", "weight_decay", "centered")
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, momentum=0.0, weight_decay=0.0, centered=False):
+        _check("alpha", alpha)
+        _check("eps", eps)
+        _check("momentum", momentum)
+        _check("weight_decay", weight_decay)
+        super().__init__(params, lr, alpha=float(alpha), eps=float(eps), momentum=float(momentum),
+                         weight_decay=float(weight_decay), centered=bool(centered))
+
+    def _update(self, p, g, state, xp):
+        if self.weight_decay:
+            g = g + self.weight_decay * p.data
+        sq = self._buf(state, "square_avg", p, xp)
+        sq *= self.alpha
+        sq += (1 - self.alpha) * (g * g)
+        if self.centered:
+            ga = self._buf(state, "grad_avg", p, xp)
+            ga *= self.alpha
+            ga += (1 - self.alpha) * g
+            avg = xp.sqrt(sq - ga * ga) + self.eps
+        else:
+            avg = xp.sqrt(sq) + self.eps
+        if self.momentum > 0:
+            buf = self._buf(state, "momentum_buffer", p, xp)
+            buf *= self.momentum
+            buf += g / avg
+            p.data -= self.lr * buf
+        else:
+            p.data -= self.lr * (g / avg)
+
+
+class Adagrad(Optimizer):
+    """Adagrad, PyTorch's rule: g += wd*p; clr = lr / (1 + (t-1) lr_decay); sum += g^2;
+    p -= clr g / (sqrt(sum) + eps)."""
+
+    _hyper = ("lr_decay", "weight_decay", "initial_accumulator_value", "eps")
+
+    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10):
+        _check("lr_decay", lr_decay)
+        _check("weight_decay", weight_decay)
+        _check("initial_accumulator_value", initial_accumulator_value)
+        _check("eps", eps)
+        super().__init__(params, lr, lr_decay=float(lr_decay), weight_decay=float(weight_decay),
+                         initial_accumulator_value=float(initial_accumulator_value), eps=float(eps))
+
+    def _update(self, p, g, state, xp):
+        if self.weight_decay:
+            g = g + self.weight_decay * p.data
+        s = self._buf(state, "sum", p, xp, self.initial_accumulator_value)
+        clr = self.lr / (1 + (state["step"] - 1) * self.lr_decay)
+        s += g * g
+        p.data -= clr * (g / (xp.sqrt(s) + self.eps))
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler), PyTorch's rule: g += wd*p; sq = rho sq + (1-rho) g^2;
+    delta = sqrt(acc + eps) / sqrt(sq + eps) * g; acc = rho acc + (1-rho) delta^2; p -= lr delta."""
+
+    _hyper = ("rho", "eps", "weight_decay")
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0):
+        _check("rho", rho, 0.0, 1.0 + 1e-12)
+        _check("eps", eps)
+        _check("weight_decay", weight_decay)
+        super().__init__(params, lr, rho=float(rho), eps=float(eps), weight_decay=float(weight_decay))
+
+    def _update(self, p, g, state, xp):
+        if self.weight_decay:
+            g = g + self.weight_decay * p.data
+        sq = self._buf(state, "square_avg", p, xp)
+        acc = self._buf(state, "acc_delta", p, xp)
+        sq *= self.rho
+        sq += (1 - self.rho) * (g * g)
+        delta = xp.sqrt(acc + self.eps) / xp.sqrt(sq + self.eps) * g
+        acc *= self.rho
+        acc += (1 - self.rho) * (delta * delta)
+        p.data -= self.lr * delta
+
+
+_OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad,
+               "adadelta": Adadelta}
+
+
+def get_optimizer(name, params, **kwargs) -> Optimizer:
+    """An optimizer by name: sgd, adam, adamw, rmsprop, adagrad, adadelta."""
+    try:
+        cls = _OPTIMIZERS[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown optimizer {name!r}; choose from {sorted(_OPTIMIZERS)}") from None
+    return cls(params, **kwargs)
+
+
+# ---- learning-rate schedules ---------------------------------------------------------------------
+class LRScheduler:
+    """Base class: `step()` once per epoch moves `last_epoch` on and sets `optimizer.lr = get_lr(last_epoch)`."""
+
+    def __init__(self, optimizer, last_epoch=-1):
+        self.optimizer = optimizer
+        self.base_lr = optimizer.initial_lr
+        self.last_epoch = last_epoch
+        self.step()
+
+    def get_lr(self, epoch) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def step(self):
+        self.last_epoch += 1
+        self.optimizer.lr = self.get_lr(self.last_epoch)
+
+    def get_last_lr(self) -> float:
+        return self.optimizer.lr
+
+    def state_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, sd) -> None:
+        self.__dict__.update({k: (v.item() if hasattr(v, "item") else v) for k, v in sd.items()})
+        self.optimizer.lr = self.get_lr(self.last_epoch)
+
+
+class StepLR(LRScheduler):
+    """lr = base_lr * gamma ** (epoch // step_size)."""
+
+    def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
+        if step_size < 1:
+            raise ValueError(f"step_size must be >= 1, got {step_size}")
+        self.step_size = int(step_size)
+        self.gamma = float(gamma)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self, epoch):
+        return self.base_lr * self.gamma ** (epoch // self.step_size)
+
+
+class CosineAnnealingLR(LRScheduler):
+    """lr = eta_min + (base_lr - eta_min) (1 + cos(pi epoch / T_max)) / 2 (SGDR without restarts)."""
+
+    def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
+        if T_max < 1:
+            raise ValueError(f"T_max must be >= 1, got {T_max}")
+        self.T_max = int(T_max)
+        self.eta_min = float(eta_min)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self, epoch):
+        return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
