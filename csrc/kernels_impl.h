@@ -297,12 +297,24 @@ double fma_probe(double seconds) {
   return double(iters) * A * VL<T> * 2 / elapsed * 1e-9;
 }
 
+#include "pool_rows.h"
+
 template <typename T>
 Table<T> make_table() {
-  constexpr int budget4 = STRIDED_ACC / 1 > 4 ? 4 : STRIDED_ACC;
-  return Table<T>{STRIDED_ISA_NAME, VL<T>,          MR,
-                  NV * VL<T>,       budget4,        &gemm<T>,
-                  &direct_forward<T>, &direct_backward_weight<T>, &fma_probe<T>};
+  Table<T> t{};
+  t.isa = STRIDED_ISA_NAME;
+  t.vl = VL<T>;
+  t.mr = MR;
+  t.nr = NV * VL<T>;
+  t.max_nv = 4;
+  t.gemm = &gemm<T>;
+  t.direct_forward = &direct_forward<T>;
+  t.direct_backward_weight = &direct_backward_weight<T>;
+  t.pool_max_row = &max_row_fast<T>;
+  t.pool_argmax_row = &argmax_row_fast<T>;
+  t.pool_avg_row = &avg_row_fast<T>;
+  t.fma_probe = &fma_probe<T>;
+  return t;
 }
 
 }  // namespace

@@ -1,10 +1,15 @@
 // Pooling kernels. Every kernel makes one pass over its planes; work is split over (image, channel)
 // planes, and forward passes also over output rows so that a small batch still fills the threads.
 // Backward kernels own whole planes of gx, so their accumulation never races and is deterministic.
+// The common shapes 2x2/2 and 3x3/2 pad 1 have vectorized fast paths for their interior windows.
 #include "pool2d.h"
+
+#include "kernels.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <vector>
 
 namespace strided::pool {
 namespace {
@@ -42,41 +47,114 @@ inline int64_t divisor(const Window& win, bool count_include_pad) {
   return count_include_pad ? win.size_with_pad : (win.h1 - win.h0) * (win.w1 - win.w0);
 }
 
+// ---------------------------------------------------------------- fast paths
+// The two shapes every CNN uses, 2x2 stride 2 and 3x3 stride 2 pad 1, run as one streaming pass over
+// each plane whose inner loops the compiler vectorizes (stride-2 loads become shuffles). Only windows
+// fully inside the input take the fast loop; the border ones (padding, ceil_mode's partial windows) go
+// through the general code above, so the semantics stay in one place.
+
+enum class Fast { None, K2S2, K3S2P1 };
+
+inline Fast fast_kind(const PoolShape& s) {
+  if (s.kernel_h == 2 && s.kernel_w == 2 && s.stride_h == 2 && s.stride_w == 2 && s.pad_h == 0 && s.pad_w == 0)
+    return Fast::K2S2;
+  if (s.kernel_h == 3 && s.kernel_w == 3 && s.stride_h == 2 && s.stride_w == 2 && s.pad_h == 1 && s.pad_w == 1)
+    return Fast::K3S2P1;
+  return Fast::None;
+}
+
+// The row kernels' name for the shape (pool_rows.h).
+inline int kind(Fast f) { return f == Fast::K2S2 ? 0 : 1; }
+
+// Output rows/columns [lo, hi) whose windows lie fully inside the input.
+struct Interior {
+  int64_t oh0, oh1, ow0, ow1;
+};
+
+inline Interior interior(const PoolShape& s, Fast f) {
+  if (f == Fast::K2S2) return {0, std::min(s.OH, s.H / 2), 0, std::min(s.OW, s.W / 2)};
+  // 3x3/2 pad 1: window of o covers 2o-1 .. 2o+1.
+  const int64_t oh1 = std::min(s.OH, (s.H - 2) / 2 + 1), ow1 = std::min(s.OW, (s.W - 2) / 2 + 1);
+  return {1, std::max<int64_t>(oh1, 1), 1, std::max<int64_t>(ow1, 1)};
+}
+
 }  // namespace
 
 template <typename T>
 void max_forward(const PoolShape& s, const T* x, T* y) {
+  const Fast f = fast_kind(s);
+  const Interior in = f == Fast::None ? Interior{0, 0, 0, 0} : interior(s, f);
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t p = 0; p < s.N * s.C; ++p) {
     for (int64_t oh = 0; oh < s.OH; ++oh) {
       const T* xp = x + p * s.H * s.W;
       T* yr = y + (p * s.OH + oh) * s.OW;
-      for (int64_t ow = 0; ow < s.OW; ++ow) yr[ow] = xp[argmax(s, xp, window(s, oh, ow))];
+      const bool fast = oh >= in.oh0 && oh < in.oh1;
+      for (int64_t ow = 0; ow < s.OW; ++ow) {
+        if (fast && ow == in.ow0 && in.ow1 > in.ow0) {
+          kern::table<T>().pool_max_row(kind(f), xp, s.W, oh, in.ow0, in.ow1, yr);
+          ow = in.ow1 - 1;
+          continue;
+        }
+        yr[ow] = xp[argmax(s, xp, window(s, oh, ow))];
+      }
+    }
+  }
+}
+
+// Each task owns whole planes of gx: zeroed (the plane is cache-resident, so this costs no memory
+// traffic), then every output adds its gradient at its window's argmax.
+template <typename T>
+void max_backward(const PoolShape& s, const T* gy, const T* x, T* gx) {
+  const Fast f = fast_kind(s);
+  const Interior in = f == Fast::None ? Interior{0, 0, 0, 0} : interior(s, f);
+  const int64_t kw = f == Fast::K2S2 ? 2 : 3, off = f == Fast::K2S2 ? 0 : 1;
+  int64_t tap[9];  // window-relative index -> offset from the window's top-left input element
+  for (int64_t i = 0; i < 9; ++i) tap[i] = (i / kw) * s.W + i % kw;
+#pragma omp parallel
+  {
+    std::vector<int32_t> idx(size_t(std::max<int64_t>(s.OW, 1)));
+#pragma omp for schedule(static)
+    for (int64_t p = 0; p < s.N * s.C; ++p) {
+      const T* xp = x + p * s.H * s.W;
+      const T* gyp = gy + p * s.OH * s.OW;
+      T* gxp = gx + p * s.H * s.W;
+      std::fill(gxp, gxp + s.H * s.W, T(0));
+      for (int64_t oh = 0; oh < s.OH; ++oh) {
+        const bool fast = oh >= in.oh0 && oh < in.oh1 && in.ow1 > in.ow0;
+        if (fast) {
+          kern::table<T>().pool_argmax_row(kind(f), xp, s.W, oh, in.ow0, in.ow1, idx.data());
+          const int64_t base = (2 * oh - off) * s.W - off;
+          for (int64_t ow = in.ow0; ow < in.ow1; ++ow) {
+            const int32_t i = idx[size_t(ow - in.ow0)];
+            gxp[base + tap[i] + 2 * ow] += gyp[oh * s.OW + ow];
+          }
+        }
+        for (int64_t ow = 0; ow < s.OW; ++ow) {
+          if (fast && ow >= in.ow0 && ow < in.ow1) continue;
+          gxp[argmax(s, xp, window(s, oh, ow))] += gyp[oh * s.OW + ow];
+        }
+      }
     }
   }
 }
 
 template <typename T>
-void max_backward(const PoolShape& s, const T* gy, const T* x, T* gx) {
-#pragma omp parallel for schedule(static)
-  for (int64_t p = 0; p < s.N * s.C; ++p) {
-    const T* xp = x + p * s.H * s.W;
-    const T* gyp = gy + p * s.OH * s.OW;
-    T* gxp = gx + p * s.H * s.W;
-    std::fill(gxp, gxp + s.H * s.W, T(0));
-    for (int64_t oh = 0; oh < s.OH; ++oh)
-      for (int64_t ow = 0; ow < s.OW; ++ow) gxp[argmax(s, xp, window(s, oh, ow))] += gyp[oh * s.OW + ow];
-  }
-}
-
-template <typename T>
 void avg_forward(const PoolShape& s, const T* x, T* y, bool count_include_pad) {
+  const Fast f = fast_kind(s);
+  const Interior in = f == Fast::None ? Interior{0, 0, 0, 0} : interior(s, f);
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t p = 0; p < s.N * s.C; ++p) {
     for (int64_t oh = 0; oh < s.OH; ++oh) {
       const T* xp = x + p * s.H * s.W;
       T* yr = y + (p * s.OH + oh) * s.OW;
+      const bool fast = oh >= in.oh0 && oh < in.oh1;
       for (int64_t ow = 0; ow < s.OW; ++ow) {
+        if (fast && ow == in.ow0 && in.ow1 > in.ow0) {  // full windows: both divisors are k*k
+          kern::table<T>().pool_avg_row(kind(f), xp, s.W, oh, in.ow0, in.ow1, yr);
+          ow = in.ow1 - 1;
+          continue;
+        }
         const Window win = window(s, oh, ow);
         T acc = 0;
         for (int64_t ih = win.h0; ih < win.h1; ++ih)
@@ -89,17 +167,51 @@ void avg_forward(const PoolShape& s, const T* x, T* y, bool count_include_pad) {
 
 template <typename T>
 void avg_backward(const PoolShape& s, const T* gy, T* gx, bool count_include_pad) {
-#pragma omp parallel for schedule(static)
-  for (int64_t p = 0; p < s.N * s.C; ++p) {
-    const T* gyp = gy + p * s.OH * s.OW;
-    T* gxp = gx + p * s.H * s.W;
-    std::fill(gxp, gxp + s.H * s.W, T(0));
-    for (int64_t oh = 0; oh < s.OH; ++oh) {
-      for (int64_t ow = 0; ow < s.OW; ++ow) {
-        const Window win = window(s, oh, ow);
-        const T g = gyp[oh * s.OW + ow] / T(divisor(win, count_include_pad));
-        for (int64_t ih = win.h0; ih < win.h1; ++ih)
-          for (int64_t iw = win.w0; iw < win.w1; ++iw) gxp[ih * s.W + iw] += g;
+  const Fast f = fast_kind(s);
+  const Interior in = f == Fast::None ? Interior{0, 0, 0, 0} : interior(s, f);
+#pragma omp parallel
+  {
+    std::vector<T> h(size_t(s.W + 2));  // one output row's gradient spread over its input columns
+#pragma omp for schedule(static)
+    for (int64_t p = 0; p < s.N * s.C; ++p) {
+      const T* gyp = gy + p * s.OH * s.OW;
+      T* gxp = gx + p * s.H * s.W;
+      std::fill(gxp, gxp + s.H * s.W, T(0));
+      for (int64_t oh = 0; oh < s.OH; ++oh) {
+        const bool fast = oh >= in.oh0 && oh < in.oh1 && in.ow1 > in.ow0;
+        if (fast && f == Fast::K2S2) {
+          const T* g = gyp + oh * s.OW;
+          T *d0 = gxp + 2 * oh * s.W, *d1 = d0 + s.W;
+#pragma omp simd
+          for (int64_t ow = in.ow0; ow < in.ow1; ++ow) {
+            const T v = g[ow] / T(4);
+            d0[2 * ow] += v; d0[2 * ow + 1] += v; d1[2 * ow] += v; d1[2 * ow + 1] += v;
+          }
+        } else if (fast) {  // 3x3/2: column 2j gets g[j], column 2j+1 gets g[j] + g[j+1]
+          const T* g = gyp + oh * s.OW;
+          const int64_t a = in.ow0, e = in.ow1, c0 = 2 * a - 1, c1 = 2 * e;
+          h[size_t(c0)] = g[a] / T(9);
+#pragma omp simd
+          for (int64_t j = a; j < e - 1; ++j) {
+            h[size_t(2 * j)] = g[j] / T(9);
+            h[size_t(2 * j + 1)] = g[j] / T(9) + g[j + 1] / T(9);
+          }
+          h[size_t(2 * e - 2)] = g[e - 1] / T(9);
+          h[size_t(2 * e - 1)] = g[e - 1] / T(9);
+          for (int64_t r = 0; r < 3; ++r) {
+            T* d = gxp + (2 * oh - 1 + r) * s.W;
+            const T* hp = h.data();
+#pragma omp simd
+            for (int64_t c = c0; c < c1; ++c) d[c] += hp[c];
+          }
+        }
+        for (int64_t ow = 0; ow < s.OW; ++ow) {
+          if (fast && ow >= in.ow0 && ow < in.ow1) continue;
+          const Window win = window(s, oh, ow);
+          const T g = gyp[oh * s.OW + ow] / T(divisor(win, count_include_pad));
+          for (int64_t ih = win.h0; ih < win.h1; ++ih)
+            for (int64_t iw = win.w0; iw < win.w1; ++iw) gxp[ih * s.W + iw] += g;
+        }
       }
     }
   }

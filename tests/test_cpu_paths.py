@@ -193,7 +193,7 @@ POOLS = [  # (shape, kernel, stride, padding, ceil_mode): the fast 2x2s2 / 3x3s2
 
 @pytest.mark.parametrize("case", POOLS, ids=str)
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-def test_pooling(case, dtype):
+def test_pooling(cap, case, dtype):
     shape, k, s, p, ceil = case
     x = rng.standard_normal(shape).astype(dtype)
     x.flat[rng.integers(0, x.size, size=max(1, x.size // 17))] = np.nan  # NaN propagates in max pooling
