@@ -6,6 +6,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
@@ -205,6 +207,27 @@ PYBIND11_MODULE(_C, m) {
     return std::string(conv::algo_name(conv::resolve(s, p, conv::Algo(algos[py::str(algo)].cast<int>()))));
   }, py::arg("geometry"), py::arg("pass"), py::arg("algo") = "auto",
         "The algorithm that runs for this geometry and pass when `algo` is asked for ('auto': the dispatcher).");
+  m.def("memcpy_bandwidth", [](int64_t nbytes, int reps) {
+    // The machine's streaming bandwidth for this thread count: a parallel copy of a buffer well past
+    // the last-level cache, best of `reps`; GB/s counts bytes read plus bytes written (as the pooling
+    // figures do).
+    std::vector<char> src(size_t(nbytes), 1), dst(size_t(nbytes), 0);
+    py::gil_scoped_release nogil;
+    double best = 0;
+    for (int rep = 0; rep < reps; ++rep) {
+      const double t0 = omp_get_wtime();
+#pragma omp parallel
+      {
+        const int64_t th = omp_get_thread_num(), nt = omp_get_num_threads();
+        const int64_t chunk = (nbytes + nt - 1) / nt, b = std::min(nbytes, th * chunk),
+                      e = std::min(nbytes, b + chunk);
+        if (e > b) std::memcpy(dst.data() + b, src.data() + b, size_t(e - b));
+      }
+      const double dt = omp_get_wtime() - t0;
+      best = std::max(best, 2.0 * double(nbytes) / dt * 1e-9);
+    }
+    return best;
+  }, py::arg("nbytes") = int64_t(256) << 20, py::arg("reps") = 5);
   m.def("fma_peak", [](const std::string& dtype, double seconds) {
     // Every thread runs the FMA probe of the widest ISA in use at once; the sum is the machine's peak
     // for this thread count (what the benchmark's "% of peak" divides by).

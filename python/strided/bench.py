@@ -1,0 +1,284 @@
+"""The CPU benchmark report: ``python -m strided.bench``.
+
+Times every pass of a fixed set of convolution layers and pooling shapes with strided's CPU kernels
+(the dispatcher's choice, or the algorithms named by --algos) and, when it is importable, PyTorch on
+the same data and thread count, then prints one table: time (median), GFLOP/s (GB/s for pooling), the
+share of this machine's peak measured on the spot (an FMA-throughput probe in strided._C on the same
+threads with the widest SIMD path in use; a parallel memcpy of 256 MiB for bandwidth, bytes read +
+written), the ratio to PyTorch, and the thread count.
+
+    python -m strided.bench [--threads 1,2] [--dtype float32[,float64]] [--layers a,b] [--algos auto,gemm]
+                            [--json out.json] [--plot out.png] [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from . import _C
+from . import functional as F
+from ._shapes import conv_args
+
+# name: (N, C, H=W, K, kernel, stride, padding, groups)
+LAYERS = {
+    "lenet_c1": (64, 1, 32, 6, 5, 1, 0, 1),
+    "brain_c1": (32, 1, 128, 32, 5, 1, 0, 1),
+    "vgg_3x3_64": (32, 64, 32, 64, 3, 1, 1, 1),
+    "res_3x3_128": (16, 128, 28, 128, 3, 1, 1, 1),
+    "res_stem_7x7s2": (8, 3, 224, 64, 7, 2, 3, 1),
+    "res_1x1_256": (16, 256, 14, 64, 1, 1, 0, 1),
+    "down_3x3s2": (16, 64, 56, 128, 3, 2, 1, 1),
+    "dw_3x3_128": (16, 128, 28, 128, 3, 1, 1, 128),
+}
+# The layers big enough for fp64 to be a compute question (and the 0.9x-of-PyTorch goal).
+BIG_LAYERS = ("vgg_3x3_64", "res_3x3_128", "res_1x1_256", "down_3x3s2")
+# name: (x shape, kind, kernel, stride, padding)
+POOLS = {
+    "maxpool_2x2s2": ((32, 64, 56, 56), "max", 2, 2, 0),
+    "avgpool_2x2s2": ((32, 64, 56, 56), "avg", 2, 2, 0),
+    "maxpool_3x3s2": ((8, 64, 112, 112), "max", 3, 2, 1),
+    "avgpool_3x3s2": ((8, 64, 112, 112), "avg", 3, 2, 1),
+}
+CONV_PASSES = ("forward", "backward_input", "backward_weight")
+POOL_PASSES = ("forward", "backward")
+
+
+def _torch(threads):
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    return torch
+
+
+def _median_time(fn, reps, min_time):
+    """Median wall time of fn() over at least `reps` calls and `min_time` seconds, after one warm-up."""
+    fn()
+    times = []
+    start = time.perf_counter()
+    while len(times) < reps or (time.perf_counter() - start < min_time and len(times) < 50):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def conv_flops(layer):
+    N, C, H, K, k, s, p, g = LAYERS[layer]
+    OH = (H + 2 * p - k) // s + 1
+    return 2 * N * K * OH * OH * (C // g) * k * k
+
+
+def _conv_fns(layer, dtype, algo, torch, rng):
+    """{pass: (strided callable, torch callable or None)} on the same random data."""
+    N, C, H, K, k, s, p, g = LAYERS[layer]
+    x = rng.standard_normal((N, C, H, H)).astype(dtype)
+    w = rng.standard_normal((K, C // g, k, k)).astype(dtype)
+    args, _ = conv_args(x, w, None, None, s, p, 1, g)
+    gy = rng.standard_normal((N, K, args.OH, args.OW)).astype(dtype)
+    code = _C.conv_algorithms[algo]
+    ours = {
+        "forward": lambda: _C.conv2d_forward(x, w, None, args, code),
+        "backward_input": lambda: _C.conv2d_backward_input(gy, w, args, code),
+        "backward_weight": lambda: _C.conv2d_backward_weight(gy, x, args, code),
+    }
+    theirs = dict.fromkeys(CONV_PASSES)
+    if torch is not None:
+        tx, tw, tgy = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(gy)
+        cb = torch.ops.aten.convolution_backward
+
+        def tb(mask):
+            return lambda: cb(tgy, tx, tw, None, [s, s], [p, p], [1, 1], False, [0, 0], g, mask)
+        theirs = {
+            "forward": lambda: torch.nn.functional.conv2d(tx, tw, None, s, p, 1, g),
+            "backward_input": tb([True, False, False]),
+            "backward_weight": tb([False, True, False]),
+        }
+    return args, ours, theirs
+
+
+def _pool_fns(name, dtype, torch, rng):
+    shape, kind, k, s, p = POOLS[name]
+    x = rng.standard_normal(shape).astype(dtype)
+    fwd = F.max_pool2d if kind == "max" else F.avg_pool2d
+    bwd = F.max_pool2d_backward if kind == "max" else F.avg_pool2d_backward
+    y = fwd(x, k, s, p)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    ours = {"forward": lambda: fwd(x, k, s, p), "backward": lambda: bwd(gy, x, k, s, p)}
+    # bytes that must move: input + output forward; backward reads gy (and x for max), writes gx
+    nbytes = {"forward": x.nbytes + y.nbytes,
+              "backward": gy.nbytes + x.nbytes + (x.nbytes if kind == "max" else 0)}
+    theirs = dict.fromkeys(POOL_PASSES)
+    if torch is not None:
+        tx = torch.from_numpy(x)
+        tf = torch.nn.functional.max_pool2d if kind == "max" else torch.nn.functional.avg_pool2d
+        if kind == "max":
+            ty, idx = torch.nn.functional.max_pool2d(tx, k, s, p, return_indices=True)
+            tgy = torch.from_numpy(gy)
+            tb = lambda: torch.ops.aten.max_pool2d_with_indices_backward(tgy, tx, [k, k], [s, s], [p, p],
+                                                                          [1, 1], False, idx)
+        else:
+            tgy = torch.from_numpy(gy)
+            tb = lambda: torch.ops.aten.avg_pool2d_backward(tgy, tx, [k, k], [s, s], [p, p], False, True, None)
+        theirs = {"forward": lambda: tf(tx, k, s, p), "backward": tb}
+    return ours, theirs, nbytes
+
+
+def run(threads=(1, 2), dtypes=("float32",), layers=None, algos=("auto",), pools=True, quick=False,
+        out=sys.stdout):
+    """Runs the benchmark and returns {"machine": {...}, "rows": [...]}; prints the table as it goes."""
+    layers = list(layers or LAYERS)
+    reps, min_time = (3, 0.0) if quick else (7, 0.3)
+    rng = np.random.default_rng(0)
+    before = _C.get_num_threads()
+    machine = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": _cpu_name(), "python": platform.python_version(), "numpy": np.__version__,
+        "simd": _C.cpu_capability(), "peaks": {},
+    }
+    rows = []
+    header = (f"{'layer':<16} {'pass':<16} {'dtype':<7} {'algo':<7} {'thr':>3} {'time ms':>9} "
+              f"{'rate':>13} {'%peak':>6} {'torch ms':>9} {'vs torch':>8}")
+    try:
+        for nt in threads:
+            _C.set_num_threads(nt)
+            torch = _torch(nt)
+            if torch is not None:
+                machine["torch"] = torch.__version__
+            bw = _C.memcpy_bandwidth(int(128 << 20) if quick else int(256 << 20), 3 if quick else 5)
+            for dt in dtypes:
+                peak = _C.fma_peak(dt, 0.1 if quick else 0.3)
+                machine["peaks"][f"{dt}/{nt}"] = {"gflops": peak, "memcpy_gbs": bw}
+                print(f"\n# {nt} thread(s), {dt}: FMA peak {peak:.1f} GFLOP/s ({_C.cpu_capability()}), "
+                      f"memcpy {bw:.1f} GB/s", file=out)
+                print(header, file=out)
+                for layer in layers:
+                    if dt == "float64" and len(dtypes) > 1 and layer not in BIG_LAYERS:
+                        continue  # the fp64 figures that matter are the big layers'
+                    flops = conv_flops(layer)
+                    for algo in algos:
+                        args, ours, theirs = _conv_fns(layer, np.dtype(dt), algo, torch, rng)
+                        for ps in CONV_PASSES:
+                            t = _median_time(ours[ps], reps, min_time)
+                            tt = _median_time(theirs[ps], reps, min_time) if theirs[ps] else None
+                            row = dict(layer=layer, kind="conv", **{"pass": ps}, dtype=dt,
+                                       algo=_C.conv_choice(args, ps, algo), asked=algo, threads=nt,
+                                       time_s=t, gflops=flops / t * 1e-9, pct_peak=100 * flops / t * 1e-9 / peak,
+                                       torch_time_s=tt, vs_torch=(tt / t if tt else None))
+                            rows.append(row)
+                            _print_row(row, out)
+                if pools and (dt == "float32" or len(dtypes) == 1):
+                    for name in POOLS:
+                        ours, theirs, nbytes = _pool_fns(name, np.dtype(dt), torch, rng)
+                        for ps in POOL_PASSES:
+                            t = _median_time(ours[ps], reps, min_time)
+                            tt = _median_time(theirs[ps], reps, min_time) if theirs[ps] else None
+                            row = dict(layer=name, kind="pool", **{"pass": ps}, dtype=dt, algo="stream",
+                                       asked="auto", threads=nt, time_s=t, gbs=nbytes[ps] / t * 1e-9,
+                                       pct_peak=100 * nbytes[ps] / t * 1e-9 / bw, torch_time_s=tt,
+                                       vs_torch=(tt / t if tt else None))
+                            rows.append(row)
+                            _print_row(row, out)
+                _print_summary([r for r in rows if r["threads"] == nt and r["dtype"] == dt], out)
+    finally:
+        _C.set_num_threads(before)
+    return {"machine": machine, "rows": rows}
+
+
+def _cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _print_row(r, out):
+    rate = f"{r['gflops']:8.1f} GF/s" if r["kind"] == "conv" else f"{r['gbs']:8.1f} GB/s"
+    tt = f"{r['torch_time_s'] * 1e3:9.3f}" if r["torch_time_s"] else f"{'-':>9}"
+    vs = f"{r['vs_torch']:7.2f}x" if r["vs_torch"] else f"{'-':>8}"
+    print(f"{r['layer']:<16} {r['pass']:<16} {r['dtype']:<7} {r['algo']:<7} {r['threads']:>3} "
+          f"{r['time_s'] * 1e3:9.3f} {rate:>13} {r['pct_peak']:5.1f}% {tt} {vs}", file=out, flush=True)
+
+
+def _print_summary(rows, out):
+    ratios = [r["vs_torch"] for r in rows if r["kind"] == "conv" and r["vs_torch"] and r["asked"] == "auto"]
+    if ratios:
+        gm = math.exp(sum(math.log(v) for v in ratios) / len(ratios))
+        print(f"geometric mean vs torch over {len(ratios)} conv passes: {gm:.2f}x", file=out)
+
+
+def plot(result, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot (pip install strided[plot])", file=sys.stderr)
+        return False
+    rows = [r for r in result["rows"] if r["asked"] == "auto"]
+    groups = sorted({(r["threads"], r["dtype"]) for r in rows})
+    labels = list(dict.fromkeys(f"{r['layer']}\n{r['pass']}" for r in rows))
+    fig, ax = plt.subplots(figsize=(max(10, 0.45 * len(labels)), 5))
+    width = 0.8 / max(len(groups), 1)
+    for gi, (nt, dt) in enumerate(groups):
+        vals = {f"{r['layer']}\n{r['pass']}": r["pct_peak"] for r in rows if (r["threads"], r["dtype"]) == (nt, dt)}
+        xs = [i + gi * width for i, lab in enumerate(labels) if lab in vals]
+        ax.bar(xs, [vals[lab] for lab in labels if lab in vals], width, label=f"{nt} thread(s) {dt}")
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(labels))])
+    ax.set_xticklabels(labels, rotation=90, fontsize=6)
+    ax.set_ylabel("% of measured peak (FLOP/s conv, memcpy GB/s pooling)")
+    ax.set_title(f"strided CPU kernels, {result['machine']['cpu']}, {result['machine']['date']}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return True
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m strided.bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", default=None, help="comma-separated thread counts (default: 1,2 or 1 with --quick)")
+    ap.add_argument("--dtype", default="float32", help="float32, float64 or both comma-separated "
+                    "(with both, float64 runs only on the big layers)")
+    ap.add_argument("--layers", default=None, help=f"comma-separated subset of {','.join(LAYERS)}")
+    ap.add_argument("--algos", default="auto", help=f"comma-separated from {','.join(sorted(_C.conv_algorithms))}")
+    ap.add_argument("--no-pool", action="store_true", help="skip the pooling rows")
+    ap.add_argument("--json", default=None, help="save the rows and machine figures here")
+    ap.add_argument("--plot", default=None, help="bar chart (needs matplotlib)")
+    ap.add_argument("--quick", action="store_true", help="3 repetitions, no minimum time (< 60 s)")
+    a = ap.parse_args(argv)
+    threads = [int(t) for t in (a.threads or ("2" if a.quick else "1,2")).split(",")]
+    dtypes = a.dtype.split(",")
+    for d in dtypes:
+        if d not in ("float32", "float64"):
+            ap.error(f"--dtype must be float32 or float64, got {d}")
+    layers = a.layers.split(",") if a.layers else None
+    for name in layers or ():
+        if name not in LAYERS:
+            ap.error(f"unknown layer {name}; choose from {','.join(LAYERS)}")
+    algos = a.algos.split(",")
+    for name in algos:
+        if name not in _C.conv_algorithms:
+            ap.error(f"unknown algorithm {name}; choose from {','.join(sorted(_C.conv_algorithms))}")
+    result = run(threads, dtypes, layers, algos, pools=not a.no_pool, quick=a.quick)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(result, f, indent=1)
+    if a.plot:
+        plot(result, a.plot)
+
+
+if __name__ == "__main__":
+    main()
