@@ -569,7 +569,7 @@ void reduce_partials(std::vector<T*>& parts, int64_t len, T* out) {
 // atomics; deterministic for a fixed thread count). Per thread: gw copy (K*Cg*R*S) + A chunk (Kg x kc) +
 // B block (about 256 KiB).
 template <typename T>
-void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw) {
+void backward_weight_gemm_packed(const ConvShape& s, const T* gy, const T* x, T* gw) {
   const auto& kt = kern::table<T>();
   const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), P = s.OH * s.OW, RS = s.R * s.S, rows = Cg * RS;
   const int64_t MR = kt.mr, NR = kt.nr, Mp = round_up(Kg, MR), len = s.K * rows;
@@ -618,6 +618,100 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw) {
       }
     }
     reduce_partials(parts, len, gw);
+  }
+}
+
+// Backward-weight as channels-last GEMMs. Per task (image, group, band of output rows) the input band is
+// transposed to Xt[row][col][c] (zero-padded) and gy to Gt[pixel][k] (k padded to nr). Then for each
+// kernel row r, gw_r[(q, c)][k] = sum_pixels Xt[oh*sh + r*dh][ow*sw + q*dw][c] * Gt[oh][ow][k]: with
+// dil_w = 1 the S*Cg values (q, c) of one pixel are contiguous in Xt, so the whole kernel row is one GEMM
+// whose operands are read in place, the pixel loop innermost with the accumulators in registers. The
+// transposes cost Cg*rows*Wp + OW*nb*Kp per band, 1/(R*S) of an im2col. Each thread sums into its own
+// gw copy laid out [g][r][q][c][k]; the copies are added (and transposed) at the end: no atomics.
+// Per thread: that copy (G*R*S*Cg*Kp) + the band tiles (bounded to about 1 MiB).
+template <typename T>
+void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw) {
+  const auto& kt = kern::table<T>();
+  const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), P = s.OH * s.OW, RS = s.R * s.S;
+  const int64_t MR = kt.mr, NR = kt.nr, Kp = round_up(Kg, NR);
+  const int64_t Wp = s.W + s.pad_left + s.pad_right, sh = s.stride_h, sw = s.stride_w;
+  const int64_t plen = G * RS * Cg * Kp, len = s.K * Cg * RS;
+  if (s.N == 0) {
+    std::fill(gw, gw + len, T(0));
+    return;
+  }
+  const int64_t threads = omp_get_max_threads();
+  // Band height: whole images when the batch feeds the threads, and tiles of at most ~128K elements.
+  int64_t nb = s.OH;
+  if (s.N * G < 2 * threads) nb = ceil_div(s.OH, ceil_div(2 * threads, s.N * G));
+  const int64_t cap = int64_t(128) * 1024;
+  nb = std::max<int64_t>(1, std::min({nb, cap / std::max<int64_t>(1, sh * Wp * Cg), cap / (s.OW * Kp)}));
+  const int64_t nbands = ceil_div(s.OH, nb), in_rows = (nb - 1) * sh + (s.R - 1) * s.dil_h + 1;
+  const int64_t tasks = s.N * G * nbands;
+  const int64_t chunk = std::max<int64_t>(1, 256 / s.OW);  // output rows per pass: B chunk stays in L1
+  std::vector<T*> parts;
+#pragma omp parallel
+  {
+    DenormalGuard ftz;
+    T* mine = workspace<T>(kPartial, plen);
+    std::fill(mine, mine + plen, T(0));
+#pragma omp single
+    parts.assign(size_t(omp_get_num_threads()), nullptr);
+    parts[size_t(omp_get_thread_num())] = mine;
+    T* Xt = workspace<T>(kTile, in_rows * Wp * Cg + MR + s.S * Cg);
+    T* Gt = workspace<T>(kTile2, nb * s.OW * Kp);
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tasks; ++t) {
+      const int64_t bi = t % nbands, g = t / nbands % G, n = t / (nbands * G);
+      const int64_t oh0 = bi * nb, rows = std::min(nb, s.OH - oh0);
+      const int64_t used = (rows - 1) * sh + (s.R - 1) * s.dil_h + 1;
+      const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
+      std::fill(Xt, Xt + used * Wp * Cg + MR + s.S * Cg, T(0));
+      for (int64_t lr = 0; lr < used; ++lr) {
+        const int64_t ih = oh0 * sh + lr - s.pad_top;
+        if (ih < 0 || ih >= s.H) continue;
+        T* d = Xt + (lr * Wp + s.pad_left) * Cg;
+        for (int64_t c = 0; c < Cg; ++c) {
+          const T* src = xg + (c * s.H + ih) * s.W;
+          for (int64_t iw = 0; iw < s.W; ++iw) d[iw * Cg + c] = src[iw];
+        }
+      }
+      const T* gyg = gy + (n * s.K + g * Kg) * P + oh0 * s.OW;
+      const int64_t np = rows * s.OW;
+      for (int64_t k = 0; k < Kp; ++k) {
+        if (k < Kg) {
+          const T* src = gyg + k * P;
+          for (int64_t p = 0; p < np; ++p) Gt[p * Kp + k] = src[p];
+        } else {
+          for (int64_t p = 0; p < np; ++p) Gt[p * Kp + k] = T(0);
+        }
+      }
+      T* pg = mine + g * RS * Cg * Kp;
+      for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+        const int64_t rl = std::min(chunk, rows - r0);
+        for (int64_t r = 0; r < s.R; ++r) {
+          const T* A = Xt + ((r0 * sh + r * s.dil_h) * Wp) * Cg;
+          const T* B = Gt + r0 * s.OW * Kp;
+          if (s.dil_w == 1) {
+            kt.gemm_rows(s.S * Cg, Kp, rl, s.OW, A, sw * Cg, sh * Wp * Cg, B, Kp, s.OW * Kp,
+                         pg + r * s.S * Cg * Kp, Kp);
+          } else {
+            for (int64_t q = 0; q < s.S; ++q)
+              kt.gemm_rows(Cg, Kp, rl, s.OW, A + q * s.dil_w * Cg, sw * Cg, sh * Wp * Cg, B, Kp, s.OW * Kp,
+                           pg + (r * s.S + q) * Cg * Kp, Kp);
+          }
+        }
+      }
+    }
+    const int64_t nt = int64_t(parts.size());
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < len; ++i) {  // i = ((g*Kg + k)*Cg + c)*RS + rq
+      const int64_t rq = i % RS, c = i / RS % Cg, gk = i / (RS * Cg), g = gk / Kg, k = gk % Kg;
+      const int64_t j = ((g * RS + rq) * Cg + c) * Kp + k;
+      T acc = 0;
+      for (int64_t th = 0; th < nt; ++th) acc += parts[size_t(th)][j];
+      gw[i] = acc;
+    }
   }
 }
 
@@ -774,6 +868,18 @@ void backward_weight_direct(const ConvShape& s, const T* gy, const T* x, T* gw) 
 
 }  // namespace
 
+// A 1x1 convolution with stride 1 and no padding treats each plane as one long row: the same
+// arithmetic, with one im2col segment per tile instead of one per output row.
+inline ConvShape flatten_pointwise(const ConvShape& s) {
+  if (s.R != 1 || s.S != 1 || s.stride_h != 1 || s.stride_w != 1 || s.pad_top || s.pad_bottom || s.pad_left ||
+      s.pad_right)
+    return s;
+  ConvShape f = s;
+  f.W = f.OW = s.H * s.W;
+  f.H = f.OH = 1;
+  return f;
+}
+
 // ---------------------------------------------------------------- the dispatcher
 //
 // Forward: the direct kernel wherever it keeps its vectors full: few input or output channels per group
@@ -786,7 +892,8 @@ void backward_weight_direct(const ConvShape& s, const T* gy, const T* x, T* gw) 
 // channels per group, otherwise the implicit GEMM.
 constexpr int64_t kDirectMinWidth = 12;
 
-Algo choose(const ConvShape& s, Pass pass) {
+Algo choose(const ConvShape& shape, Pass pass) {
+  const ConvShape s = flatten_pointwise(shape);
   if (pass == Pass::BackwardInput && (s.stride_h > 1 || s.stride_w > 1)) return Algo::Gemm;
   const ConvShape f = pass == Pass::BackwardInput ? flipped_shape(s) : s;
   if (!direct_supported(f)) return Algo::Gemm;
@@ -815,7 +922,8 @@ const char* algo_name(Algo a) {
 }
 
 template <typename T>
-void forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, Algo algo) {
+void forward(const ConvShape& shape, const T* x, const T* w, const T* b, T* y, Algo algo) {
+  const ConvShape s = flatten_pointwise(shape);
   switch (resolve(s, Pass::Forward, algo)) {
     case Algo::Simple: return forward_simple(s, x, w, b, y);
     case Algo::Im2col: return forward_im2col(s, x, w, b, y);
@@ -825,7 +933,8 @@ void forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, Algo 
 }
 
 template <typename T>
-void backward_input(const ConvShape& s, const T* gy, const T* w, T* gx, Algo algo) {
+void backward_input(const ConvShape& shape, const T* gy, const T* w, T* gx, Algo algo) {
+  const ConvShape s = flatten_pointwise(shape);
   const Algo a = resolve(s, Pass::BackwardInput, algo);
   if (a == Algo::Simple) return backward_input_simple(s, gy, w, gx);
   if (a == Algo::Im2col) return backward_input_im2col(s, gy, w, gx);
@@ -837,7 +946,8 @@ void backward_input(const ConvShape& s, const T* gy, const T* w, T* gx, Algo alg
 }
 
 template <typename T>
-void backward_weight(const ConvShape& s, const T* gy, const T* x, T* gw, Algo algo) {
+void backward_weight(const ConvShape& shape, const T* gy, const T* x, T* gw, Algo algo) {
+  const ConvShape s = flatten_pointwise(shape);
   switch (resolve(s, Pass::BackwardWeight, algo)) {
     case Algo::Simple: return backward_weight_simple(s, gy, x, gw);
     case Algo::Im2col: return backward_weight_im2col(s, gy, x, gw);

@@ -42,6 +42,10 @@ struct Table {
   // C[M x N] (row stride ldc) = (accumulate ? C : 0) + A * B over kc, A packed as ceil(M/mr) panels of
   // kc x mr, B as ceil(N/nr) panels of kc x nr (padding lanes of the panels may hold anything finite).
   void (*gemm)(int64_t M, int64_t N, int64_t kc, const T* Ap, const T* Bp, T* C, int64_t ldc, bool accumulate);
+  // C[i][j] += sum_{row < rows, t < len} A[row*a_row + t*a_step + i] * B[row*b_row + t*b_step + j],
+  // i < M (A is read up to mr-1 elements past), j < N (a multiple of nr); no packing.
+  void (*gemm_rows)(int64_t M, int64_t N, int64_t rows, int64_t len, const T* A, int64_t a_step, int64_t a_row,
+                    const T* B, int64_t b_step, int64_t b_row, T* C, int64_t ldc);
   void (*direct_forward)(const DirectArgs<T>& a);
   void (*direct_backward_weight)(const DirectArgs<T>& a);
   // Pooling fast-path rows (pool_rows.h), kind 0 = 2x2 stride 2, 1 = 3x3 stride 2 pad 1, for the

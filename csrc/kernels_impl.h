@@ -117,6 +117,55 @@ void gemm(int64_t M, int64_t N, int64_t kc, const T* Ap, const T* Bp, T* C, int6
   }
 }
 
+// C[i][j] += sum_{row < rows, t < len} A[row*a_row + t*a_step + i] * B[row*b_row + t*b_step + j] for
+// i < M (A may be read up to MR-1 elements past row M-1), j < N (a multiple of NR). The backward-weight
+// GEMM over channels-last tiles: the contraction runs over the pixels of several output rows while the
+// accumulators stay in registers, and A, B are read in place (no packing: their layout already puts
+// MR consecutive channels / NR consecutive output channels at each pixel).
+template <typename T>
+void gemm_rows_tile(int64_t rows, int64_t len, const T* A, int64_t a_step, int64_t a_row, const T* B,
+                    int64_t b_step, int64_t b_row, T* C, int64_t ldc, int mvalid) {
+  constexpr int L = VL<T>;
+  V<T> c[MR][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) c[i][v] = V<T>{};
+  for (int64_t row = 0; row < rows; ++row) {
+    const T* a = A + row * a_row;
+    const T* b = B + row * b_row;
+    for (int64_t t = 0; t < len; ++t) {
+      V<T> bv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) bv[v] = load(b + v * L);
+#pragma GCC unroll 32
+      for (int i = 0; i < MR; ++i) {
+        const V<T> av = bcast(a[i]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) c[i][v] += av * bv[v];
+      }
+      a += a_step;
+      b += b_step;
+    }
+  }
+  for (int i = 0; i < mvalid; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      T* p = C + i * ldc + v * L;
+      store(p, c[i][v] + load(p));
+    }
+}
+
+template <typename T>
+void gemm_rows(int64_t M, int64_t N, int64_t rows, int64_t len, const T* A, int64_t a_step, int64_t a_row,
+               const T* B, int64_t b_step, int64_t b_row, T* C, int64_t ldc) {
+  constexpr int NR = NV * VL<T>;
+  for (int64_t j = 0; j < N; j += NR)
+    for (int64_t i = 0; i < M; i += MR)
+      gemm_rows_tile<T>(rows, len, A + i, a_step, a_row, B + j, b_step, b_row, C + i * ldc + j, ldc,
+                        int(M - i < MR ? M - i : MR));
+}
+
 // ---------------------------------------------------------------- direct convolution
 // For few input channels (C = 1, 3) or depthwise groups an im2col column has too few rows to amortize
 // its gather. Instead each output vector (VL consecutive ow) accumulates in registers for KB output
@@ -308,6 +357,7 @@ Table<T> make_table() {
   t.nr = NV * VL<T>;
   t.max_nv = 4;
   t.gemm = &gemm<T>;
+  t.gemm_rows = &gemm_rows<T>;
   t.direct_forward = &direct_forward<T>;
   t.direct_backward_weight = &direct_backward_weight<T>;
   t.pool_max_row = &max_row_fast<T>;
