@@ -563,64 +563,6 @@ void reduce_partials(std::vector<T*>& parts, int64_t len, T* out) {
   }
 }
 
-// gw_g (Kg x Cg*R*S) += gy tile (Kg x pixels) * columns^T (pixels x Cg*R*S), the contraction running over
-// pixel chunks. A = gy chunk transposed into mr panels, B = the column chunk gathered straight into
-// (pixels x nr) panels. Each thread sums into its own copy of gw; the copies are added at the end (no
-// atomics; deterministic for a fixed thread count). Per thread: gw copy (K*Cg*R*S) + A chunk (Kg x kc) +
-// B block (about 256 KiB).
-template <typename T>
-void backward_weight_gemm_packed(const ConvShape& s, const T* gy, const T* x, T* gw) {
-  const auto& kt = kern::table<T>();
-  const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), P = s.OH * s.OW, RS = s.R * s.S, rows = Cg * RS;
-  const int64_t MR = kt.mr, NR = kt.nr, Mp = round_up(Kg, MR), len = s.K * rows;
-  const int64_t nchunks = ceil_div(P, kc_block(kt)), PC = ceil_div(P, nchunks);
-  const int64_t NB = std::min(round_up(rows, NR),
-                              std::max(NR, (int64_t(256) * 1024 / int64_t(sizeof(T)) / PC) / NR * NR));
-  const int64_t tasks = s.N * G * nchunks;
-  std::vector<T*> parts;
-#pragma omp parallel
-  {
-    DenormalGuard ftz;
-    T* mine = workspace<T>(kPartial, len);
-    std::fill(mine, mine + len, T(0));
-#pragma omp single
-    parts.assign(size_t(omp_get_num_threads()), nullptr);
-    parts[size_t(omp_get_thread_num())] = mine;
-    T* Ap = workspace<T>(kTile2, Mp * PC);
-    T* Bp = workspace<T>(kTile, NB * PC);
-    thread_local std::vector<Seg> segs;
-#pragma omp for schedule(static)
-    for (int64_t t = 0; t < tasks; ++t) {
-      const int64_t ch = t % nchunks, g = t / nchunks % G, n = t / (nchunks * G);
-      const int64_t p0 = ch * PC, np = std::min(PC, P - p0);
-      const T* gyg = gy + (n * s.K + g * Kg) * P + p0;
-      for (int64_t m0 = 0; m0 < Mp; m0 += MR) {  // A panels: Ap[panel][p][i] = gy[m0 + i][p]
-        T* d = Ap + (m0 / MR) * np * MR;
-        for (int64_t i = 0; i < MR; ++i) {
-          if (m0 + i < Kg) {
-            const T* src = gyg + (m0 + i) * P;
-            for (int64_t p = 0; p < np; ++p) d[p * MR + i] = src[p];
-          } else {
-            for (int64_t p = 0; p < np; ++p) d[p * MR + i] = T(0);
-          }
-        }
-      }
-      make_segments(s, p0, np, np, segs);
-      const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
-      for (int64_t nb0 = 0; nb0 < rows; nb0 += NB) {
-        const int64_t nbl = std::min(NB, rows - nb0);
-        if (nbl % NR) std::fill(Bp + (nbl / NR) * np * NR, Bp + (nbl / NR + 1) * np * NR, T(0));
-        for (int64_t jj = 0; jj < nbl; ++jj) {
-          const int64_t row = nb0 + jj, c = row / RS, r = row % RS / s.S, q = row % s.S;
-          gather_row(s, xg + c * s.H * s.W, r, q, segs, Bp + (jj / NR) * np * NR + jj % NR, np, 0, NR);
-        }
-        kt.gemm(Kg, nbl, np, Ap, Bp, mine + g * Kg * rows + nb0, rows, true);
-      }
-    }
-    reduce_partials(parts, len, gw);
-  }
-}
-
 // Backward-weight as channels-last GEMMs. Per task (image, group, band of output rows) the input band is
 // transposed to Xt[row][col][c] (zero-padded) and gy to Gt[pixel][k] (k padded to nr). Then for each
 // kernel row r, gw_r[(q, c)][k] = sum_pixels Xt[oh*sh + r*dh][ow*sw + q*dw][c] * Gt[oh][ow][k]: with
@@ -745,7 +687,8 @@ Band make_band(const ConvShape& s, const kern::Table<T>& kt, int64_t tasks_per_b
   b.nbands = ceil_div(s.OH, b.nb);
   b.in_rows = (b.nb - 1) * s.stride_h + (s.R - 1) * s.dil_h + 1;
   // Slack past the last output: a block of max_nv vectors may run over OW, and tap offsets add to it.
-  b.Wq = round_up(s.OW, kt.vl) + int64_t(kt.max_nv) * kt.vl + (s.S - 1) * s.dil_w / s.stride_w + 1;
+  const int64_t nv = std::min<int64_t>(kt.max_nv, ceil_div(s.OW, kt.vl));
+  b.Wq = s.OW + nv * kt.vl + (s.S - 1) * s.dil_w / s.stride_w + 1;
   b.row_stride = s.stride_w * b.Wq;
   b.chan_stride = b.in_rows * b.row_stride;
   return b;
@@ -754,29 +697,33 @@ Band make_band(const ConvShape& s, const kern::Table<T>& kt, int64_t tasks_per_b
 inline bool direct_supported(const ConvShape& s) { return s.S <= 64; }
 
 // Copies the padded input rows that output rows [oh0, oh0 + nrows) read, split by column phase.
+// Only the columns some valid output reads are written; the slack past them (where a vector block
+// runs over OW) is left as it is: the forward kernel never stores those lanes and backward-weight masks
+// them, so this saves zero-filling most of a short row (depthwise 28-wide planes).
 template <typename T>
 void fill_band(const ConvShape& s, const Band& b, const T* xg, int64_t oh0, int64_t nrows, T* buf) {
   const int64_t Cg = s.Cg(), sw = s.stride_w, used = (nrows - 1) * s.stride_h + (s.R - 1) * s.dil_h + 1;
+  const int64_t uend = ((s.OW - 1) * sw + (s.S - 1) * s.dil_w) / sw + 1;
   for (int64_t c = 0; c < Cg; ++c) {
     const T* xc = xg + c * s.H * s.W;
     for (int64_t lr = 0; lr < used; ++lr) {
       const int64_t ih = oh0 * s.stride_h + lr - s.pad_top;
       T* d = buf + c * b.chan_stride + lr * b.row_stride;
       if (ih < 0 || ih >= s.H) {
-        std::fill(d, d + b.row_stride, T(0));
+        for (int64_t ph = 0; ph < sw; ++ph) std::fill(d + ph * b.Wq, d + ph * b.Wq + uend, T(0));
         continue;
       }
       const T* xr = xc + ih * s.W;
       for (int64_t ph = 0; ph < sw; ++ph) {
         T* dp = d + ph * b.Wq;
         int64_t lo, hi;  // u with 0 <= u*sw + ph - pad_left < W
-        valid_range(ph - s.pad_left, sw, s.W, b.Wq, lo, hi);
+        valid_range(ph - s.pad_left, sw, s.W, uend, lo, hi);
         std::fill(dp, dp + lo, T(0));
         const T* src = xr + ph - s.pad_left;
         if (sw == 1) std::memcpy(dp + lo, src + lo, size_t(hi - lo) * sizeof(T));
         else
           for (int64_t u = lo; u < hi; ++u) dp[u] = src[u * sw];
-        std::fill(dp + hi, dp + b.Wq, T(0));
+        std::fill(dp + hi, dp + uend, T(0));
       }
     }
   }
@@ -834,7 +781,7 @@ template <typename T>
 void backward_weight_direct(const ConvShape& s, const T* gy, const T* x, T* gw) {
   const auto& kt = kern::table<T>();
   const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), CRS = Cg * s.R * s.S, P = s.OH * s.OW;
-  const int64_t len = s.K * CRS;
+  const int64_t len = s.K * CRS, OWp = round_up(s.OW, kt.vl);
   Band band = make_band(s, kt, s.N * G);
   set_taps<T>(s, band);
   const int64_t tasks = s.N * G * band.nbands;
@@ -848,6 +795,7 @@ void backward_weight_direct(const ConvShape& s, const T* gy, const T* x, T* gw) 
     parts.assign(size_t(omp_get_num_threads()), nullptr);
     parts[size_t(omp_get_thread_num())] = mine;
     T* buf = workspace<T>(kTile, Cg * band.chan_stride);
+    T* gpad = workspace<T>(kTile2, Kg * band.nb * OWp);
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t bi = t % band.nbands, g = t / band.nbands % G, n = t / (band.nbands * G);
@@ -857,8 +805,16 @@ void backward_weight_direct(const ConvShape& s, const T* gy, const T* x, T* gw) 
       a.in = buf; a.Cg = Cg; a.chan_stride = band.chan_stride; a.row_stride = band.row_stride;
       a.R = s.R; a.S = s.S; a.dil_h = s.dil_h; a.stride_h = s.stride_h; a.tap_off = band.tap_off;
       a.nrows = nrows; a.OW = s.OW; a.kb = Kg;
-      a.gy = gy + (n * s.K + g * Kg) * P + oh0 * s.OW;
-      a.gy_kstride = P;
+      const T* gyb = gy + (n * s.K + g * Kg) * P + oh0 * s.OW;
+      for (int64_t k = 0; k < Kg; ++k)
+        for (int64_t oh = 0; oh < nrows; ++oh) {
+          T* d = gpad + (k * band.nb + oh) * OWp;
+          std::memcpy(d, gyb + k * P + oh * s.OW, size_t(s.OW) * sizeof(T));
+          std::fill(d + s.OW, d + OWp, T(0));
+        }
+      a.gy = gpad;
+      a.gy_kstride = band.nb * OWp;
+      a.gy_row = OWp;
       a.gw = mine + g * Kg * CRS;
       kt.direct_backward_weight(a);
     }

@@ -27,9 +27,10 @@ struct DirectArgs {
   const T* bias;
   T* out;
   int64_t out_kstride;
-  // backward-weight: gw[((k*Cg + c)*R + r)*S + q] += sum_{oh,ow} gy[k*gy_kstride + oh*OW + ow] * in(...)
+  // backward-weight: gw[((k*Cg + c)*R + r)*S + q] += sum_{oh,ow} gy[k*gy_kstride + oh*gy_row + ow] * in(...),
+  // gy rows zero-padded to a multiple of the vector length
   const T* gy;
-  int64_t gy_kstride;
+  int64_t gy_kstride, gy_row;
   T* gw;
 };
 

@@ -259,7 +259,7 @@ void direct_bwdw_taps(const DirectArgs<T>& a, const T* gyk, const T* inc, int64_
   for (int t = 0; t < QB; ++t) acc[t][0] = acc[t][1] = V<T>{};
   const int64_t full = a.OW / L * L;
   for (int64_t oh = 0; oh < a.nrows; ++oh) {
-    const T* g = gyk + oh * a.OW;
+    const T* g = gyk + oh * a.gy_row;
     const T* row = inc + (oh * a.stride_h + r * a.dil_h) * a.row_stride;
     int64_t ow = 0;
     for (; ow + 2 * L <= full; ow += 2 * L) {
@@ -276,11 +276,9 @@ void direct_bwdw_taps(const DirectArgs<T>& a, const T* gyk, const T* inc, int64_
 #pragma GCC unroll 8
       for (int t = 0; t < QB; ++t) acc[t][0] += g0 * load(row + a.tap_off[q0 + t] + ow);
     }
-    if (ow < a.OW) {  // tail: gy copied to a zeroed vector, the input lanes past OW masked out
+    if (ow < a.OW) {  // tail: gy is zero-padded; the input lanes past OW are masked (they may hold junk)
       const int n = int(a.OW - ow);
-      alignas(64) T gt[L] = {};
-      for (int j = 0; j < n; ++j) gt[j] = g[ow + j];
-      const V<T> g0 = load(gt);
+      const V<T> g0 = load(g + ow);
 #pragma GCC unroll 8
       for (int t = 0; t < QB; ++t) acc[t][1] += g0 * keep_first<T>(load(row + a.tap_off[q0 + t] + ow), n);
     }
