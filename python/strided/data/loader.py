@@ -1,0 +1,95 @@
+"""Seeded train/validation/test splits and a batch iterator."""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["train_val_test_split", "DataLoader"]
+
+
+def _count(frac, n):
+    if frac is None or frac == 0:
+        return 0
+    if isinstance(frac, (int, np.integer)) and not isinstance(frac, bool) and frac >= 1:
+        return int(frac)
+    if not 0 < frac < 1:
+        raise ValueError(f"split sizes are fractions in (0, 1) or counts >= 1, got {frac}")
+    return int(round(frac * n))
+
+
+def train_val_test_split(x, y, val=0.1, test=0.2, seed=0, stratify=True):
+    """Shuffle (seeded) and split into ((x_train, y_train), (x_val, y_val), (x_test, y_test)).
+
+    val / test: fractions of the whole set or absolute counts (0 gives an empty split). stratify=True keeps
+    every class's share equal across the splits (each class is split in the same proportions)."""
+    x = np.asarray(x)
+    y = np.asarray(y)
+    n = len(x)
+    if len(y) != n:
+        raise ValueError(f"{n} samples but {len(y)} labels")
+    n_test, n_val = _count(test, n), _count(val, n)
+    if n_test + n_val >= n:
+        raise ValueError(f"val ({n_val}) + test ({n_test}) leave no training samples out of {n}")
+    rng = np.random.default_rng(seed)
+    if stratify and y.ndim == 1 and np.issubdtype(y.dtype, np.integer):
+        # spread each class over the splits: order samples class by class (each class shuffled), deal the
+        # test and validation positions evenly over that order, so every class contributes its share
+        order = np.concatenate([rng.permutation(np.flatnonzero(y == c)) for c in np.unique(y)])
+        slots = np.zeros(n, np.int8)  # 0 train, 1 val, 2 test
+        test_pos = np.floor(np.arange(n_test) * n / max(n_test, 1)).astype(np.int64) if n_test else []
+        slots[test_pos] = 2
+        rest = np.flatnonzero(slots == 0)
+        if n_val:
+            slots[rest[np.floor(np.arange(n_val) * len(rest) / n_val).astype(np.int64)]] = 1
+        parts = [rng.permutation(order[slots == k]) for k in (0, 1, 2)]
+    else:
+        perm = rng.permutation(n)
+        parts = [perm[n_test + n_val:], perm[n_test:n_test + n_val], perm[:n_test]]
+    return tuple((x[p], y[p]) for p in parts)
+
+
+class DataLoader:
+    """Mini-batches (x, y) of arrays x (N, ...) and optional y (N, ...).
+
+    shuffle: a new seeded permutation every epoch (epoch e uses numpy's default_rng([seed, e]), so a
+    resumed run sees exactly the batches it would have seen). transform: called as transform(xb, rng) on
+    every batch (augmentation / normalization) with the same per-epoch generator. The epoch counter moves on
+    after each full pass; set_epoch(e) sets it explicitly (the trainer does, for resume)."""
+
+    def __init__(self, x, y=None, batch_size=64, shuffle=False, seed=0, transform=None, drop_last=False):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if y is not None and len(y) != len(x):
+            raise ValueError(f"{len(x)} samples but {len(y)} labels")
+        self.x, self.y = x, y
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self.seed = seed
+        self.transform = transform
+        self.drop_last = bool(drop_last)
+        self.epoch = 0
+
+    def __len__(self):
+        n = len(self.x)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    @property
+    def num_samples(self):
+        n = len(self.x)
+        return len(self) * self.batch_size if self.drop_last else n
+
+    def set_epoch(self, epoch):
+        self.epoch = int(epoch)
+
+    def __iter__(self):
+        rng = np.random.default_rng([int(self.seed), self.epoch])
+        n = len(self.x)
+        order = rng.permutation(n) if self.shuffle else None
+        stop = len(self) * self.batch_size if self.drop_last else n
+        for start in range(0, stop, self.batch_size):
+            sl = slice(start, min(start + self.batch_size, n))
+            idx = order[sl] if order is not None else sl
+            xb = self.x[idx]
+            if self.transform is not None:
+                xb = self.transform(xb, rng)
+            yield (xb, self.y[idx]) if self.y is not None else (xb, None)
+        self.epoch += 1

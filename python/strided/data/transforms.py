@@ -1,0 +1,263 @@
+"""Batch transforms on NumPy image batches (N, C, H, W): conversion, normalization and seeded augmentation.
+
+Every transform is called as ``t(x, rng)`` with a ``numpy.random.Generator`` (the DataLoader passes its own,
+seeded per epoch, so an augmented run is reproducible); each sample draws its own random parameters.
+Typical training pipeline for uint8 images::
+
+    mean, std = channel_stats(x_train)                     # statistics of the TRAINING split only
+    train_tf = Compose([ToFloat(), RandomCrop(28, padding=2), Normalize(mean, std)])
+    eval_tf = Compose([ToFloat(), Normalize(mean, std)])
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["Compose", "ToFloat", "Normalize", "channel_stats", "RandomHorizontalFlip", "RandomVerticalFlip",
+           "RandomCrop", "RandomAffine", "RandomRotation", "GaussianNoise", "ColorJitter"]
+
+
+def _rng(rng):
+    return rng if rng is not None else np.random.default_rng()
+
+
+class Compose:
+    def __init__(self, transforms):
+        self.transforms = [t for t in transforms if t is not None]
+
+    def __call__(self, x, rng=None):
+        rng = _rng(rng)
+        for t in self.transforms:
+            x = t(x, rng)
+        return x
+
+    def __repr__(self):
+        return "Compose([" + ", ".join(map(repr, self.transforms)) + "])"
+
+
+class ToFloat:
+    """uint8 0..255 -> float32 0..1 (other dtypes: cast to float32 and multiplied by `scale` if given)."""
+
+    def __init__(self, scale=None):
+        self.scale = scale
+
+    def __call__(self, x, rng=None):
+        scale = self.scale if self.scale is not None else (1 / 255 if x.dtype == np.uint8 else 1.0)
+        out = x.astype(np.float32)
+        if scale != 1.0:
+            out *= np.float32(scale)
+        return out
+
+    def __repr__(self):
+        return "ToFloat()"
+
+
+def channel_stats(x, scale=None, chunk=4096):
+    """Per-channel mean and standard deviation of (N, C, H, W) images (in ToFloat units: uint8 / 255),
+    accumulated in float64 over chunks so large uint8 sets need no float copy."""
+    scale = scale if scale is not None else (1 / 255 if x.dtype == np.uint8 else 1.0)
+    c = x.shape[1]
+    s = np.zeros(c)
+    s2 = np.zeros(c)
+    n = 0
+    for i in range(0, len(x), chunk):
+        b = x[i:i + chunk].astype(np.float64) * scale
+        s += b.sum(axis=(0, 2, 3))
+        s2 += (b * b).sum(axis=(0, 2, 3))
+        n += b.shape[0] * b.shape[2] * b.shape[3]
+    mean = s / n
+    std = np.sqrt(np.maximum(s2 / n - mean * mean, 0))
+    return mean.astype(np.float32), np.maximum(std, 1e-8).astype(np.float32)
+
+
+class Normalize:
+    """(x - mean) / std per channel (zero mean, unit variance when mean/std come from channel_stats)."""
+
+    def __init__(self, mean, std):
+        self.mean = np.asarray(mean, np.float32).reshape(1, -1, 1, 1)
+        self.std = np.asarray(std, np.float32).reshape(1, -1, 1, 1)
+        if np.any(self.std <= 0):
+            raise ValueError("Normalize: std must be positive")
+
+    @classmethod
+    def fit(cls, x_train):
+        """Normalize with the per-channel statistics of the training images (in ToFloat units)."""
+        return cls(*channel_stats(x_train))
+
+    def __call__(self, x, rng=None):
+        return ((x - self.mean) / self.std).astype(np.float32, copy=False)
+
+    def __repr__(self):
+        return f"Normalize(mean={self.mean.ravel().round(4).tolist()}, std={self.std.ravel().round(4).tolist()})"
+
+
+class RandomHorizontalFlip:
+    def __init__(self, p=0.5):
+        self.p = p
+
+    def __call__(self, x, rng=None):
+        flip = _rng(rng).random(len(x)) < self.p
+        if flip.any():
+            x = x.copy()
+            x[flip] = x[flip][..., ::-1]
+        return x
+
+    def __repr__(self):
+        return f"RandomHorizontalFlip(p={self.p})"
+
+
+class RandomVerticalFlip(RandomHorizontalFlip):
+    def __call__(self, x, rng=None):
+        flip = _rng(rng).random(len(x)) < self.p
+        if flip.any():
+            x = x.copy()
+            x[flip] = x[flip][..., ::-1, :]
+        return x
+
+    def __repr__(self):
+        return f"RandomVerticalFlip(p={self.p})"
+
+
+class RandomCrop:
+    """Pad every side by `padding` (constant `fill`, or 'reflect'/'edge' for mode) then crop size x size at a
+    random offset per sample (the classic CIFAR shift augmentation)."""
+
+    def __init__(self, size, padding=0, fill=0.0, mode="constant"):
+        self.size = (size, size) if np.isscalar(size) else tuple(size)
+        self.padding = int(padding)
+        self.fill = fill
+        self.mode = mode
+
+    def __call__(self, x, rng=None):
+        rng = _rng(rng)
+        p = self.padding
+        if p:
+            kw = {"constant_values": self.fill} if self.mode == "constant" else {}
+            x = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), mode=self.mode, **kw)
+        n, c, h, w = x.shape
+        th, tw = self.size
+        if th > h or tw > w:
+            raise ValueError(f"RandomCrop: crop {self.size} larger than the padded image {(h, w)}")
+        oy = rng.integers(0, h - th + 1, n)
+        ox = rng.integers(0, w - tw + 1, n)
+        rows = oy[:, None] + np.arange(th)  # (n, th)
+        cols = ox[:, None] + np.arange(tw)  # (n, tw)
+        idx = np.arange(n)[:, None, None, None]
+        return x[idx, np.arange(c)[None, :, None, None], rows[:, None, :, None], cols[:, None, None, :]]
+
+    def __repr__(self):
+        return f"RandomCrop({self.size}, padding={self.padding})"
+
+
+class RandomAffine:
+    """Random rotation (+-degrees), translation (fractions of width/height), scale range and shear (degrees)
+    per sample, by inverse mapping with bilinear interpolation; outside pixels get `fill`."""
+
+    def __init__(self, degrees=0.0, translate=None, scale=None, shear=0.0, fill=0.0):
+        self.degrees = float(degrees)
+        self.translate = translate
+        self.scale = scale
+        self.shear = float(shear)
+        self.fill = float(fill)
+
+    def __call__(self, x, rng=None):
+        rng = _rng(rng)
+        n, c, h, w = x.shape
+        ang = np.deg2rad(rng.uniform(-self.degrees, self.degrees, n))
+        sh = np.deg2rad(rng.uniform(-self.shear, self.shear, n))
+        sc = rng.uniform(*self.scale, n) if self.scale else np.ones(n)
+        if self.translate:
+            tx = rng.uniform(-self.translate[0], self.translate[0], n) * w
+            ty = rng.uniform(-self.translate[1], self.translate[1], n) * h
+        else:
+            tx = ty = np.zeros(n)
+        # forward map about the centre: p' = S R Sh p + t; sample the input at the inverse image of each output
+        cy, cx = (h - 1) / 2, (w - 1) / 2
+        yy, xx = np.meshgrid(np.arange(h) - cy, np.arange(w) - cx, indexing="ij")
+        out = np.empty_like(x, dtype=np.float32)
+        for i in range(n):
+            a, s = ang[i], sh[i]
+            m = sc[i] * np.array([[math.cos(a), -math.sin(a + s)], [math.sin(a), math.cos(a + s)]])
+            inv = np.linalg.inv(m)
+            ox, oy = xx - tx[i], yy - ty[i]
+            sx = inv[0, 0] * ox + inv[0, 1] * oy + cx
+            sy = inv[1, 0] * ox + inv[1, 1] * oy + cy
+            out[i] = _bilinear(x[i].astype(np.float32, copy=False), sy, sx, self.fill)
+        return out
+
+    def __repr__(self):
+        return (f"RandomAffine(degrees={self.degrees}, translate={self.translate}, scale={self.scale}, "
+                f"shear={self.shear})")
+
+
+def RandomRotation(degrees, fill=0.0):
+    """Small random rotations in [-degrees, degrees] (a RandomAffine with only the angle)."""
+    return RandomAffine(degrees=degrees, fill=fill)
+
+
+def _bilinear(img, sy, sx, fill):
+    """Sample img (C, H, W) at float coordinates (sy, sx) of shape (H', W'), `fill` outside."""
+    c, h, w = img.shape
+    y0 = np.floor(sy).astype(np.int64)
+    x0 = np.floor(sx).astype(np.int64)
+    fy = (sy - y0).astype(np.float32)
+    fx = (sx - x0).astype(np.float32)
+    out = np.zeros((c,) + sy.shape, np.float32)
+    for dy, wy in ((0, 1 - fy), (1, fy)):
+        for dx, wx in ((0, 1 - fx), (1, fx)):
+            yi, xi = y0 + dy, x0 + dx
+            inside = (yi >= 0) & (yi < h) & (xi >= 0) & (xi < w)
+            vals = img[:, np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)]
+            out += np.where(inside, vals, fill) * (wy * wx)
+    return out
+
+
+class GaussianNoise:
+    """x + N(0, std^2) noise (std drawn uniformly from [0, std] per sample when per_sample_std=True)."""
+
+    def __init__(self, std=0.05, per_sample_std=False):
+        self.std = float(std)
+        self.per_sample_std = per_sample_std
+
+    def __call__(self, x, rng=None):
+        rng = _rng(rng)
+        s = rng.uniform(0, self.std, (len(x), 1, 1, 1)) if self.per_sample_std else self.std
+        return (x + rng.standard_normal(x.shape, dtype=np.float32) * np.asarray(s, np.float32)).astype(np.float32)
+
+    def __repr__(self):
+        return f"GaussianNoise(std={self.std})"
+
+
+class ColorJitter:
+    """Random brightness, contrast and saturation factors in [1 - b, 1 + b] etc. per sample, on float images
+    in 0..1 (apply before Normalize); results are clipped to [0, 1]. Saturation needs 3 channels."""
+
+    def __init__(self, brightness=0.0, contrast=0.0, saturation=0.0):
+        self.brightness, self.contrast, self.saturation = float(brightness), float(contrast), float(saturation)
+
+    def __call__(self, x, rng=None):
+        rng = _rng(rng)
+        n = len(x)
+        x = x.astype(np.float32, copy=True)
+
+        def factor(v):
+            return rng.uniform(max(0.0, 1 - v), 1 + v, (n, 1, 1, 1)).astype(np.float32)
+
+        def gray(z):
+            if z.shape[1] == 3:
+                return (z * np.array([0.299, 0.587, 0.114], np.float32)[None, :, None, None]).sum(1, keepdims=True)
+            return z.mean(axis=1, keepdims=True)
+
+        if self.brightness:
+            x *= factor(self.brightness)
+        if self.contrast:
+            m = gray(x).mean(axis=(2, 3), keepdims=True)
+            x = (x - m) * factor(self.contrast) + m
+        if self.saturation and x.shape[1] == 3:
+            g = gray(x)
+            x = (x - g) * factor(self.saturation) + g
+        return np.clip(x, 0.0, 1.0)
+
+    def __repr__(self):
+        return f"ColorJitter(brightness={self.brightness}, contrast={self.contrast}, saturation={self.saturation})"
