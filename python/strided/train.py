@@ -475,10 +475,12 @@ class Trainer:
 
 def fit(model, train_data, *, epochs, batch_size=64, optimizer="adam", loss=None, val_data=None, scheduler=None,
         early_stopping=None, checkpoint_dir=None, resume=None, device=None, progress=True, seed=0,
-        transform=None, eval_transform=None, regularization=None):
-    """Functional form of Trainer(...).fit(...): returns (history, trainer)."""
+        transform=None, eval_transform=None, regularization=None, lr=None):
+    """Functional form of Trainer(...).fit(...): returns (history, trainer). optimizer: an Optimizer or a name
+    ('adam', 'sgd', ...; built over model.parameters() with `lr` when given)."""
     trainer = Trainer(model, optimizer, loss, scheduler=scheduler, device=device, transform=transform,
-                      eval_transform=eval_transform, regularization=regularization, progress=progress, seed=seed)
+                      eval_transform=eval_transform, regularization=regularization, progress=progress, seed=seed,
+                      lr=lr)
     history = trainer.fit(train_data, epochs=epochs, batch_size=batch_size, val_data=val_data,
                           early_stopping=early_stopping, checkpoint_dir=checkpoint_dir, resume=resume)
     return history, trainer
