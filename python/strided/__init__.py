@@ -5,6 +5,7 @@ from ._shapes import conv_output_shape, pool_output_shape
 from .functional import (avg_pool2d, avg_pool2d_backward, conv2d, conv2d_backward, conv_algorithm,
                          conv_algorithms, max_pool2d, max_pool2d_backward)
 from . import models, nn
+from . import data, losses, optim
 
 __version__ = "0.1.0"
 
