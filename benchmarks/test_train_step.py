@@ -1,0 +1,88 @@
+"""pytest-benchmark of one training step (zero_grad, forward, cross-entropy, backward, Adam update):
+
+* LeNet-5 (strided.models.lenet5(input_size=32)) at batch 64 on 1x32x32,
+* the course's second brain model (strided.models.brain_second) at batch 32 on 1x128x128,
+
+for strided and, when torch is importable, the same architectures in PyTorch CPU (same weights, same
+thread count: strided.get_num_threads(), set it with OMP_NUM_THREADS).
+
+    OMP_NUM_THREADS=2 pytest benchmarks/test_train_step.py --benchmark-columns=median,ops
+"""
+import numpy as np
+import pytest
+
+import strided
+from strided import losses, models, nn, optim
+
+try:
+    import torch
+except ImportError:  # the PyTorch rows skip
+    torch = None
+
+CASES = {"lenet5_b64_32x32": (lambda: models.lenet5(input_size=32), 64, (1, 32, 32), 10),
+         "brain_second_b32_128x128": (lambda: models.brain_second(), 32, (1, 128, 128), 2)}
+
+
+def to_torch(model):
+    """The same network (and weights) as a torch.nn.Sequential: Conv2d/Linear/ReLU/MaxPool2d/Flatten."""
+    layers = []
+    for m in model.children():
+        if isinstance(m, nn.Conv2d):
+            t = torch.nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding)
+        elif isinstance(m, nn.Linear):
+            t = torch.nn.Linear(m.in_features, m.out_features)
+        elif isinstance(m, nn.ReLU):
+            t = torch.nn.ReLU()
+        elif isinstance(m, nn.MaxPool2d):
+            t = torch.nn.MaxPool2d(m.kernel_size, m.stride, m.padding)
+        elif isinstance(m, nn.Flatten):
+            t = torch.nn.Flatten()
+        else:
+            raise TypeError(f"no torch twin for {type(m).__name__}")
+        if hasattr(t, "weight"):
+            with torch.no_grad():
+                t.weight.copy_(torch.from_numpy(m.weight.data))
+                t.bias.copy_(torch.from_numpy(m.bias.data))
+        layers.append(t)
+    return torch.nn.Sequential(*layers)
+
+
+def _batch(shape, n, classes):
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((n,) + shape).astype(np.float32), rng.integers(0, classes, n)
+
+
+@pytest.mark.parametrize("impl", ["strided", "torch"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_train_step(benchmark, case, impl):
+    build, n, shape, classes = CASES[case]
+    nn.init.seed(0)
+    model = build()
+    x, y = _batch(shape, n, classes)
+    threads = strided.get_num_threads()
+    benchmark.extra_info.update(threads=threads, batch=n, input=shape)
+    if impl == "strided":
+        opt = optim.Adam(model.parameters(), lr=1e-3)
+        loss = losses.CrossEntropyLoss()
+
+        def step():
+            opt.zero_grad()
+            loss(model(x), y)
+            model.backward(loss.backward(), need_input_grad=False)
+            opt.step()
+    else:
+        if torch is None:
+            pytest.skip("PyTorch is not importable")
+        torch.set_num_threads(threads)
+        tm = to_torch(model)
+        topt = torch.optim.Adam(tm.parameters(), lr=1e-3)
+        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+        def step():
+            topt.zero_grad()
+            torch.nn.functional.cross_entropy(tm(tx), ty).backward()
+            topt.step()
+
+    for _ in range(2):  # warm-up (allocations, SIMD dispatch, torch's lazy init)
+        step()
+    benchmark.pedantic(step, rounds=15, iterations=1, warmup_rounds=1)
