@@ -279,3 +279,51 @@ def test_bad_cli_arguments():
     with pytest.raises(SystemExit):
         T.main(["--model", "no_such_model", "--limit", "50", "--epochs", "1", "--no-progress"])
     assert models.lenet5 is not None
+
+
+# ---- parity with PyTorch -----------------------------------------------------------------------------
+def _to_torch(model, torch):
+    layers = []
+    for m in model.children():
+        if isinstance(m, nn.Conv2d):
+            t = torch.nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding)
+        elif isinstance(m, nn.Linear):
+            t = torch.nn.Linear(m.in_features, m.out_features)
+        elif isinstance(m, nn.MaxPool2d):
+            t = torch.nn.MaxPool2d(m.kernel_size, m.stride, m.padding)
+        else:
+            t = {nn.ReLU: torch.nn.ReLU, nn.Flatten: torch.nn.Flatten}[type(m)]()
+        if hasattr(t, "weight"):
+            with torch.no_grad():
+                t.weight.copy_(torch.from_numpy(m.weight.data))
+                t.bias.copy_(torch.from_numpy(m.bias.data))
+        layers.append(t)
+    return torch.nn.Sequential(*layers).double()
+
+
+@pytest.mark.parametrize("opt_name", ["sgd", "adam"])
+def test_lenet5_training_steps_match_torch(opt_name):
+    torch = pytest.importorskip("torch")
+    nn.init.seed(0)
+    model = models.lenet5().to(np.float64)
+    tm = _to_torch(model, torch)
+    x, y = D.load_mnist_sample()
+    x = (x[::100].astype(np.float64) / 255 - 0.13) / 0.31
+    y = y[::100]
+    if opt_name == "sgd":
+        opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-4)
+        topt = torch.optim.SGD(tm.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-4)
+    else:
+        opt = optim.Adam(model.parameters(), lr=1e-3)
+        topt = torch.optim.Adam(tm.parameters(), lr=1e-3)
+    tr = T.Trainer(model, opt, losses.CrossEntropyLoss(label_smoothing=0.1), progress=False)
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+    for _ in range(3):
+        value, _ = tr.train_step(x, y)
+        topt.zero_grad()
+        tl = torch.nn.functional.cross_entropy(tm(tx), ty, label_smoothing=0.1)
+        tl.backward()
+        topt.step()
+        assert value == pytest.approx(tl.item(), rel=1e-9)
+    for p, tp in zip(model.parameters(), tm.parameters()):
+        np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-7, atol=1e-9)
