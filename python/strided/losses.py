@@ -13,6 +13,8 @@ give a value over a list of parameters and add their gradient to each parameter'
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ._device import array_module
 
 __all__ = ["Loss", "CrossEntropyLoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "HuberLoss",
@@ -56,7 +58,7 @@ class Loss:
 
     def __call__(self, pred, target) -> float:
         xp = array_module(pred)
-        if not xp.issubdtype(pred.dtype, xp.floating):
+        if not np.issubdtype(pred.dtype, np.floating):
             raise TypeError(f"{type(self).__name__} needs floating-point predictions, got {pred.dtype}")
         value, grad = self._forward(pred, target, xp)
         self._grad = grad.astype(pred.dtype, copy=False)
@@ -116,7 +118,7 @@ class CrossEntropyLoss(Loss):
             raise ValueError(f"CrossEntropyLoss: weight has {w.shape[0]} entries for {c} classes")
         target = xp.asarray(target)
         eps = self.label_smoothing
-        if xp.issubdtype(target.dtype, xp.floating):  # probability targets, same shape as logits
+        if np.issubdtype(target.dtype, np.floating):  # probability targets, same shape as logits
             _check_same_shape(logits, target, "CrossEntropyLoss")
             t = xp.moveaxis(target, 1, -1).reshape(-1, c) if moved else target
             t = t.astype(z.dtype, copy=False)
