@@ -675,28 +675,40 @@ inline void k_blocks(int64_t Kg, std::vector<std::pair<int64_t, int64_t>>& block
 // Geometry of the prepared input band shared by the direct passes (see kern::DirectArgs).
 struct Band {
   int64_t nb, nbands, in_rows, Wq, row_stride, chan_stride;
+  bool flat;  // stride 1, rows stored back to back: see forward_direct
   int64_t tap_off[64];
 };
 
 template <typename T>
-Band make_band(const ConvShape& s, const kern::Table<T>& kt, int64_t tasks_per_band) {
+Band make_band(const ConvShape& s, const kern::Table<T>& kt, int64_t tasks_per_band, bool allow_flat = false) {
   Band b{};
   const int64_t threads = omp_get_max_threads();
-  b.nbands = std::clamp<int64_t>(ceil_div(4 * threads, std::max<int64_t>(tasks_per_band, 1)), 1, s.OH);
-  b.nb = ceil_div(s.OH, b.nbands);
-  b.nbands = ceil_div(s.OH, b.nb);
-  b.in_rows = (b.nb - 1) * s.stride_h + (s.R - 1) * s.dil_h + 1;
   // Slack past the last output: a block of max_nv vectors may run over OW, and tap offsets add to it.
   const int64_t nv = std::min<int64_t>(kt.max_nv, ceil_div(s.OW, kt.vl));
   b.Wq = s.OW + nv * kt.vl + (s.S - 1) * s.dil_w / s.stride_w + 1;
+  // Flat: with stride 1, output rows computed Wp = OW + (S-1)*dil_w wide (junk past OW) run back to back,
+  // so vectors span row ends; better when OW is just past a vector multiple (28 = 1.75 x 16 lanes).
+  const int64_t Wp = s.OW + (s.S - 1) * s.dil_w;
+  b.flat = allow_flat && s.stride_h == 1 && s.stride_w == 1 &&
+           double(s.OW) / double(Wp) > double(s.OW) / double(round_up(s.OW, kt.vl)) + 0.01;
+  if (b.flat) b.Wq = Wp;
   b.row_stride = s.stride_w * b.Wq;
+  b.nbands = std::clamp<int64_t>(ceil_div(4 * threads, std::max<int64_t>(tasks_per_band, 1)), 1, s.OH);
+  b.nb = ceil_div(s.OH, b.nbands);
+  // The band is swept once per output-channel block: keep it within ~256 KiB so the sweeps hit L2
+  // (a few halo rows more to copy is cheap next to C/g*K*R*S FMAs per input element).
+  const int64_t fit_rows = int64_t(256) * 1024 / int64_t(sizeof(T)) / std::max<int64_t>(1, s.Cg() * b.row_stride);
+  const int64_t fit_nb = (fit_rows - (s.R - 1) * s.dil_h - 1) / s.stride_h + 1;
+  b.nb = std::max<int64_t>(1, std::min(b.nb, fit_nb));
+  b.nbands = ceil_div(s.OH, b.nb);
+  b.in_rows = (b.nb - 1) * s.stride_h + (s.R - 1) * s.dil_h + 1;
   b.chan_stride = b.in_rows * b.row_stride;
+  if (b.flat) b.chan_stride += int64_t(kt.max_nv) * kt.vl + (s.S - 1) * s.dil_w + 1;  // last block's overrun
   return b;
 }
 
 inline bool direct_supported(const ConvShape& s) { return s.S <= 64; }
 
-// Copies the padded input rows that output rows [oh0, oh0 + nrows) read, split by column phase.
 // Only the columns some valid output reads are written; the slack past them (where a vector block
 // runs over OW) is left as it is: the forward kernel never stores those lanes and backward-weight masks
 // them, so this saves zero-filling most of a short row (depthwise 28-wide planes).
@@ -749,13 +761,14 @@ void forward_direct(const ConvShape& s, const T* x, const T* w, const T* b, T* y
     for (auto [k0, kb] : blocks)
       for (int64_t i = 0; i < CRS; ++i)
         for (int64_t t = 0; t < kb; ++t) wp[(g * Kg + k0) * CRS + i * kb + t] = w[(g * Kg + k0 + t) * CRS + i];
-  Band band = make_band(s, kt, s.N * G);
+  Band band = make_band(s, kt, s.N * G, true);
   set_taps<T>(s, band);
-  const int64_t tasks = s.N * G * band.nbands;
+  const int64_t tasks = s.N * G * band.nbands, V = band.nb * band.Wq;
 #pragma omp parallel
   {
     DenormalGuard ftz;
     T* buf = workspace<T>(kTile, Cg * band.chan_stride);
+    T* tmp = band.flat ? workspace<T>(kTile2, 12 * V) : nullptr;
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t bi = t % band.nbands, g = t / band.nbands % G, n = t / (band.nbands * G);
@@ -770,7 +783,19 @@ void forward_direct(const ConvShape& s, const T* x, const T* w, const T* b, T* y
         a.bias = b ? b + g * Kg + k0 : nullptr;
         a.out = y + (n * s.K + g * Kg + k0) * P + oh0 * s.OW;
         a.out_kstride = P;
-        kt.direct_forward(a);
+        if (band.flat) {  // one virtual row of nrows * Wp outputs into tmp, then the valid OW of each row
+          a.nrows = 1;
+          a.OW = nrows * band.Wq;
+          a.out = tmp;
+          a.out_kstride = V;
+          kt.direct_forward(a);
+          T* yk = y + (n * s.K + g * Kg + k0) * P + oh0 * s.OW;
+          for (int64_t k = 0; k < kb; ++k)
+            for (int64_t oh = 0; oh < nrows; ++oh)
+              std::memcpy(yk + k * P + oh * s.OW, tmp + k * V + oh * band.Wq, size_t(s.OW) * sizeof(T));
+        } else {
+          kt.direct_forward(a);
+        }
       }
     }
   }
