@@ -10,8 +10,6 @@ Typical training pipeline for uint8 images::
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 __all__ = ["Compose", "ToFloat", "Normalize", "channel_stats", "RandomHorizontalFlip", "RandomVerticalFlip",
@@ -173,18 +171,19 @@ class RandomAffine:
         else:
             tx = ty = np.zeros(n)
         # forward map about the centre: p' = S R Sh p + t; sample the input at the inverse image of each output
+        cos_a, sin_a, cos_as, sin_as = np.cos(ang), np.sin(ang), np.cos(ang + sh), np.sin(ang + sh)
+        det = sc * sc * (cos_a * cos_as + sin_as * sin_a)
+        # inverse of sc * [[cos a, -sin(a+s)], [sin a, cos(a+s)]]
+        i00, i01 = sc * cos_as / det, sc * sin_as / det
+        i10, i11 = -sc * sin_a / det, sc * cos_a / det
         cy, cx = (h - 1) / 2, (w - 1) / 2
         yy, xx = np.meshgrid(np.arange(h) - cy, np.arange(w) - cx, indexing="ij")
-        out = np.empty_like(x, dtype=np.float32)
-        for i in range(n):
-            a, s = ang[i], sh[i]
-            m = sc[i] * np.array([[math.cos(a), -math.sin(a + s)], [math.sin(a), math.cos(a + s)]])
-            inv = np.linalg.inv(m)
-            ox, oy = xx - tx[i], yy - ty[i]
-            sx = inv[0, 0] * ox + inv[0, 1] * oy + cx
-            sy = inv[1, 0] * ox + inv[1, 1] * oy + cy
-            out[i] = _bilinear(x[i].astype(np.float32, copy=False), sy, sx, self.fill)
-        return out
+        ox = xx[None] - tx[:, None, None]
+        oy = yy[None] - ty[:, None, None]
+        e = (slice(None), None, None)
+        sx = i00[e] * ox + i01[e] * oy + cx
+        sy = i10[e] * ox + i11[e] * oy + cy
+        return _bilinear(x.astype(np.float32, copy=False), sy, sx, self.fill)
 
     def __repr__(self):
         return (f"RandomAffine(degrees={self.degrees}, translate={self.translate}, scale={self.scale}, "
@@ -197,19 +196,21 @@ def RandomRotation(degrees, fill=0.0):
 
 
 def _bilinear(img, sy, sx, fill):
-    """Sample img (C, H, W) at float coordinates (sy, sx) of shape (H', W'), `fill` outside."""
-    c, h, w = img.shape
+    """Sample a batch img (N, C, H, W) at float coordinates sy, sx of shape (N, H', W'); `fill` outside."""
+    n, c, h, w = img.shape
     y0 = np.floor(sy).astype(np.int64)
     x0 = np.floor(sx).astype(np.int64)
     fy = (sy - y0).astype(np.float32)
     fx = (sx - x0).astype(np.float32)
-    out = np.zeros((c,) + sy.shape, np.float32)
+    flat = img.reshape(n, c, h * w)
+    out = np.zeros((n, c) + sy.shape[1:], np.float32)
     for dy, wy in ((0, 1 - fy), (1, fy)):
         for dx, wx in ((0, 1 - fx), (1, fx)):
             yi, xi = y0 + dy, x0 + dx
             inside = (yi >= 0) & (yi < h) & (xi >= 0) & (xi < w)
-            vals = img[:, np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)]
-            out += np.where(inside, vals, fill) * (wy * wx)
+            idx = (np.clip(yi, 0, h - 1) * w + np.clip(xi, 0, w - 1)).reshape(n, 1, -1)
+            vals = np.take_along_axis(flat, idx, axis=2).reshape(out.shape)
+            out += np.where(inside[:, None], vals, np.float32(fill)) * (wy * wx)[:, None]
     return out
 
 
