@@ -293,6 +293,7 @@ class Trainer:
         self.epoch = 0  # epochs completed
         self.early_stopping = None
         self.stopped_early = False
+        self._best_val_loss = None  # decides best.npz when there is no early stopping
 
     # ---- one pass ----------------------------------------------------------------------------------
     def _train_loader(self, data, batch_size):
@@ -321,8 +322,9 @@ class Trainer:
         self.model.train()
         loader.set_epoch(epoch)
         total, loss_sum, correct, t0 = 0, 0.0, 0, time.perf_counter()
+        # progress=True: a bar on terminals only (tqdm's disable=None), so logs get just the epoch lines
         bar = tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=False,
-                   disable=not self.progress, dynamic_ncols=True)
+                   disable=None if self.progress else True, dynamic_ncols=True)
         has_acc = True
         try:
             for xb, yb in loader:
@@ -371,7 +373,6 @@ class Trainer:
             early_stopping.reset()
         if log is None:
             log = print if self.progress else (lambda s: None)
-        monitor_best = None
         for epoch in range(self.epoch, epochs):
             row = {"epoch": epoch + 1, "lr": float(self.optimizer.lr)}
             row.update(self._run_epoch(loader, epoch, epochs))
@@ -390,8 +391,9 @@ class Trainer:
                 improved = early_stopping.improved(value)
                 stop = early_stopping.update(value, epoch + 1, self.model)
             elif val_data is not None:
-                improved = monitor_best is None or row["val_loss"] < monitor_best
-                monitor_best = row["val_loss"] if improved else monitor_best
+                improved = self._best_val_loss is None or row["val_loss"] < self._best_val_loss
+                if improved:
+                    self._best_val_loss = row["val_loss"]
             log(self._summary(row))
             if ckpt is not None:
                 self.save(ckpt / "last.npz")
@@ -451,7 +453,7 @@ class Trainer:
         return predict_proba(self.model, x, batch_size, self.eval_transform, self.device)
 
     def save(self, path):
-        extra = {"seed": self.seed, "stopped_early": self.stopped_early}
+        extra = {"seed": self.seed, "stopped_early": self.stopped_early, "best_val_loss": self._best_val_loss}
         if self.early_stopping is not None:
             extra["early_stopping"] = self.early_stopping.state()
         save_checkpoint(path, self.model, self.optimizer, self.scheduler, epoch=self.epoch,
@@ -465,6 +467,7 @@ class Trainer:
         self.history = {k: list(v) for k, v in meta.get("history", {}).items()}
         extra = meta.get("extra", {})
         self.seed = int(extra.get("seed", self.seed))
+        self._best_val_loss = extra.get("best_val_loss")
         if self.early_stopping is not None and "early_stopping" in extra:
             self.early_stopping.load_state(extra["early_stopping"])
             best = (path if path.is_dir() else path.parent) / "best.npz"
