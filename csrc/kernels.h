@@ -50,9 +50,10 @@ struct Table {
   void (*direct_forward)(const DirectArgs<T>& a);
   void (*direct_backward_weight)(const DirectArgs<T>& a);
   // Pooling fast-path rows (pool_rows.h), kind 0 = 2x2 stride 2, 1 = 3x3 stride 2 pad 1, for the
-  // interior output columns [ow0, ow1) of output row oh of plane xp (width W).
-  void (*pool_max_row)(int kind, const T* xp, int64_t W, int64_t oh, int64_t ow0, int64_t ow1, T* yr);
-  void (*pool_argmax_row)(int kind, const T* xp, int64_t W, int64_t oh, int64_t ow0, int64_t ow1, int32_t* idx);
+  // output columns [ow0, ow1) of one output row; rows[r] points at input column -pad of window row r
+  // (max, argmax), or xp/W/oh locate the rows in the plane (avg).
+  void (*pool_max_row)(int kind, const T* const* rows, int64_t ow0, int64_t ow1, T* yr);
+  void (*pool_argmax_row)(int kind, const T* const* rows, int64_t ow0, int64_t ow1, int32_t* idx);
   void (*pool_avg_row)(int kind, const T* xp, int64_t W, int64_t oh, int64_t ow0, int64_t ow1, T* yr);
   // Sustained FMA throughput of this ISA on the calling thread (GFLOP/s) over about `seconds`.
   double (*fma_probe)(double seconds);

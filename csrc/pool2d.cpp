@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 namespace strided::pool {
@@ -80,22 +81,50 @@ inline Interior interior(const PoolShape& s, Fast f) {
 
 }  // namespace
 
+// Output row 0 of 3x3/2 pad 1 reads padding row -1: the fast row kernels get a row of -inf there. For
+// the forward value that is exact (a -inf never beats a real value, NaN still wins, and an all -inf
+// window is -inf either way); backward checks that the argmax did not land in it.
+template <typename T>
+struct RowSet {
+  const T* rows[3];
+  bool top_padded;
+};
+
+template <typename T>
+inline bool fast_rows(const PoolShape& s, Fast f, const Interior& in, const T* xp, int64_t oh, const T* neg_inf,
+                      RowSet<T>& rs) {
+  if (f == Fast::None || in.ow1 <= in.ow0) return false;
+  const int64_t off = f == Fast::K2S2 ? 0 : 1, kh = f == Fast::K2S2 ? 2 : 3;
+  rs.top_padded = false;
+  if (oh >= in.oh0 && oh < in.oh1) {
+    for (int64_t r = 0; r < kh; ++r) rs.rows[r] = xp + (2 * oh - off + r) * s.W - off;
+    return true;
+  }
+  if (f == Fast::K3S2P1 && oh == 0 && s.H >= 2) {
+    rs.rows[0] = neg_inf;
+    rs.rows[1] = xp - 1;
+    rs.rows[2] = xp + s.W - 1;
+    rs.top_padded = true;
+    return true;
+  }
+  return false;
+}
+
 template <typename T>
 void max_forward(const PoolShape& s, const T* x, T* y) {
   const Fast f = fast_kind(s);
   const Interior in = f == Fast::None ? Interior{0, 0, 0, 0} : interior(s, f);
+  const std::vector<T> neg_inf(size_t(s.W + 2), -std::numeric_limits<T>::infinity());
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t p = 0; p < s.N * s.C; ++p) {
     for (int64_t oh = 0; oh < s.OH; ++oh) {
       const T* xp = x + p * s.H * s.W;
       T* yr = y + (p * s.OH + oh) * s.OW;
-      const bool fast = oh >= in.oh0 && oh < in.oh1;
+      RowSet<T> rs;
+      const bool fast = fast_rows(s, f, in, xp, oh, neg_inf.data(), rs);
+      if (fast) kern::table<T>().pool_max_row(kind(f), rs.rows, in.ow0, in.ow1, yr);
       for (int64_t ow = 0; ow < s.OW; ++ow) {
-        if (fast && ow == in.ow0 && in.ow1 > in.ow0) {
-          kern::table<T>().pool_max_row(kind(f), xp, s.W, oh, in.ow0, in.ow1, yr);
-          ow = in.ow1 - 1;
-          continue;
-        }
+        if (fast && ow >= in.ow0 && ow < in.ow1) continue;
         yr[ow] = xp[argmax(s, xp, window(s, oh, ow))];
       }
     }
@@ -111,6 +140,7 @@ void max_backward(const PoolShape& s, const T* gy, const T* x, T* gx) {
   const int64_t kw = f == Fast::K2S2 ? 2 : 3, off = f == Fast::K2S2 ? 0 : 1;
   int64_t tap[9];  // window-relative index -> offset from the window's top-left input element
   for (int64_t i = 0; i < 9; ++i) tap[i] = (i / kw) * s.W + i % kw;
+  const std::vector<T> neg_inf(size_t(s.W + 2), -std::numeric_limits<T>::infinity());
 #pragma omp parallel
   {
     std::vector<int32_t> idx(size_t(std::max<int64_t>(s.OW, 1)));
@@ -121,13 +151,17 @@ void max_backward(const PoolShape& s, const T* gy, const T* x, T* gx) {
       T* gxp = gx + p * s.H * s.W;
       std::fill(gxp, gxp + s.H * s.W, T(0));
       for (int64_t oh = 0; oh < s.OH; ++oh) {
-        const bool fast = oh >= in.oh0 && oh < in.oh1 && in.ow1 > in.ow0;
+        RowSet<T> rs;
+        const bool fast = fast_rows(s, f, in, xp, oh, neg_inf.data(), rs);
         if (fast) {
-          kern::table<T>().pool_argmax_row(kind(f), xp, s.W, oh, in.ow0, in.ow1, idx.data());
+          kern::table<T>().pool_argmax_row(kind(f), rs.rows, in.ow0, in.ow1, idx.data());
           const int64_t base = (2 * oh - off) * s.W - off;
           for (int64_t ow = in.ow0; ow < in.ow1; ++ow) {
             const int32_t i = idx[size_t(ow - in.ow0)];
-            gxp[base + tap[i] + 2 * ow] += gyp[oh * s.OW + ow];
+            if (rs.top_padded && i < 3)  // a -inf window: the reference's first real element
+              gxp[argmax(s, xp, window(s, oh, ow))] += gyp[oh * s.OW + ow];
+            else
+              gxp[base + tap[i] + 2 * ow] += gyp[oh * s.OW + ow];
           }
         }
         for (int64_t ow = 0; ow < s.OW; ++ow) {

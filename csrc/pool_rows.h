@@ -10,10 +10,11 @@ constexpr int kPool2x2 = 0, kPool3x3 = 1;
 template <typename T>
 inline bool take(T cur, T nx) { return cur == cur && !(nx <= cur); }
 
+// rows[r] points at input column -off (off = 0 for 2x2, 1 for 3x3 pad 1) of the window's row r.
 template <typename T>
-void max_row_fast(int f, const T* xp, int64_t W, int64_t oh, int64_t ow0, int64_t ow1, T* yr) {
+void max_row_fast(int f, const T* const* rows, int64_t ow0, int64_t ow1, T* yr) {
   if (f == kPool2x2) {
-    const T *r0 = xp + 2 * oh * W, *r1 = r0 + W;
+    const T *r0 = rows[0], *r1 = rows[1];
 #pragma omp simd
     for (int64_t ow = ow0; ow < ow1; ++ow) {
       T m = r0[2 * ow];
@@ -23,7 +24,7 @@ void max_row_fast(int f, const T* xp, int64_t W, int64_t oh, int64_t ow0, int64_
       yr[ow] = m;
     }
   } else {
-    const T *r0 = xp + (2 * oh - 1) * W - 1, *r1 = r0 + W, *r2 = r1 + W;
+    const T *r0 = rows[0], *r1 = rows[1], *r2 = rows[2];
 #pragma omp simd
     for (int64_t ow = ow0; ow < ow1; ++ow) {
       const int64_t c = 2 * ow;
@@ -43,10 +44,7 @@ void max_row_fast(int f, const T* xp, int64_t W, int64_t oh, int64_t ow0, int64_
 
 // Window-relative index (row-major) of the first maximum, for ow in [ow0, ow1), into idx[ow - ow0].
 template <typename T>
-void argmax_row_fast(int f, const T* xp, int64_t W, int64_t oh, int64_t ow0, int64_t ow1, int32_t* idx) {
-  const int64_t kw = f == kPool2x2 ? 2 : 3, off = f == kPool2x2 ? 0 : 1;
-  const T* rows[3];
-  for (int64_t r = 0; r < kw; ++r) rows[r] = xp + (2 * oh - off + r) * W - off;
+void argmax_row_fast(int f, const T* const* rows, int64_t ow0, int64_t ow1, int32_t* idx) {
   if (f == kPool2x2) {
     const T *r0 = rows[0], *r1 = rows[1];
 #pragma omp simd

@@ -220,3 +220,18 @@ def test_pooling(cap, case, dtype):
         np.testing.assert_allclose(strided.avg_pool2d_backward(gy, x, k, s, p, ceil, cip),
                                    ref.avg_pool2d_backward(gy, x, k, s, p, ceil, cip),
                                    rtol=_tol(dtype), atol=_tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_max_pool_infinities(cap, dtype):
+    """All -inf windows (the padding row of 3x3/2 is -inf inside the fast path) and +inf ties."""
+    x = rng.standard_normal((2, 3, 9, 12)).astype(dtype)
+    x[0, :, :3, :] = -np.inf
+    x[1, 0, :, :5] = np.inf
+    x[1, 1, 2, 3] = np.nan
+    for k, s, p in ((3, 2, 1), (2, 2, 0)):
+        np.testing.assert_array_equal(strided.max_pool2d(x, k, s, p), ref.max_pool2d(x, k, s, p))
+        y = ref.max_pool2d(x, k, s, p)
+        gy = rng.standard_normal(y.shape).astype(dtype)
+        np.testing.assert_allclose(strided.max_pool2d_backward(gy, x, k, s, p), ref.max_pool2d_backward(gy, x, k, s, p),
+                                   rtol=_tol(dtype), atol=_tol(dtype))
