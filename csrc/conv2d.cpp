@@ -578,6 +578,9 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw) {
   const int64_t MR = kt.mr, NR = kt.nr, Kp = round_up(Kg, NR);
   const int64_t Wp = s.W + s.pad_left + s.pad_right, sh = s.stride_h, sw = s.stride_w;
   const int64_t plen = G * RS * Cg * Kp, len = s.K * Cg * RS;
+  // Pixel stride of Xt: Cg, except that a 1x1 kernel (no (q, c) run to keep contiguous) gets one cache
+  // line more when Cg*sizeof(T) is a multiple of 256 bytes, so successive pixels do not share L1 sets.
+  const int64_t Cs = s.S == 1 && (Cg * int64_t(sizeof(T))) % 256 == 0 ? Cg + 64 / int64_t(sizeof(T)) : Cg;
   if (s.N == 0) {
     std::fill(gw, gw + len, T(0));
     return;
@@ -587,7 +590,7 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw) {
   int64_t nb = s.OH;
   if (s.N * G < 2 * threads) nb = ceil_div(s.OH, ceil_div(2 * threads, s.N * G));
   const int64_t cap = int64_t(128) * 1024;
-  nb = std::max<int64_t>(1, std::min({nb, cap / std::max<int64_t>(1, sh * Wp * Cg), cap / (s.OW * Kp)}));
+  nb = std::max<int64_t>(1, std::min({nb, cap / std::max<int64_t>(1, sh * Wp * Cs), cap / (s.OW * Kp)}));
   const int64_t nbands = ceil_div(s.OH, nb), in_rows = (nb - 1) * sh + (s.R - 1) * s.dil_h + 1;
   const int64_t tasks = s.N * G * nbands;
   const int64_t chunk = std::max<int64_t>(1, 256 / s.OW);  // output rows per pass: B chunk stays in L1
@@ -600,7 +603,7 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw) {
 #pragma omp single
     parts.assign(size_t(omp_get_num_threads()), nullptr);
     parts[size_t(omp_get_thread_num())] = mine;
-    T* Xt = workspace<T>(kTile, in_rows * Wp * Cg + MR + s.S * Cg);
+    T* Xt = workspace<T>(kTile, in_rows * Wp * Cs + MR + s.S * Cs);
     T* Gt = workspace<T>(kTile2, nb * s.OW * Kp);
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tasks; ++t) {
@@ -608,14 +611,14 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw) {
       const int64_t oh0 = bi * nb, rows = std::min(nb, s.OH - oh0);
       const int64_t used = (rows - 1) * sh + (s.R - 1) * s.dil_h + 1;
       const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
-      std::fill(Xt, Xt + used * Wp * Cg + MR + s.S * Cg, T(0));
+      std::fill(Xt, Xt + used * Wp * Cs + MR + s.S * Cs, T(0));
       for (int64_t lr = 0; lr < used; ++lr) {
         const int64_t ih = oh0 * sh + lr - s.pad_top;
         if (ih < 0 || ih >= s.H) continue;
-        T* d = Xt + (lr * Wp + s.pad_left) * Cg;
+        T* d = Xt + (lr * Wp + s.pad_left) * Cs;
         for (int64_t c = 0; c < Cg; ++c) {
           const T* src = xg + (c * s.H + ih) * s.W;
-          for (int64_t iw = 0; iw < s.W; ++iw) d[iw * Cg + c] = src[iw];
+          for (int64_t iw = 0; iw < s.W; ++iw) d[iw * Cs + c] = src[iw];
         }
       }
       const T* gyg = gy + (n * s.K + g * Kg) * P + oh0 * s.OW;
@@ -632,14 +635,14 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw) {
       for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
         const int64_t rl = std::min(chunk, rows - r0);
         for (int64_t r = 0; r < s.R; ++r) {
-          const T* A = Xt + ((r0 * sh + r * s.dil_h) * Wp) * Cg;
+          const T* A = Xt + ((r0 * sh + r * s.dil_h) * Wp) * Cs;
           const T* B = Gt + r0 * s.OW * Kp;
           if (s.dil_w == 1) {
-            kt.gemm_rows(s.S * Cg, Kp, rl, s.OW, A, sw * Cg, sh * Wp * Cg, B, Kp, s.OW * Kp,
+            kt.gemm_rows(s.S * Cg, Kp, rl, s.OW, A, sw * Cs, sh * Wp * Cs, B, Kp, s.OW * Kp,
                          pg + r * s.S * Cg * Kp, Kp);
           } else {
             for (int64_t q = 0; q < s.S; ++q)
-              kt.gemm_rows(Cg, Kp, rl, s.OW, A + q * s.dil_w * Cg, sw * Cg, sh * Wp * Cg, B, Kp, s.OW * Kp,
+              kt.gemm_rows(Cg, Kp, rl, s.OW, A + q * s.dil_w * Cs, sw * Cs, sh * Wp * Cs, B, Kp, s.OW * Kp,
                            pg + (r * s.S + q) * Cg * Kp, Kp);
           }
         }
