@@ -262,6 +262,26 @@ def test_cli_on_an_idx_folder(tmp_path, capsys):
     assert ACC.search(out)
 
 
+def test_cli_on_a_malaria_zip(tmp_path, capsys):
+    import zipfile
+
+    from strided.data import _png
+    rng = np.random.default_rng(0)
+    labels = []
+    with zipfile.ZipFile(tmp_path / "train_data.zip", "w") as zf:
+        for i in range(24):
+            sick = i % 2
+            img = rng.integers(150, 230, (20 + i % 5, 22, 3), dtype=np.uint8)
+            if sick:
+                img[5:10, 6:11] = (120, 20, 120)  # a purple parasite blob
+            zf.writestr(f"img_{i}.png", _png.write_png(img))
+            labels.append(f"img_{i}.png,{'Parasitized' if sick else 'Uninfected'}")
+    (tmp_path / "train_labels.csv").write_text("filename,label\n" + "\n".join(labels) + "\n")
+    T.main(["--data", str(tmp_path / "train_data.zip"), "--model", "brain_baseline", "--image-size", "32",
+            "--epochs", "1", "--test", "0.25", "--no-progress"])
+    assert ACC.search(capsys.readouterr().out)
+
+
 def test_python_dash_m_entry_point():
     env = dict(os.environ, OMP_NUM_THREADS="1")
     r = subprocess.run([sys.executable, "-m", "strided.train", "--limit", "200", "--epochs", "1", "--no-progress"],
