@@ -45,10 +45,26 @@ Kernel make_kernel(const char* name, void (*f)(A...)) {
                 [f](void** params) { call_with(f, params, std::index_sequence_for<A...>{}); }};
 }
 
+// Two broken kernels that the tests use to show the emulator catches what it claims to catch.
+// A barrier that only some threads reach (odd threads return first):
+inline void emu_test_divergent_barrier(double* out) {
+  if (threadIdx.x % 2) return;
+  __syncthreads();
+  out[threadIdx.x] = 1;
+}
+// A missing barrier: each thread reads its neighbour's shared slot without waiting for the write.
+inline void emu_test_shared_race(double* out) {
+  double* s = reinterpret_cast<double*>(strided_emu_shared_bytes());
+  s[threadIdx.x] = threadIdx.x;
+  out[threadIdx.x] = s[(threadIdx.x + 1) % blockDim.x];
+}
+
 #define EMU_KERNEL(...) ::emu::make_kernel(#__VA_ARGS__, &__VA_ARGS__),
 inline const std::vector<Kernel>& registry() {
   static const std::vector<Kernel> kernels = {
 #include "registry.inc"
+      EMU_KERNEL(emu_test_divergent_barrier)
+      EMU_KERNEL(emu_test_shared_race)
   };
   return kernels;
 }

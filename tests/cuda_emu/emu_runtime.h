@@ -3,7 +3,7 @@
 // The CUDA built-ins are mapped onto plain C++: __global__/__device__/... are defined away, threadIdx,
 // blockIdx, blockDim and gridDim are variables the scheduler sets, and the dynamic shared memory is one
 // buffer per block. Blocks run one after another; the threads of a block run as ucontext fibers on one
-// OS thread. __syncthreads() switches back to the scheduler, which resumes every other thread of the
+// OS thread (see the context switch below). __syncthreads() switches back to the scheduler, which resumes every other thread of the
 // block until each has either reached the barrier or returned, and only then starts the next phase:
 // no thread passes a barrier before every thread of its block has arrived, which is exactly what CUDA
 // guarantees (and all it guarantees). Violations of the barrier rules are reported as errors: threads
@@ -46,6 +46,43 @@ inline dim3 blockDim, gridDim;
 #define __launch_bounds__(...)
 #define __syncthreads() ::emu::syncthreads(__LINE__)
 
+// Context switching. On x86-64 a dozen instructions of assembly switch stacks (callee-saved registers,
+// MXCSR and the x87 control word, as the ABI requires); glibc's swapcontext would also save and restore
+// the signal mask, a system call per switch, ~100x slower. Elsewhere ucontext is used.
+#if defined(__x86_64__) && !defined(EMU_USE_UCONTEXT)
+#define EMU_ASM_SWITCH 1
+extern "C" void strided_emu_switch(void** save_sp, void* load_sp);
+asm(R"(
+  .text
+  .globl strided_emu_switch
+  .hidden strided_emu_switch
+  .type strided_emu_switch, @function
+strided_emu_switch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  subq $16, %rsp
+  stmxcsr 8(%rsp)
+  fnstcw (%rsp)
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  ldmxcsr 8(%rsp)
+  fldcw (%rsp)
+  addq $16, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size strided_emu_switch, .-strided_emu_switch
+)");
+#endif
+
 namespace emu {
 
 struct LaunchError : std::runtime_error {
@@ -57,13 +94,21 @@ constexpr size_t kSharedGuard = 256;
 constexpr unsigned char kPoison = 0xFF;
 
 struct Fiber {
+#ifdef EMU_ASM_SWITCH
+  void* sp = nullptr;
+#else
   ucontext_t ctx;
+#endif
   bool done = false;
   int line = 0;  // the __syncthreads it waits at
 };
 
 struct State {
+#ifdef EMU_ASM_SWITCH
+  void* scheduler = nullptr;
+#else
   ucontext_t scheduler;
+#endif
   std::vector<Fiber> fibers;
   std::vector<std::vector<char>> stacks;
   std::vector<unsigned char> shared;
@@ -84,7 +129,11 @@ inline void syncthreads(int line) {
   Fiber& f = s.fibers[size_t(s.current)];
   f.line = line;
   ++s.barriers;
+#ifdef EMU_ASM_SWITCH
+  strided_emu_switch(&f.sp, s.scheduler);
+#else
   swapcontext(&f.ctx, &s.scheduler);
+#endif
 }
 
 inline void fiber_entry() {
@@ -92,7 +141,44 @@ inline void fiber_entry() {
   const int me = s.current;
   (*s.body)();
   s.fibers[size_t(me)].done = true;
-  // returning resumes uc_link, the scheduler
+#ifdef EMU_ASM_SWITCH
+  strided_emu_switch(&s.fibers[size_t(me)].sp, s.scheduler);  // never resumed
+  __builtin_trap();
+#endif
+  // (ucontext) returning resumes uc_link, the scheduler
+}
+
+// Start a fiber: on x86-64 its stack is laid out as strided_emu_switch leaves a suspended one, returning
+// into fiber_entry with the stack aligned as after a call.
+inline void start_fiber(Fiber& f, std::vector<char>& stack) {
+#ifdef EMU_ASM_SWITCH
+  auto top = reinterpret_cast<uintptr_t>(stack.data() + stack.size()) & ~uintptr_t(15);
+  auto* sp = reinterpret_cast<uint64_t*>(top - 64);  // the return address lands 16-byte aligned
+  uint32_t mxcsr;
+  uint16_t fcw;
+  asm volatile("stmxcsr %0" : "=m"(mxcsr));
+  asm volatile("fnstcw %0" : "=m"(fcw));
+  uint64_t* frame = sp - 8;  // fcw, mxcsr, r15, r14, r13, r12, rbx, rbp; then the return address
+  frame[0] = fcw;
+  frame[1] = mxcsr;
+  for (int i = 2; i < 8; ++i) frame[i] = 0;
+  sp[0] = reinterpret_cast<uint64_t>(&fiber_entry);
+  f.sp = frame;
+#else
+  getcontext(&f.ctx);
+  f.ctx.uc_stack.ss_sp = stack.data();
+  f.ctx.uc_stack.ss_size = stack.size();
+  f.ctx.uc_link = &state().scheduler;
+  makecontext(&f.ctx, fiber_entry, 0);
+#endif
+}
+
+inline void resume(Fiber& f) {
+#ifdef EMU_ASM_SWITCH
+  strided_emu_switch(&state().scheduler, f.sp);
+#else
+  swapcontext(&state().scheduler, &f.ctx);
+#endif
 }
 
 inline uint3 thread_index(unsigned i, const dim3& b) {
@@ -142,11 +228,7 @@ inline void launch(dim3 grid, dim3 block, size_t shared_bytes, const std::functi
       Fiber& f = s.fibers[t];
       f.done = false;
       f.line = 0;
-      getcontext(&f.ctx);
-      f.ctx.uc_stack.ss_sp = s.stacks[t].data();
-      f.ctx.uc_stack.ss_size = s.stacks[t].size();
-      f.ctx.uc_link = &s.scheduler;
-      makecontext(&f.ctx, fiber_entry, 0);
+      start_fiber(f, s.stacks[t]);
     }
     std::iota(thread_order.begin(), thread_order.end(), 0u);
     if (order == 1) std::reverse(thread_order.begin(), thread_order.end());
@@ -157,7 +239,7 @@ inline void launch(dim3 grid, dim3 block, size_t shared_bytes, const std::functi
         s.current = int(t);
         threadIdx = thread_index(t, block);
         ++s.switches;
-        swapcontext(&s.scheduler, &s.fibers[t].ctx);
+        resume(s.fibers[t]);
       }
       s.current = -1;
       unsigned done = 0;

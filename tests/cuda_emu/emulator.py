@@ -104,14 +104,14 @@ class EmuBackend:
         return contextlib.nullcontext()
 
     def launch(self, launch: cuda.Launch, ctype: str, buffers: dict):
-        name = f"{launch.kernel}<{ctype}>"
+        name = f"{launch.kernel}<{ctype}>" if ctype else launch.kernel
         if name not in self.lib.kernels:
             raise EmuError(f"{name} is not instantiated (not in strided.cuda.name_expressions)")
         index, signature = self.lib.kernels[name]
         if len(signature) != len(launch.params):
             raise EmuError(f"{name} takes {len(signature)} parameters ({signature}), the plan passes "
                            f"{len(launch.params)}")
-        dtype = _DTYPE_OF_CTYPE[ctype]
+        dtype = _DTYPE_OF_CTYPE.get(ctype, np.dtype(np.float64))
         keep, guarded = [], []
         for pos, (code, p) in enumerate(zip(signature, launch.params)):
             if p is None or isinstance(p, str):

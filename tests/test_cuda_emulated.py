@@ -1,0 +1,288 @@
+"""The CUDA kernels of csrc/cuda, run without a GPU: g++ compiles them against a grid emulator
+(tests/cuda_emu: threads as fibers, __syncthreads as a real barrier, poisoned shared memory, guarded
+buffers, CUDA's launch limits) and strided.cuda.Kernels drives them with the very launch plans it makes for
+CuPy. Everything goes through the public functional API (its GPU dispatch is pointed at the emulator) and is
+compared with the NumPy reference by tests/oracle.py: strides, every padding form, dilation, groups, bias,
+ceil_mode, count_include_pad, float32 and float64, tile-edge sizes, every algorithm."""
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import strided
+from strided import cuda, functional, reference
+from strided._shapes import conv_args, pool_args
+from oracle import check_conv, check_pool
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "cuda_emu"))
+import emulator  # noqa: E402
+
+pytestmark = pytest.mark.skipif(platform.system() != "Linux" or emulator.compiler() is None,
+                                reason="the CUDA grid emulator needs Linux (ucontext) and g++")
+
+DTYPES = (np.float32, np.float64)
+CONV_ALGOS = ("tiled", "direct", "im2col")
+
+
+@pytest.fixture(scope="session")
+def emu_lib(tmp_path_factory):
+    return emulator.Library(emulator.build(tmp_path_factory.mktemp("cuda_emu")))
+
+
+@pytest.fixture
+def emulate(emu_lib, monkeypatch):
+    """emulate(algo=None, order=0, seed=0) -> Kernels: strided's GPU dispatch now runs them on the emulator
+    for NumPy inputs."""
+    def use(algo=None, order=0, seed=0):
+        k = emulator.emulated_kernels(emu_lib, algo, order, seed)
+        monkeypatch.setattr(functional, "_backend", lambda *arrays: k)
+        return k
+    return use
+
+
+def case(rng, N, C, H, W, K, R, S, groups=1, dtype=np.float64, bias=True):
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((K, C // groups, R, S)).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype) if bias else None
+    return x, w, b
+
+
+CONV = {  # name: (N, C, H, W, K, R, S, stride, padding, dilation, groups)
+    "basic": (2, 3, 9, 7, 4, 3, 2, 1, 1, 1, 1),
+    "same_stride_groups": (1, 4, 11, 10, 34, 3, 3, 2, "same", 1, 2),
+    "asym_pad_dilation": (3, 6, 8, 9, 66, 2, 4, (2, 3), (1, 2, 0, 3), (2, 1), 3),
+    "full_dilated": (2, 2, 7, 7, 64, 3, 3, 3, "full", 2, 2),
+    "tile_edge_plus_one": (2, 5, 13, 11, 65, 5, 3, (1, 2), (2, 1), 1, 1),
+    "tile_exact": (1, 16, 8, 8, 64, 1, 1, 1, 0, 1, 1),
+    "one_by_one": (1, 17, 5, 6, 15, 1, 1, 1, 0, 1, 1),
+    "depthwise": (2, 16, 12, 12, 16, 3, 3, 1, 1, 1, 16),
+    "depthwise_multiplier": (2, 4, 6, 6, 8, 3, 3, 2, 1, 1, 4),
+    "primes_7x7": (1, 3, 31, 29, 5, 7, 7, 2, 3, 1, 1),
+    "same_even_kernel": (2, 2, 10, 8, 2, 4, 2, 3, "same", 2, 1),
+    "kernel_equals_input": (2, 3, 5, 4, 64, 5, 4, 1, 0, 1, 1),
+    "one_pixel": (2, 3, 1, 1, 2, 1, 1, 1, 0, 1, 1),
+    "padding_over_kernel": (1, 2, 3, 3, 2, 2, 2, 1, 3, 1, 1),
+    "stride_over_kernel": (2, 2, 11, 11, 17, 2, 2, 4, 0, 1, 1),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("algo", CONV_ALGOS)
+@pytest.mark.parametrize("name", sorted(CONV))
+def test_conv(emulate, name, algo, dtype):
+    N, C, H, W, K, R, S, stride, padding, dilation, groups = CONV[name]
+    rng = np.random.default_rng(len(name))
+    x, w, b = case(rng, N, C, H, W, K, R, S, groups, dtype)
+    k = emulate(algo)
+    check_conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups, rng=rng)
+    ran = {launch[0] for launch in k.backend.log}
+    want = {"tiled": "conv2d_forward_tiled", "direct": "conv2d_forward_direct", "im2col": "conv2d_im2col"}[algo]
+    assert want in ran and "conv2d_backward_input" in ran and "conv2d_backward_bias" in ran
+
+
+@pytest.mark.parametrize("name", ["basic", "depthwise", "tile_edge_plus_one", "kernel_equals_input"])
+def test_conv_auto_and_no_bias(emulate, name):
+    N, C, H, W, K, R, S, stride, padding, dilation, groups = CONV[name]
+    rng = np.random.default_rng(1)
+    x, w, _ = case(rng, N, C, H, W, K, R, S, groups, bias=False)
+    emulate()
+    for algo in ("auto", "simple", "im2col"):
+        with strided.conv_algorithm(algo):
+            check_conv(x, w, None, stride=stride, padding=padding, dilation=dilation, groups=groups, rng=rng)
+
+
+def test_weight_gradient_split_over_pixels(emulate):
+    """N*OH*OW = 4608 > the work of one split: the weight gradient is summed in chunks and the partial
+    tiles added in a second kernel."""
+    rng = np.random.default_rng(2)
+    x, w, b = case(rng, 2, 2, 48, 48, 16, 3, 3, dtype=np.float32)
+    args, _ = conv_args(x, w, b, None, 1, 1)
+    splits, chunk = cuda.weight_splits(args)
+    assert splits > 1 and (splits - 1) * chunk < 2 * 48 * 48 <= splits * chunk
+    k = emulate("tiled")
+    check_conv(x, w, b, padding=1, rng=rng)
+    assert "conv2d_sum_splits" in {launch[0] for launch in k.backend.log}
+
+
+def test_backward_input_weights_too_large_for_shared_memory(emulate):
+    """A 46x46 fp64 kernel does not fit the shared-memory budget: the gather reads weights from global."""
+    rng = np.random.default_rng(3)
+    x, w, b = case(rng, 1, 1, 46, 46, 2, 46, 46)
+    args, _ = conv_args(x, w, b, None, 1, "same")
+    assert cuda.plan_conv2d_backward_input(args, np.float64).launches[0].shared == 0
+    emulate("direct")
+    check_conv(x, w, b, padding="same", rng=rng)
+
+
+@pytest.mark.parametrize("algo", CONV_ALGOS)
+def test_conv_empty_batch(emulate, algo):
+    x, w, b = case(np.random.default_rng(4), 0, 3, 6, 6, 32, 3, 3)
+    k = emulate(algo)
+    y = strided.conv2d(x, w, b, padding=1)
+    assert y.shape == (0, 32, 6, 6)
+    gx, gw, gb = strided.conv2d_backward(np.zeros(y.shape), x, w, padding=1)
+    assert gx.shape == x.shape and gw.shape == w.shape and gb.shape == (32,)
+    assert not gw.any() and not gb.any()
+    assert not [launch for launch in k.backend.log if launch[0] != "conv2d_im2col"]
+
+
+POOL = [  # (N, C, H, W, kernel, stride, padding, ceil_mode)
+    (2, 3, 8, 8, 2, None, 0, False),
+    (2, 3, 9, 7, 3, 2, 1, True),
+    (1, 2, 10, 11, (3, 2), (2, 1), (1, 1), True),
+    (2, 2, 5, 5, 3, 3, 1, True),
+    (1, 1, 7, 7, 7, 1, 0, False),
+    (3, 2, 13, 17, (2, 5), (3, 2), (1, 2), False),
+    (1, 3, 6, 6, 4, 1, 2, True),
+    (2, 2, 11, 13, 1, 3, 0, True),
+    (1, 2, 17, 16, 3, 1, 1, False),
+    (0, 3, 6, 6, 2, 2, 0, False),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("geo", POOL, ids=[f"p{i}" for i in range(len(POOL))])
+def test_pool(emulate, geo, dtype):
+    N, C, H, W, kernel, stride, padding, ceil = geo
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    emulate()
+    check_pool(x, kernel, stride, padding, ceil, rng=rng)
+    check_pool(np.round(x * 1.5), kernel, stride, padding, ceil, rng=rng)  # many ties
+
+
+def test_max_pool_nan_ties_and_padding(emulate):
+    emulate()
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    x[0, 0, 1, 0] = np.nan
+    x[0, 0, 2, 3] = np.nan
+    for geo in ((2, None, 0, False), (3, 1, 1, False), (3, 2, 1, True)):
+        check_pool(x, *geo)
+    ones = np.ones((1, 1, 2, 2))
+    np.testing.assert_array_equal(strided.max_pool2d_backward(np.full((1, 1, 1, 1), 5.0), ones, 2)[0, 0],
+                                  [[5, 0], [0, 0]])
+    neg = np.full((1, 1, 4, 4), -np.inf)  # padding is never picked: the gradient stays inside
+    gx = strided.max_pool2d_backward(np.ones((1, 1, 4, 4)), neg, 3, 1, 1)
+    assert gx.sum() == 16 and gx[0, 0, 0, 0] > 0
+    np.testing.assert_array_equal(gx, reference.max_pool2d_backward(np.ones((1, 1, 4, 4)), neg, 3, 1, 1))
+
+
+def test_avg_divisor_counts_padding_but_not_ceil_overhang(emulate):
+    emulate()
+    x = np.ones((1, 1, 6, 6))
+    y = strided.avg_pool2d(x, 3, 2, padding=1, ceil_mode=True, count_include_pad=True)
+    assert y[0, 0, 0, 0] == pytest.approx(4 / 9) and y[0, 0, -1, -1] == pytest.approx(1 / 4)
+    assert strided.avg_pool2d(x, 3, 2, 1, True, count_include_pad=False)[0, 0, -1, -1] == 1
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_thread_and_block_order_does_not_matter(emu_lib, order):
+    """Threads between barriers (and blocks) run ascending, descending or shuffled: a missing
+    __syncthreads or a cross-block dependency would change the result; every kernel must be bitwise equal."""
+    rng = np.random.default_rng(5)
+    x, w, b = case(rng, 2, 6, 9, 8, 66, 3, 3, 3)
+    args, _ = conv_args(x, w, b, None, 1, 1, 1, 3)
+    gy = rng.standard_normal((2, 66, 9, 8))
+    px = rng.standard_normal((2, 3, 9, 7))
+    pargs, _ = pool_args(px, None, 3, 2, 1, True)
+    pgy = rng.standard_normal((2, 3, 5, 4))
+
+    def run(k):
+        out = [k.conv2d_forward(x, w, b, args), k.conv2d_backward_input(gy, w, args),
+               k.conv2d_backward_weight(gy, x, args), k.conv2d_backward_bias(gy, args),
+               k.max_pool2d_forward(px, pargs), k.max_pool2d_backward(pgy, px, pargs),
+               k.avg_pool2d_forward(px, pargs, True), k.avg_pool2d_backward(pgy, pargs, False)]
+        return [o.view(np.uint64) for o in out]
+
+    for algo in ("tiled", "direct"):
+        base = run(emulator.emulated_kernels(emu_lib, algo, 0))
+        other = run(emulator.emulated_kernels(emu_lib, algo, order, seed=order))
+        for i, (a, c) in enumerate(zip(base, other)):
+            np.testing.assert_array_equal(a, c, err_msg=f"{algo} output {i}")
+
+
+def test_emulator_catches_barrier_divergence_races_and_bad_launches(emu_lib):
+    """The emulator itself: barrier rules, races (through the thread order), CUDA's launch limits and the
+    argument types are enforced."""
+    k = emulator.emulated_kernels(emu_lib)
+    out = np.zeros(64)
+    with pytest.raises(emulator.EmuError, match="barrier divergence"):
+        k.backend.launch(cuda.Launch("emu_test_divergent_barrier", (1, 1, 1), (64, 1, 1), 0, ("out",)), "",
+                         {"out": out})
+    race = cuda.Launch("emu_test_shared_race", (1, 1, 1), (64, 1, 1), 64 * 8, ("out",))
+    results = []
+    for order in (0, 1):
+        out = np.zeros(64)
+        emulator.EmuBackend(emu_lib, order).launch(race, "", {"out": out})
+        results.append(out)
+    # ascending: each thread reads its neighbour's slot before it is written (the poison, NaN);
+    # descending: the neighbour has already written it, except for the wrap-around read of thread 63.
+    assert np.isnan(results[0][:-1]).all() and results[0][-1] == 0
+    assert (results[1][:-1] == np.arange(1, 64)).all() and np.isnan(results[1][-1])
+    bad = cuda.Launch("conv2d_backward_bias", (1, 1, 1), (2048, 1, 1), 0, ("gy", "gb") + cuda._i64(1, 1, 1))
+    with pytest.raises(emulator.EmuError, match="block size"):
+        k.backend.launch(bad, "double", {"gy": np.zeros(1), "gb": np.zeros(1)})
+    bad = bad._replace(block=(256, 1, 1), params=("gy", "gb", np.int32(1), np.int64(1), np.int64(1)))
+    with pytest.raises(emulator.EmuError, match="passed for 'q'"):
+        k.backend.launch(bad, "double", {"gy": np.zeros(1), "gb": np.zeros(1)})
+    bad = bad._replace(params=("gy", "gb") + cuda._i64(1, 1, 1), shared=64 * 1024)
+    with pytest.raises(emulator.EmuError, match="48 KiB"):
+        k.backend.launch(bad, "double", {"gy": np.zeros(1), "gb": np.zeros(1)})
+    # A block size that is not a power of two breaks block_sum's tree: threads of the upper half are lost,
+    # which the oracle would see; here the plan's own launch is checked to be a power of two.
+    assert bin(cuda.plan_conv2d_backward_bias(conv_args(np.zeros((1, 1, 3, 3)), np.zeros((2, 1, 1, 1)))[0],
+                                              np.float64).launches[0].block[0]).count("1") == 1
+
+
+def test_registry_matches_name_expressions(emu_lib):
+    ours = sorted(n for n in emu_lib.kernels if not n.startswith("emu_test_"))
+    assert ours == sorted(n for s in cuda.SOURCES for n in cuda.name_expressions(s))
+
+
+@st.composite
+def conv_cases(draw):
+    groups = draw(st.integers(1, 3))
+    C, K = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 20))
+    R, S = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    dil = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = draw(st.one_of(
+        st.integers(0, 3), st.tuples(st.integers(0, 3), st.integers(0, 3)),
+        st.tuples(*[st.integers(0, 3)] * 4), st.sampled_from(["valid", "same", "full"])))
+    H = draw(st.integers(dil[0] * (R - 1) + 1, dil[0] * (R - 1) + 9))
+    W = draw(st.integers(dil[1] * (S - 1) + 1, dil[1] * (S - 1) + 9))
+    return dict(N=draw(st.integers(0, 3)), C=C, H=H, W=W, K=K, R=R, S=S, groups=groups, stride=stride,
+                padding=padding, dilation=dil, dtype=draw(st.sampled_from(DTYPES)), bias=draw(st.booleans()),
+                algo=draw(st.sampled_from(CONV_ALGOS)), seed=draw(st.integers(0, 2**16)))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(c=conv_cases())
+def test_conv_hypothesis_sweep(emulate, c):
+    rng = np.random.default_rng(c["seed"])
+    x, w, b = case(rng, c["N"], c["C"], c["H"], c["W"], c["K"], c["R"], c["S"], c["groups"], c["dtype"],
+                   c["bias"])
+    emulate(c["algo"])
+    check_conv(x, w, b, stride=c["stride"], padding=c["padding"], dilation=c["dilation"], groups=c["groups"],
+               rng=rng)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(N=st.integers(0, 2), C=st.integers(1, 3), kh=st.integers(1, 4), kw=st.integers(1, 4),
+       extra_h=st.integers(0, 8), extra_w=st.integers(0, 8), sh=st.integers(1, 4), sw=st.integers(1, 4),
+       pad_frac=st.tuples(st.floats(0, 1), st.floats(0, 1)), ceil=st.booleans(), dtype=st.sampled_from(DTYPES),
+       seed=st.integers(0, 2**16), ties=st.booleans())
+def test_pool_hypothesis_sweep(emulate, N, C, kh, kw, extra_h, extra_w, sh, sw, pad_frac, ceil, dtype, seed,
+                               ties):
+    rng = np.random.default_rng(seed)
+    ph, pw = int(pad_frac[0] * (kh // 2)), int(pad_frac[1] * (kw // 2))
+    x = rng.standard_normal((N, C, kh + extra_h, kw + extra_w))
+    if ties:
+        x = np.round(x * 1.5)
+    emulate()
+    check_pool(x.astype(dtype), (kh, kw), (sh, sw), (ph, pw), ceil, rng=rng)
