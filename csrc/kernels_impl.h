@@ -64,13 +64,15 @@ inline V<T> keep_first(V<T> v, int n) {
 constexpr int MR = STRIDED_MR;
 constexpr int NV = 2;
 
-template <typename T>
+// MT <= MR rows are computed (the A panel keeps its MR stride): a short tail of rows (K = 64 = 5*12 + 4)
+// runs a smaller tile instead of wasting most of a full one.
+template <typename T, int MT = MR>
 void micro_tile(int64_t kc, const T* A, const T* B, T* C, int64_t ldc, bool accumulate, int mvalid,
                 int nvalid) {
   constexpr int L = VL<T>, NR = NV * L;
-  V<T> c[MR][NV];
+  V<T> c[MT][NV];
 #pragma GCC unroll 32
-  for (int i = 0; i < MR; ++i)
+  for (int i = 0; i < MT; ++i)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) c[i][v] = V<T>{};
   for (int64_t k = 0; k < kc; ++k) {
@@ -78,7 +80,7 @@ void micro_tile(int64_t kc, const T* A, const T* B, T* C, int64_t ldc, bool accu
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) b[v] = load(B + v * L);
 #pragma GCC unroll 32
-    for (int i = 0; i < MR; ++i) {
+    for (int i = 0; i < MT; ++i) {
       const V<T> a = bcast(A[i]);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) c[i][v] += a * b[v];
@@ -86,9 +88,9 @@ void micro_tile(int64_t kc, const T* A, const T* B, T* C, int64_t ldc, bool accu
     A += MR;
     B += NR;
   }
-  if (mvalid == MR && nvalid == NR) {
+  if (mvalid == MT && nvalid == NR) {
 #pragma GCC unroll 32
-    for (int i = 0; i < MR; ++i)
+    for (int i = 0; i < MT; ++i)
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) {
         T* p = C + i * ldc + v * L;
@@ -96,8 +98,8 @@ void micro_tile(int64_t kc, const T* A, const T* B, T* C, int64_t ldc, bool accu
       }
     return;
   }
-  alignas(64) T tmp[MR][NR];
-  for (int i = 0; i < MR; ++i)
+  alignas(64) T tmp[MT][NR];
+  for (int i = 0; i < MT; ++i)
     for (int v = 0; v < NV; ++v) store(&tmp[i][v * L], c[i][v]);
   for (int i = 0; i < mvalid; ++i)
     for (int j = 0; j < nvalid; ++j) C[i * ldc + j] = accumulate ? C[i * ldc + j] + tmp[i][j] : tmp[i][j];
@@ -112,7 +114,10 @@ void gemm(int64_t M, int64_t N, int64_t kc, const T* Ap, const T* Bp, T* C, int6
     const int nv = int(N - j < NR ? N - j : NR);
     for (int64_t i = 0; i < M; i += MR) {
       const int mv = int(M - i < MR ? M - i : MR);
-      micro_tile<T>(kc, Ap + (i / MR) * kc * MR, B, C + i * ldc + j, ldc, accumulate, mv, nv);
+      const T* A = Ap + (i / MR) * kc * MR;
+      if (mv > 2 * MR / 3) micro_tile<T>(kc, A, B, C + i * ldc + j, ldc, accumulate, mv, nv);
+      else if (mv > MR / 3) micro_tile<T, 2 * MR / 3>(kc, A, B, C + i * ldc + j, ldc, accumulate, mv, nv);
+      else micro_tile<T, MR / 3>(kc, A, B, C + i * ldc + j, ldc, accumulate, mv, nv);
     }
   }
 }
