@@ -733,12 +733,16 @@ void fill_band(const ConvShape& s, const Band& b, const T* xg, int64_t oh0, int6
         T* dp = d + ph * b.Wq;
         int64_t lo, hi;  // u with 0 <= u*sw + ph - pad_left < W
         valid_range(ph - s.pad_left, sw, s.W, uend, lo, hi);
-        std::fill(dp, dp + lo, T(0));
+        // Plain loops, not memcpy/fill calls: rows are short (28 wide) and there are many of them.
+        for (int64_t u = 0; u < lo; ++u) dp[u] = T(0);
         const T* src = xr + ph - s.pad_left;
-        if (sw == 1) std::memcpy(dp + lo, src + lo, size_t(hi - lo) * sizeof(T));
-        else
+        if (sw == 1) {
+#pragma omp simd
+          for (int64_t u = lo; u < hi; ++u) dp[u] = src[u];
+        } else {
           for (int64_t u = lo; u < hi; ++u) dp[u] = src[u * sw];
-        std::fill(dp + hi, dp + uend, T(0));
+        }
+        for (int64_t u = hi; u < uend; ++u) dp[u] = T(0);
       }
     }
   }
@@ -794,8 +798,12 @@ void forward_direct(const ConvShape& s, const T* x, const T* w, const T* b, T* y
           kt.direct_forward(a);
           T* yk = y + (n * s.K + g * Kg + k0) * P + oh0 * s.OW;
           for (int64_t k = 0; k < kb; ++k)
-            for (int64_t oh = 0; oh < nrows; ++oh)
-              std::memcpy(yk + k * P + oh * s.OW, tmp + k * V + oh * band.Wq, size_t(s.OW) * sizeof(T));
+            for (int64_t oh = 0; oh < nrows; ++oh) {
+              T* dst = yk + k * P + oh * s.OW;
+              const T* src = tmp + k * V + oh * band.Wq;
+#pragma omp simd
+              for (int64_t j = 0; j < s.OW; ++j) dst[j] = src[j];
+            }
         } else {
           kt.direct_forward(a);
         }
