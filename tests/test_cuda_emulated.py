@@ -67,6 +67,7 @@ CONV = {  # name: (N, C, H, W, K, R, S, stride, padding, dilation, groups)
     "one_pixel": (2, 3, 1, 1, 2, 1, 1, 1, 0, 1, 1),
     "padding_over_kernel": (1, 2, 3, 3, 2, 2, 2, 1, 3, 1, 1),
     "stride_over_kernel": (2, 2, 11, 11, 17, 2, 2, 4, 0, 1, 1),
+    "weights_in_several_chunks": (1, 2, 8, 8, 96, 7, 7, 1, 3, 1, 1),  # backward_input stages 41/83 of 96
 }
 
 

@@ -33,6 +33,7 @@ constexpr int kThreads = 256;
 constexpr int kBlock = 256;
 
 static_assert((kTileM / kMicro) * (kTileN / kMicro) == kThreads, "one thread per micro-tile");
+static_assert(kBlock % 32 == 0 && (kBlock & (kBlock - 1)) == 0 && kBlock <= 1024, "power-of-two block");
 static_assert((kTileM * kTileK) % kThreads == 0 && (kTileN * kTileK) % kThreads == 0, "even tile loads");
 
 STRIDED_DEVICE i64 imin(i64 a, i64 b) { return a < b ? a : b; }

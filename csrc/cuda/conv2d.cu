@@ -143,10 +143,10 @@ __global__ void __launch_bounds__(strided_cuda::kBlock)
 // blockDim.x threads (a multiple of 32, at most kBlock); k_chunk output channels' weights of the plane's
 // channel are staged in shared memory at a time (shared k_chunk*R*S*sizeof(T)); k_chunk = 0 reads the
 // weights from global memory instead (kernels too large for shared memory).
+// (No __launch_bounds__: with it ptxas caps the fp64 variant at 64 registers and spills.)
 template <typename T>
-__global__ void __launch_bounds__(strided_cuda::kBlock)
-    conv2d_backward_input(const T* __restrict__ gy, const T* __restrict__ w, T* __restrict__ gx, CONV_GEOMETRY,
-                          i64 k_chunk) {
+__global__ void conv2d_backward_input(const T* __restrict__ gy, const T* __restrict__ w, T* __restrict__ gx,
+                                      CONV_GEOMETRY, i64 k_chunk) {
   using namespace strided_cuda;
   const i64 Cg = C / groups, Kg = K / groups, RS = R * S, HW = H * W, P = OH * OW;
   const i64 tiles = (HW + blockDim.x - 1) / blockDim.x;

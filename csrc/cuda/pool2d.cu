@@ -68,8 +68,7 @@ STRIDED_DEVICE void covering(i64 i, i64 kernel, i64 stride, i64 pad, i64 out, i6
 }  // namespace strided_cuda
 
 template <typename T>
-__global__ void __launch_bounds__(strided_cuda::kBlock)
-    max_pool2d_forward(const T* __restrict__ x, T* __restrict__ y, POOL_GEOMETRY) {
+__global__ void max_pool2d_forward(const T* __restrict__ x, T* __restrict__ y, POOL_GEOMETRY) {
   using namespace strided_cuda;
   const i64 total = N * C * OH * OW;
   for (i64 e = first_index(); e < total; e += index_step()) {
@@ -80,8 +79,7 @@ __global__ void __launch_bounds__(strided_cuda::kBlock)
 }
 
 template <typename T>
-__global__ void __launch_bounds__(strided_cuda::kBlock)
-    max_pool2d_backward(const T* __restrict__ gy, const T* __restrict__ x, T* __restrict__ gx, POOL_GEOMETRY) {
+__global__ void max_pool2d_backward(const T* __restrict__ gy, const T* __restrict__ x, T* __restrict__ gx, POOL_GEOMETRY) {
   using namespace strided_cuda;
   const i64 total = N * C * H * W;
   for (i64 e = first_index(); e < total; e += index_step()) {
@@ -102,8 +100,7 @@ __global__ void __launch_bounds__(strided_cuda::kBlock)
 }
 
 template <typename T>
-__global__ void __launch_bounds__(strided_cuda::kBlock)
-    avg_pool2d_forward(const T* __restrict__ x, T* __restrict__ y, POOL_GEOMETRY, int count_include_pad) {
+__global__ void avg_pool2d_forward(const T* __restrict__ x, T* __restrict__ y, POOL_GEOMETRY, int count_include_pad) {
   using namespace strided_cuda;
   const i64 total = N * C * OH * OW;
   for (i64 e = first_index(); e < total; e += index_step()) {
@@ -118,8 +115,7 @@ __global__ void __launch_bounds__(strided_cuda::kBlock)
 }
 
 template <typename T>
-__global__ void __launch_bounds__(strided_cuda::kBlock)
-    avg_pool2d_backward(const T* __restrict__ gy, T* __restrict__ gx, POOL_GEOMETRY, int count_include_pad) {
+__global__ void avg_pool2d_backward(const T* __restrict__ gy, T* __restrict__ gx, POOL_GEOMETRY, int count_include_pad) {
   using namespace strided_cuda;
   const i64 total = N * C * H * W;
   for (i64 e = first_index(); e < total; e += index_step()) {
