@@ -9,7 +9,7 @@ import contextvars
 import numpy as np
 
 from . import _C
-from ._device import is_gpu_array
+from ._device import from_external, is_gpu_array
 from ._shapes import conv_args, pool_args
 
 _conv_algorithm = contextvars.ContextVar("strided_conv_algorithm", default="auto")
@@ -46,6 +46,11 @@ def _backend(*arrays):
     return None
 
 
+def _external(*arrays):
+    """Foreign GPU arrays (__cuda_array_interface__ or DLPack, e.g. torch CUDA tensors) as CuPy, zero-copy."""
+    return tuple(None if a is None else from_external(a) for a in arrays)
+
+
 def _c(a, dtype):
     """C-contiguous, aligned, of `dtype`: non-contiguous and negative-stride views are copied once."""
     return None if a is None else np.require(a, dtype, ["C", "A"])
@@ -55,6 +60,7 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D cross-correlation of x (N, C, H, W) with w (K, C/groups, R, S) plus an optional bias b (K,).
 
     padding: int, (ph, pw), (top, bottom, left, right), or 'valid' / 'same' / 'full'."""
+    x, w, b = _external(x, w, b)
     args, dtype = conv_args(x, w, b, None, stride, padding, dilation, groups)
     gpu = _backend(x, w, b)
     if gpu is not None:
@@ -66,6 +72,7 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
 def conv2d_backward(gy, x, w, stride=1, padding=0, dilation=1, groups=1, *,
                     input_grad=True, weight_grad=True, bias_grad=True):
     """Gradients (gx, gw, gb) of conv2d for the output gradient gy; one not asked for is None."""
+    gy, x, w = _external(gy, x, w)
     args, dtype = conv_args(x, w, None, gy, stride, padding, dilation, groups)
     gpu = _backend(gy, x, w)
     if gpu is not None:
@@ -81,6 +88,7 @@ def conv2d_backward(gy, x, w, stride=1, padding=0, dilation=1, groups=1, *,
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     """Max pooling; padding counts as -inf (never picked); ties go to the first maximum; NaN propagates."""
+    (x,) = _external(x)
     args, dtype = pool_args(x, None, kernel_size, stride, padding, ceil_mode)
     gpu = _backend(x)
     if gpu is not None:
@@ -89,6 +97,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
 
 
 def max_pool2d_backward(gy, x, kernel_size, stride=None, padding=0, ceil_mode=False):
+    gy, x = _external(gy, x)
     args, dtype = pool_args(x, gy, kernel_size, stride, padding, ceil_mode)
     gpu = _backend(gy, x)
     if gpu is not None:
@@ -98,6 +107,7 @@ def max_pool2d_backward(gy, x, kernel_size, stride=None, padding=0, ceil_mode=Fa
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     """Average pooling; count_include_pad divides by the window size including padding (not the ceil overhang)."""
+    (x,) = _external(x)
     args, dtype = pool_args(x, None, kernel_size, stride, padding, ceil_mode)
     gpu = _backend(x)
     if gpu is not None:
@@ -106,6 +116,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
 
 
 def avg_pool2d_backward(gy, x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    gy, x = _external(gy, x)
     args, dtype = pool_args(x, gy, kernel_size, stride, padding, ceil_mode)
     gpu = _backend(gy, x)
     if gpu is not None:
