@@ -490,7 +490,7 @@ def fit(model, train_data, *, epochs, batch_size=64, optimizer="adam", loss=None
 
 
 # ---- command line ----------------------------------------------------------------------------------
-DEFAULTS = {"epochs": 15, "batch_size": 64, "optimizer": "adam", "lr": 2e-3}
+DEFAULTS = {"epochs": 12, "batch_size": 64, "optimizer": "adam", "lr": 2e-3}
 
 
 def _build_model(name, num_classes, in_channels, size):
