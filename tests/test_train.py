@@ -223,7 +223,7 @@ ACC = re.compile(r"^test accuracy: \d{1,3}\.\d\d%$", re.M)
 def test_cli_tiny_end_to_end(tmp_path, capsys):
     pytest.importorskip("tqdm")
     plot = tmp_path / "curves.png"
-    res = T.main(["--limit", "400", "--epochs", "1", "--batch-size", "32", "--threads", "1", "--checkpoint-dir",
+    res = T.run(["--limit", "400", "--epochs", "1", "--batch-size", "32", "--threads", "1", "--checkpoint-dir",
                   str(tmp_path / "ck"), "--plot", str(plot), "--no-progress", "--seed", "1"])
     out = capsys.readouterr().out
     assert ACC.search(out) and out.strip().splitlines()[-1].startswith("test accuracy: ")
@@ -291,8 +291,9 @@ def test_python_dash_m_entry_point():
     assert ACC.search(r.stdout) and "RuntimeWarning" not in r.stderr
     exe = shutil.which("strided-train")
     if exe:
-        r = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
-        assert r.returncode == 0 and "--checkpoint-dir" in r.stdout
+        r = subprocess.run([exe, "--limit", "100", "--epochs", "1", "--no-progress"], capture_output=True,
+                           text=True, timeout=120, env=env)
+        assert r.returncode == 0 and ACC.search(r.stdout) and r.stderr == "", r.stderr
 
 
 def test_bad_cli_arguments():

@@ -44,7 +44,7 @@ from . import optim as soptim
 from ._device import array_module, is_gpu_array, normalize_device, to_device
 
 __all__ = ["Trainer", "fit", "EarlyStopping", "save_checkpoint", "load_checkpoint", "predict_proba",
-           "ensemble_predict", "main"]
+           "ensemble_predict", "run", "main"]
 
 
 # ---- checkpoints -----------------------------------------------------------------------------------
@@ -589,7 +589,8 @@ def build_parser():
     return p
 
 
-def main(argv=None):
+def run(argv=None) -> dict:
+    """The command line's work: parse `argv`, train, print 'test accuracy: NN.NN%', return the test metrics."""
     args = build_parser().parse_args(argv)
     import strided
     from .nn import init
@@ -663,5 +664,11 @@ def main(argv=None):
     return result
 
 
+def main(argv=None) -> int:
+    """Entry point of `strided-train` and `python -m strided.train` (exit status 0)."""
+    run(argv)
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
