@@ -6,9 +6,14 @@
 
 #include "kernels.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -46,6 +51,33 @@ inline int64_t argmax(const PoolShape& s, const T* xp, const Window& win) {
 
 inline int64_t divisor(const Window& win, bool count_include_pad) {
   return count_include_pad ? win.size_with_pad : (win.h1 - win.h0) * (win.w1 - win.w0);
+}
+
+// Copies a finished gx plane (built in a cache-resident scratch plane) to memory with non-temporal
+// stores: gx is written once and not read back, so this saves the read-for-ownership of every line
+// (a third of a backward pass's memory traffic). The caller fences once at the end.
+template <typename T>
+void stream_copy(T* dst, const T* src, int64_t n) {
+#if defined(__SSE2__)
+  constexpr int64_t L = 16 / int64_t(sizeof(T));
+  int64_t i = 0;
+  for (; i < n && (reinterpret_cast<uintptr_t>(dst + i) & 15); ++i) dst[i] = src[i];
+  for (; i + L <= n; i += L) {
+    if constexpr (sizeof(T) == 4)
+      _mm_stream_ps(reinterpret_cast<float*>(dst + i), _mm_loadu_ps(reinterpret_cast<const float*>(src + i)));
+    else
+      _mm_stream_pd(reinterpret_cast<double*>(dst + i), _mm_loadu_pd(reinterpret_cast<const double*>(src + i)));
+  }
+  for (; i < n; ++i) dst[i] = src[i];
+#else
+  std::memcpy(dst, src, size_t(n) * sizeof(T));
+#endif
+}
+
+inline void stream_fence() {
+#if defined(__SSE2__)
+  _mm_sfence();
+#endif
 }
 
 // ---------------------------------------------------------------- fast paths
@@ -131,8 +163,8 @@ void max_forward(const PoolShape& s, const T* x, T* y) {
   }
 }
 
-// Each task owns whole planes of gx: zeroed (the plane is cache-resident, so this costs no memory
-// traffic), then every output adds its gradient at its window's argmax.
+// Each task owns whole planes of gx, built in a cache-resident scratch plane (zeroed, then every output
+// adds its gradient at its window's argmax) and streamed out once.
 template <typename T>
 void max_backward(const PoolShape& s, const T* gy, const T* x, T* gx) {
   const Fast f = fast_kind(s);
@@ -144,11 +176,12 @@ void max_backward(const PoolShape& s, const T* gy, const T* x, T* gx) {
 #pragma omp parallel
   {
     std::vector<int32_t> idx(size_t(std::max<int64_t>(s.OW, 1)));
+    std::vector<T> plane(size_t(s.H * s.W));
 #pragma omp for schedule(static)
     for (int64_t p = 0; p < s.N * s.C; ++p) {
       const T* xp = x + p * s.H * s.W;
       const T* gyp = gy + p * s.OH * s.OW;
-      T* gxp = gx + p * s.H * s.W;
+      T* gxp = plane.data();
       std::fill(gxp, gxp + s.H * s.W, T(0));
       for (int64_t oh = 0; oh < s.OH; ++oh) {
         RowSet<T> rs;
@@ -169,7 +202,9 @@ void max_backward(const PoolShape& s, const T* gy, const T* x, T* gx) {
           gxp[argmax(s, xp, window(s, oh, ow))] += gyp[oh * s.OW + ow];
         }
       }
+      stream_copy(gx + p * s.H * s.W, gxp, s.H * s.W);
     }
+    stream_fence();
   }
 }
 
@@ -206,10 +241,11 @@ void avg_backward(const PoolShape& s, const T* gy, T* gx, bool count_include_pad
 #pragma omp parallel
   {
     std::vector<T> h(size_t(s.W + 2));  // one output row's gradient spread over its input columns
+    std::vector<T> plane(size_t(s.H * s.W));
 #pragma omp for schedule(static)
     for (int64_t p = 0; p < s.N * s.C; ++p) {
       const T* gyp = gy + p * s.OH * s.OW;
-      T* gxp = gx + p * s.H * s.W;
+      T* gxp = plane.data();
       std::fill(gxp, gxp + s.H * s.W, T(0));
       for (int64_t oh = 0; oh < s.OH; ++oh) {
         const bool fast = oh >= in.oh0 && oh < in.oh1 && in.ow1 > in.ow0;
@@ -247,7 +283,9 @@ void avg_backward(const PoolShape& s, const T* gy, T* gx, bool count_include_pad
             for (int64_t iw = win.w0; iw < win.w1; ++iw) gxp[ih * s.W + iw] += g;
         }
       }
+      stream_copy(gx + p * s.H * s.W, gxp, s.H * s.W);
     }
+    stream_fence();
   }
 }
 
