@@ -197,7 +197,8 @@ def _to_chw(img: np.ndarray, channels: int) -> np.ndarray:
     if channels == 3 and img.shape[0] == 1:
         img = np.repeat(img, 3, axis=0)
     elif channels == 1 and img.shape[0] == 3:
-        img = (img.astype(np.float32) * np.array([0.299, 0.587, 0.114], np.float32)[:, None, None]).sum(0, keepdims=True)
+        luma = np.array([0.299, 0.587, 0.114], np.float32)[:, None, None]
+        img = (img.astype(np.float32) * luma).sum(0, keepdims=True)
     return img
 
 
