@@ -264,6 +264,9 @@ def test_malaria_folder_string_labels_and_class_folders(tmp_path, no_pillow):
     # unlabeled test images (load_images) and missing files
     x, names = D.load_images(folder, size=6)
     assert x.shape == (4, 3, 6, 6) and names == [f"c{i}.png" for i in range(4)]
+    g, _ = D.load_images(folder, size=9, channels=1)  # RGB -> luma
+    luma = (imgs[0].astype(np.float32) * [0.299, 0.587, 0.114]).sum(2)
+    np.testing.assert_allclose(g[0, 0], np.clip(np.rint(luma), 0, 255), atol=1)
     (tmp_path / "bad.csv").write_text("id,label\nnot_there,1\n")
     with pytest.raises(FileNotFoundError, match="not_there"):
         D.load_malaria(folder, labels=tmp_path / "bad.csv")
