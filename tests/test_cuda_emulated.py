@@ -20,6 +20,7 @@ from oracle import check_conv, check_pool
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "cuda_emu"))
 import emulator  # noqa: E402
+from cases import CONV, POOL, case  # noqa: E402
 
 pytestmark = pytest.mark.skipif(platform.system() != "Linux" or emulator.compiler() is None,
                                 reason="the CUDA grid emulator needs Linux (ucontext) and g++")
@@ -42,33 +43,6 @@ def emulate(emu_lib, monkeypatch):
         monkeypatch.setattr(functional, "_backend", lambda *arrays: k)
         return k
     return use
-
-
-def case(rng, N, C, H, W, K, R, S, groups=1, dtype=np.float64, bias=True):
-    x = rng.standard_normal((N, C, H, W)).astype(dtype)
-    w = rng.standard_normal((K, C // groups, R, S)).astype(dtype)
-    b = rng.standard_normal(K).astype(dtype) if bias else None
-    return x, w, b
-
-
-CONV = {  # name: (N, C, H, W, K, R, S, stride, padding, dilation, groups)
-    "basic": (2, 3, 9, 7, 4, 3, 2, 1, 1, 1, 1),
-    "same_stride_groups": (1, 4, 11, 10, 34, 3, 3, 2, "same", 1, 2),
-    "asym_pad_dilation": (3, 6, 8, 9, 66, 2, 4, (2, 3), (1, 2, 0, 3), (2, 1), 3),
-    "full_dilated": (2, 2, 7, 7, 64, 3, 3, 3, "full", 2, 2),
-    "tile_edge_plus_one": (2, 5, 13, 11, 65, 5, 3, (1, 2), (2, 1), 1, 1),
-    "tile_exact": (1, 16, 8, 8, 64, 1, 1, 1, 0, 1, 1),
-    "one_by_one": (1, 17, 5, 6, 15, 1, 1, 1, 0, 1, 1),
-    "depthwise": (2, 16, 12, 12, 16, 3, 3, 1, 1, 1, 16),
-    "depthwise_multiplier": (2, 4, 6, 6, 8, 3, 3, 2, 1, 1, 4),
-    "primes_7x7": (1, 3, 31, 29, 5, 7, 7, 2, 3, 1, 1),
-    "same_even_kernel": (2, 2, 10, 8, 2, 4, 2, 3, "same", 2, 1),
-    "kernel_equals_input": (2, 3, 5, 4, 64, 5, 4, 1, 0, 1, 1),
-    "one_pixel": (2, 3, 1, 1, 2, 1, 1, 1, 0, 1, 1),
-    "padding_over_kernel": (1, 2, 3, 3, 2, 2, 2, 1, 3, 1, 1),
-    "stride_over_kernel": (2, 2, 11, 11, 17, 2, 2, 4, 0, 1, 1),
-    "weights_in_several_chunks": (1, 2, 8, 8, 96, 7, 7, 1, 3, 1, 1),  # backward_input stages 41/83 of 96
-}
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -129,20 +103,6 @@ def test_conv_empty_batch(emulate, algo):
     assert gx.shape == x.shape and gw.shape == w.shape and gb.shape == (32,)
     assert not gw.any() and not gb.any()
     assert not [launch for launch in k.backend.log if launch[0] != "conv2d_im2col"]
-
-
-POOL = [  # (N, C, H, W, kernel, stride, padding, ceil_mode)
-    (2, 3, 8, 8, 2, None, 0, False),
-    (2, 3, 9, 7, 3, 2, 1, True),
-    (1, 2, 10, 11, (3, 2), (2, 1), (1, 1), True),
-    (2, 2, 5, 5, 3, 3, 1, True),
-    (1, 1, 7, 7, 7, 1, 0, False),
-    (3, 2, 13, 17, (2, 5), (3, 2), (1, 2), False),
-    (1, 3, 6, 6, 4, 1, 2, True),
-    (2, 2, 11, 13, 1, 3, 0, True),
-    (1, 2, 17, 16, 3, 1, 1, False),
-    (0, 3, 6, 6, 2, 2, 0, False),
-]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -287,3 +247,18 @@ def test_pool_hypothesis_sweep(emulate, N, C, kh, kw, extra_h, extra_w, sh, sw, 
         x = np.round(x * 1.5)
     emulate()
     check_pool(x.astype(dtype), (kh, kw), (sh, sw), (ph, pw), ceil, rng=rng)
+
+
+def test_portable_ucontext_switch(tmp_path_factory):
+    """The ucontext fallback of the emulator (non-x86-64 hosts) gives the same results and catches the same
+    barrier misuse as the assembly context switch."""
+    lib = emulator.Library(emulator.build(tmp_path_factory.mktemp("cuda_emu_ucontext"), ["EMU_USE_UCONTEXT"]))
+    k = emulator.emulated_kernels(lib, "tiled")
+    rng = np.random.default_rng(9)
+    x, w, b = case(rng, 1, 4, 9, 9, 20, 3, 3)
+    args, _ = conv_args(x, w, b, None, 1, 1)
+    np.testing.assert_allclose(k.conv2d_forward(x, w, b, args), reference.conv2d(x, w, b, padding=1),
+                               rtol=1e-12, atol=1e-12)
+    with pytest.raises(emulator.EmuError, match="barrier divergence"):
+        k.backend.launch(cuda.Launch("emu_test_divergent_barrier", (1, 1, 1), (64, 1, 1), 0, ("out",)), "",
+                         {"out": np.zeros(64)})

@@ -72,14 +72,16 @@ inline const std::vector<Kernel>& registry() {
 
 }  // namespace emu
 
+#define EMU_API __attribute__((visibility("default")))
+
 extern "C" {
 
-int emu_kernel_count() { return int(emu::registry().size()); }
-const char* emu_kernel_name(int i) { return emu::registry().at(size_t(i)).name; }
-const char* emu_kernel_signature(int i) { return emu::registry().at(size_t(i)).signature.c_str(); }
+EMU_API int emu_kernel_count() { return int(emu::registry().size()); }
+EMU_API const char* emu_kernel_name(int i) { return emu::registry().at(size_t(i)).name; }
+EMU_API const char* emu_kernel_signature(int i) { return emu::registry().at(size_t(i)).signature.c_str(); }
 
 // Returns 0 on success, else writes a message to err.
-int emu_launch(int kernel, const unsigned* grid, const unsigned* block, unsigned long long shared_bytes,
+EMU_API int emu_launch(int kernel, const unsigned* grid, const unsigned* block, unsigned long long shared_bytes,
                void** params, int order, unsigned long long seed, char* err, int err_len) {
   try {
     const emu::Kernel& k = emu::registry().at(size_t(kernel));
@@ -93,7 +95,7 @@ int emu_launch(int kernel, const unsigned* grid, const unsigned* block, unsigned
   }
 }
 
-void emu_counters(unsigned long long* barriers, unsigned long long* switches) {
+EMU_API void emu_counters(unsigned long long* barriers, unsigned long long* switches) {
   *barriers = emu::state().barriers;
   *switches = emu::state().switches;
 }

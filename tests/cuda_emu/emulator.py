@@ -40,22 +40,25 @@ def registry_text():
     return "".join(f"EMU_KERNEL({n})\n" for n in names)
 
 
-def build(folder) -> Path:
-    """Compile the harness into folder (reused while no input changes); returns the shared library."""
+def build(folder, defines=()) -> Path:
+    """Compile the harness into folder (reused while no input changes); returns the shared library.
+    defines: extra -D macros (EMU_USE_UCONTEXT selects the portable ucontext context switch)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     src = cuda.source_dir()
     inputs = [HERE / "emu_runtime.h", HERE / "emu.cpp", src / cuda.HEADER] + [src / s for s in cuda.SOURCES]
     registry = registry_text()
-    digest = hashlib.sha256(registry.encode())
+    digest = hashlib.sha256((registry + repr(sorted(defines))).encode())
     for p in inputs:
         digest.update(p.read_bytes())
     lib = folder / f"libstrided_emu_{digest.hexdigest()[:16]}.so"
     if not lib.exists():
         (folder / "registry.inc").write_text(registry)
         tmp = lib.with_suffix(".tmp.so")
+        # Hidden visibility and no GNU unique symbols: two builds (say, asm and ucontext switches) loaded in
+        # one process must not share their inline state through the dynamic linker.
         cmd = [compiler(), "-std=c++17", "-O1", "-g0", "-shared", "-fPIC", "-Wall", "-Wno-unknown-pragmas",
-               "-Werror", f"-I{HERE}", f"-I{src}", f"-I{folder}", str(HERE / "emu.cpp"), "-o", str(tmp)]
+               "-Werror", "-fvisibility=hidden", "-fno-gnu-unique", *[f"-D{d}" for d in defines], f"-I{HERE}", f"-I{src}", f"-I{folder}", str(HERE / "emu.cpp"), "-o", str(tmp)]
         subprocess.run(cmd, check=True, capture_output=True, text=True)
         tmp.rename(lib)
     return lib
