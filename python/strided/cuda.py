@@ -313,6 +313,7 @@ class CupyBackend:
     def __init__(self):
         self.xp = _device.cupy()
         self._modules = {}
+        self._functions = {}
         self._lock = threading.Lock()
 
     def _module(self, source):
@@ -325,19 +326,31 @@ class CupyBackend:
                 if module is None:
                     module = cp.RawModule(code=load_source(source), options=NVRTC_OPTIONS,
                                           name_expressions=name_expressions(source))
-                    module.compile()
+                    if hasattr(module, "compile"):
+                        module.compile()  # now, so a compile error names the source up front
                     self._modules[key] = module
         return module
+
+    def _function(self, name):
+        key = (self.xp.cuda.Device().id, name)
+        function = self._functions.get(key)
+        if function is None:
+            kernel = name.split("<")[0]
+            function = self._module(SOURCE_OF[kernel]).get_function(name)
+            self._functions[key] = function
+        return function
 
     def device_scope(self, array):
         """Allocate and launch on the device that holds `array`."""
         return array.device
 
     def launch(self, launch: Launch, ctype: str, buffers: dict):
-        kernel = self._module(SOURCE_OF[launch.kernel]).get_function(f"{launch.kernel}<{ctype}>")
+        kernel = self._function(f"{launch.kernel}<{ctype}>")
+        # None is a null pointer: 8 zero bytes (np.uint64(0)), which every CuPy version passes by value.
         params = tuple(np.uint64(0) if p is None else buffers[p] if isinstance(p, str) else p
                        for p in launch.params)
-        kernel(launch.grid, launch.block, params, shared_mem=launch.shared)
+        kernel(tuple(int(g) for g in launch.grid), tuple(int(b) for b in launch.block), params,
+               shared_mem=int(launch.shared))
 
 
 class Kernels:
