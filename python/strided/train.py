@@ -562,15 +562,18 @@ def build_parser():
                         "(+ labels CSV); default: the bundled MNIST sample")
     p.add_argument("--labels", default=None, help="labels CSV for --data images (default: *label*.csv next to it)")
     p.add_argument("--image-size", type=int, default=64, help="side images of --data folders/zips are resized to")
-    p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
-    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
+    p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"], help=f"default {DEFAULTS['epochs']}")
+    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], help=f"default {DEFAULTS['batch_size']}")
     p.add_argument("--optimizer", default=DEFAULTS["optimizer"],
-                   choices=["sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta"])
+                   choices=["sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta"],
+                   help=f"default {DEFAULTS['optimizer']}")
     p.add_argument("--lr", type=float, default=None, help=f"learning rate (default {DEFAULTS['lr']} for adam/adamw, "
                                                           "0.05 for sgd, the optimizer's own otherwise)")
     p.add_argument("--momentum", type=float, default=0.9, help="SGD/RMSprop momentum (default 0.9)")
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--scheduler", default="cosine", choices=["cosine", "step", "none"])
+    p.add_argument("--weight-decay", type=float, default=0.0, help="L2 (decoupled for adamw); default 0")
+    p.add_argument("--scheduler", default="cosine", choices=["cosine", "step", "none"],
+                   help="per-epoch learning-rate schedule: cosine to 0 over the epochs (default), or x0.1 every "
+                        "third of them")
     p.add_argument("--patience", type=int, default=0,
                    help="early stopping patience on validation loss (0: off; the best-validation weights are "
                         "restored at the end either way)")
@@ -582,9 +585,10 @@ def build_parser():
     p.add_argument("--threads", type=int, default=None, help="threads of the CPU kernels (strided.set_num_threads)")
     p.add_argument("--checkpoint-dir", default=None, help="write last.npz each epoch and best.npz here")
     p.add_argument("--resume", default=None, help="continue from a checkpoint file or directory")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (needs CuPy)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda (needs CuPy)")
     p.add_argument("--plot", default=None, metavar="PNG", help="save loss/accuracy curves (needs matplotlib)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seeds the split, the initial weights, the shuffling and the augmentation (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars / per-epoch lines")
     return p
 
