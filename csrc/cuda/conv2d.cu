@@ -32,25 +32,37 @@ constexpr int kLdA = kTileM + 1;
 constexpr int kLdB = kTileN + 1;
 
 // acc[i][j] += sum over k in [k_begin, k_end) of A(m0 + ty + 16 i, k) * B(k, n0 + tx + 16 j), with
-// out-of-range rows/columns/k read as zero. load_a(m, k) and load_b(k, n) are only called in range.
-// Every thread of the block must call it (it synchronizes).
+// out-of-range rows/columns/k read as zero; the sum runs in increasing k (deterministic). Every thread of
+// the block must call it (it synchronizes).
+//
+// The loaders hoist index arithmetic out of the inner loops: each thread stages the same A-tile column kk
+// (k = k0 + kk) for four rows, and the same B-tile column n for four k, so
+//   a.at_k(k) -> ctx once per k-step, then a.load(ctx, m) per row;
+//   b.column(n) -> ctx once per thread, then b.load(ctx, k) per k.
 template <typename T, typename LoadA, typename LoadB>
-STRIDED_DEVICE void gemm_tile(i64 M, i64 Ncols, i64 k_begin, i64 k_end, i64 m0, i64 n0, const LoadA& load_a,
-                              const LoadB& load_b, T (&acc)[kMicro][kMicro]) {
+STRIDED_DEVICE void gemm_tile(i64 M, i64 Ncols, i64 k_begin, i64 k_end, i64 m0, i64 n0, const LoadA& a_loader,
+                              const LoadB& b_loader, T (&acc)[kMicro][kMicro]) {
+  static_assert(kThreads % kTileK == 0 && kThreads % kTileN == 0, "fixed staging columns per thread");
   T* As = reinterpret_cast<T*>(shared_bytes());  // [kTileK][kLdA]
   T* Bs = As + kTileK * kLdA;                     // [kTileK][kLdB]
   const int tid = (int)threadIdx.x;
   const int tx = tid % (kTileN / kMicro), ty = tid / (kTileN / kMicro);
+  const int a_kk = tid % kTileK, a_row = tid / kTileK;  // A rows a_row + j * (kThreads / kTileK)
+  const int b_n = tid % kTileN, b_kk = tid / kTileN;    // B rows b_kk + j * (kThreads / kTileN)
+  const bool b_ok = n0 + b_n < Ncols;
+  const auto b_ctx = b_loader.column(b_ok ? n0 + b_n : 0);
   for (i64 k0 = k_begin; k0 < k_end; k0 += kTileK) {
-    for (int i = tid; i < kTileK * kTileM; i += kThreads) {
-      const int kk = i % kTileK, m = i / kTileK;
-      const i64 gk = k0 + kk, gm = m0 + m;
-      As[kk * kLdA + m] = (gk < k_end && gm < M) ? load_a(gm, gk) : T(0);
+    const bool a_ok = k0 + a_kk < k_end;
+    const auto a_ctx = a_loader.at_k(a_ok ? k0 + a_kk : k_begin);
+#pragma unroll
+    for (int j = 0; j < kTileK * kTileM / kThreads; ++j) {
+      const int m = a_row + j * (kThreads / kTileK);
+      As[a_kk * kLdA + m] = (a_ok && m0 + m < M) ? a_loader.load(a_ctx, m0 + m) : T(0);
     }
-    for (int i = tid; i < kTileK * kTileN; i += kThreads) {
-      const int n = i % kTileN, kk = i / kTileN;
-      const i64 gk = k0 + kk, gn = n0 + n;
-      Bs[kk * kLdB + n] = (gk < k_end && gn < Ncols) ? load_b(gk, gn) : T(0);
+#pragma unroll
+    for (int j = 0; j < kTileK * kTileN / kThreads; ++j) {
+      const int kk = b_kk + j * (kThreads / kTileN);
+      Bs[kk * kLdB + b_n] = (b_ok && k0 + kk < k_end) ? b_loader.load(b_ctx, k0 + kk) : T(0);
     }
     __syncthreads();
 #pragma unroll 4
@@ -78,6 +90,95 @@ STRIDED_DEVICE T tap_value(const T* x, i64 n, i64 c, i64 rs, i64 ohw, i64 C, i64
   return (ih >= 0 && ih < H && iw >= 0 && iw < W) ? x[((n * C + c) * H + ih) * W + iw] : T(0);
 }
 
+// The geometry the GEMM loaders need, with the 32-bit quantities as int (q = (c, r, s) < C/groups*R*S and
+// a pixel within an image, both below 2^31: strided/cuda.py checks) so their divisions are cheap.
+struct Geometry {
+  i64 C, H, W, K, P;  // P = OH * OW
+  int R, S, RS, OW, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w;
+};
+
+STRIDED_DEVICE Geometry make_geometry(i64 C, i64 H, i64 W, i64 K, i64 R, i64 S, i64 OH, i64 OW, i64 stride_h,
+                                      i64 stride_w, i64 pad_top, i64 pad_left, i64 dil_h, i64 dil_w) {
+  Geometry g;
+  g.C = C; g.H = H; g.W = W; g.K = K; g.P = OH * OW;
+  g.R = (int)R; g.S = (int)S; g.RS = (int)(R * S); g.OW = (int)OW;
+  g.stride_h = (int)stride_h; g.stride_w = (int)stride_w; g.pad_top = (int)pad_top; g.pad_left = (int)pad_left;
+  g.dil_h = (int)dil_h; g.dil_w = (int)dil_w;
+  return g;
+}
+
+// Forward A = the group's weights W[m][q] (rows of Kred = C/groups*R*S).
+template <typename T>
+struct ForwardWeights {
+  const T* wg;
+  i64 Kred;
+  STRIDED_DEVICE i64 at_k(i64 q) const { return q; }
+  STRIDED_DEVICE T load(i64 q, i64 m) const { return wg[m * Kred + q]; }
+};
+
+// Forward B = the column matrix col[q][p]: column p = (n, oh, ow) fixed per thread.
+template <typename T>
+struct ForwardColumns {
+  const T* xg;  // x at (image 0, first channel of the group)
+  Geometry g;
+  struct Ctx {
+    i64 base;  // offset of (n, first channel of the group)
+    int ih0, iw0;
+  };
+  STRIDED_DEVICE Ctx column(i64 p) const {
+    const i64 n = p / g.P;
+    const int pp = (int)(p - n * g.P), oh = pp / g.OW, ow = pp - oh * g.OW;
+    Ctx c;
+    c.base = n * g.C * g.H * g.W;
+    c.ih0 = oh * g.stride_h - g.pad_top;
+    c.iw0 = ow * g.stride_w - g.pad_left;
+    return c;
+  }
+  STRIDED_DEVICE T load(const Ctx& ctx, i64 q) const {
+    const int qi = (int)q, c = qi / g.RS, rs = qi - c * g.RS, r = rs / g.S, s = rs - r * g.S;
+    const i64 ih = ctx.ih0 + r * g.dil_h, iw = ctx.iw0 + s * g.dil_w;
+    return (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) ? xg[ctx.base + (c * g.H + ih) * g.W + iw] : T(0);
+  }
+};
+
+// Weight-gradient A = gY[m][p] of the group: row k = m, reduction index p = (n, oh, ow).
+template <typename T>
+struct WeightGradOutputs {
+  const T* gyg;  // gy at (image 0, first channel of the group)
+  Geometry g;
+  STRIDED_DEVICE i64 at_k(i64 p) const {
+    const i64 n = p / g.P;
+    return n * g.K * g.P + (p - n * g.P);
+  }
+  STRIDED_DEVICE T load(i64 offset, i64 m) const { return gyg[offset + m * g.P]; }
+};
+
+// Weight-gradient B = col^T[p][q]: column q = (c, r, s) fixed per thread.
+template <typename T>
+struct WeightGradColumns {
+  const T* xg;
+  Geometry g;
+  struct Ctx {
+    i64 coff;
+    int roff, soff;
+  };
+  STRIDED_DEVICE Ctx column(i64 q) const {
+    const int qi = (int)q, c = qi / g.RS, rs = qi - c * g.RS, r = rs / g.S, s = rs - r * g.S;
+    Ctx ctx;
+    ctx.coff = c * g.H * g.W;
+    ctx.roff = r * g.dil_h - g.pad_top;
+    ctx.soff = s * g.dil_w - g.pad_left;
+    return ctx;
+  }
+  STRIDED_DEVICE T load(const Ctx& ctx, i64 p) const {
+    const i64 n = p / g.P;
+    const int pp = (int)(p - n * g.P), oh = pp / g.OW, ow = pp - oh * g.OW;
+    const i64 ih = (i64)oh * g.stride_h + ctx.roff, iw = (i64)ow * g.stride_w + ctx.soff;
+    return (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) ? xg[n * g.C * g.H * g.W + ctx.coff + ih * g.W + iw]
+                                                        : T(0);
+  }
+};
+
 }  // namespace strided_cuda
 
 // grid (ceil(N*OH*OW / kTileN), ceil(K/groups / kTileM), groups), kThreads threads,
@@ -89,12 +190,9 @@ __global__ void __launch_bounds__(strided_cuda::kThreads)
   using namespace strided_cuda;
   const i64 Cg = C / groups, Kg = K / groups, RS = R * S, Kred = Cg * RS, P = OH * OW, NP = N * P;
   const i64 g = blockIdx.z, m0 = (i64)blockIdx.y * kTileM, n0 = (i64)blockIdx.x * kTileN;
-  const T* wg = w + g * Kg * Kred;
-  auto load_w = [&](i64 m, i64 q) { return wg[m * Kred + q]; };
-  auto load_col = [&](i64 q, i64 p) {
-    return tap_value(x, p / P, g * Cg + q / RS, q % RS, p % P, C, H, W, S, OW, stride_h, stride_w, pad_top,
-                     pad_left, dil_h, dil_w);
-  };
+  const Geometry geo = make_geometry(C, H, W, K, R, S, OH, OW, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w);
+  const ForwardWeights<T> load_w{w + g * Kg * Kred, Kred};
+  const ForwardColumns<T> load_col{x + g * Cg * H * W, geo};
   T acc[kMicro][kMicro];
   for (int i = 0; i < kMicro; ++i)
     for (int j = 0; j < kMicro; ++j) acc[i][j] = T(0);
@@ -205,11 +303,9 @@ __global__ void __launch_bounds__(strided_cuda::kThreads)
   const i64 g = blockIdx.z % groups, split = blockIdx.z / groups;
   const i64 m0 = (i64)blockIdx.y * kTileM, n0 = (i64)blockIdx.x * kTileN;
   const i64 p_begin = imin(split * chunk, NP), p_end = imin(p_begin + chunk, NP);
-  auto load_gy = [&](i64 m, i64 p) { return gy[((p / P) * K + g * Kg + m) * P + p % P]; };
-  auto load_col_t = [&](i64 p, i64 q) {
-    return tap_value(x, p / P, g * Cg + q / RS, q % RS, p % P, C, H, W, S, OW, stride_h, stride_w, pad_top,
-                     pad_left, dil_h, dil_w);
-  };
+  const Geometry geo = make_geometry(C, H, W, K, R, S, OH, OW, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w);
+  const WeightGradOutputs<T> load_gy{gy + g * Kg * P, geo};
+  const WeightGradColumns<T> load_col_t{x + g * Cg * H * W, geo};
   T acc[kMicro][kMicro];
   for (int i = 0; i < kMicro; ++i)
     for (int j = 0; j < kMicro; ++j) acc[i][j] = T(0);

@@ -157,10 +157,14 @@ def _gemm_shared(dtype):
 
 
 def _tiled_fits(a: ConvArgs, gemm_n):
+    """The tiled kernels' grid fits CUDA's limits and their 32-bit quantities (a tap index q < C/groups*R*S,
+    a pixel of one image, padded extents, dilated taps) fit an int."""
     t = tile_constants()
-    Kg = a.K // a.groups
+    Kg, Kred = a.K // a.groups, (a.C // a.groups) * a.R * a.S
+    small = max(Kred, a.OH * a.OW, a.H + a.pad_top + a.pad_bottom + a.dil_h * a.R,
+                a.W + a.pad_left + a.pad_right + a.dil_w * a.S, a.OH * a.stride_h, a.OW * a.stride_w)
     return (_cdiv(gemm_n, t["kTileN"]) <= _MAX_GRID_X and _cdiv(Kg, t["kTileM"]) <= _MAX_GRID_YZ
-            and a.groups <= _MAX_GRID_YZ)
+            and a.groups <= _MAX_GRID_YZ and small < 2**31)
 
 
 def forward_algorithm(a: ConvArgs, algo="auto"):
