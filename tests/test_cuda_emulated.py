@@ -221,7 +221,7 @@ def conv_cases(draw):
                 algo=draw(st.sampled_from(CONV_ALGOS)), seed=draw(st.integers(0, 2**16)))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(c=conv_cases())
 def test_conv_hypothesis_sweep(emulate, c):

@@ -17,6 +17,10 @@ Convolution algorithms (`algo`, or strided.conv_algorithm(...) around the call):
   'direct' our one-thread-per-output kernels (strided.conv_algorithm('simple') maps here);
   'im2col' an explicit column matrix (our kernel) times cupy.matmul (cuBLAS), for comparison; the input
            gradient still uses our gather kernel.
+`kernels().default_algo = 'tiled'` (or any of these) overrides the selector for the whole process.
+
+No kernel uses atomics: every output element is summed by one thread in a fixed order, and the split-K
+weight gradient splits by the shape alone, so results are bitwise reproducible run to run.
 """
 from __future__ import annotations
 
