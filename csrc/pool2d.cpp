@@ -189,12 +189,41 @@ void max_backward(const PoolShape& s, const T* gy, const T* x, T* gx) {
         if (fast) {
           kern::table<T>().pool_argmax_row(kind(f), rs.rows, in.ow0, in.ow1, idx.data());
           const int64_t base = (2 * oh - off) * s.W - off;
-          for (int64_t ow = in.ow0; ow < in.ow1; ++ow) {
-            const int32_t i = idx[size_t(ow - in.ow0)];
-            if (rs.top_padded && i < 3)  // a -inf window: the reference's first real element
-              gxp[argmax(s, xp, window(s, oh, ow))] += gyp[oh * s.OW + ow];
-            else
-              gxp[base + tap[i] + 2 * ow] += gyp[oh * s.OW + ow];
+          const T* g = gyp + oh * s.OW;
+          const int32_t* id = idx.data() - in.ow0;  // id[ow]
+          if (rs.top_padded) {
+            for (int64_t ow = in.ow0; ow < in.ow1; ++ow) {
+              const int32_t i = id[ow];
+              if (i < 3)  // a -inf window: the reference's first real element
+                gxp[argmax(s, xp, window(s, oh, ow))] += g[ow];
+              else
+                gxp[base + tap[i] + 2 * ow] += g[ow];
+            }
+          } else if (f == Fast::K2S2) {  // disjoint windows: one-hot writes, vectorized
+            T *d0 = gxp + base, *d1 = d0 + s.W;
+#pragma omp simd
+            for (int64_t ow = in.ow0; ow < in.ow1; ++ow) {
+              const int32_t i = id[ow];
+              const T v = g[ow];
+              d0[2 * ow] = i == 0 ? v : T(0);
+              d0[2 * ow + 1] = i == 1 ? v : T(0);
+              d1[2 * ow] = i == 2 ? v : T(0);
+              d1[2 * ow + 1] = i == 3 ? v : T(0);
+            }
+          } else {  // 3x3/2: column 2ow+1 of each row is shared by windows ow and ow+1
+            for (int64_t r = 0; r < 3; ++r) {
+              T* d = gxp + base + r * s.W;  // d[c] is column c - 1
+              const int32_t L = int32_t(3 * r), M = L + 1, R = L + 2;
+              d[2 * in.ow0] += id[in.ow0] == L ? g[in.ow0] : T(0);
+#pragma omp simd
+              for (int64_t ow = in.ow0; ow < in.ow1 - 1; ++ow) {
+                d[2 * ow + 1] += id[ow] == M ? g[ow] : T(0);
+                d[2 * ow + 2] += (id[ow] == R ? g[ow] : T(0)) + (id[ow + 1] == L ? g[ow + 1] : T(0));
+              }
+              const int64_t e = in.ow1 - 1;
+              d[2 * e + 1] += id[e] == M ? g[e] : T(0);
+              d[2 * e + 2] += id[e] == R ? g[e] : T(0);
+            }
           }
         }
         for (int64_t ow = 0; ow < s.OW; ++ow) {
