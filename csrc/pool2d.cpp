@@ -217,8 +217,11 @@ void max_backward(const PoolShape& s, const T* gy, const T* x, T* gx) {
               d[2 * in.ow0] += id[in.ow0] == L ? g[in.ow0] : T(0);
 #pragma omp simd
               for (int64_t ow = in.ow0; ow < in.ow1 - 1; ++ow) {
-                d[2 * ow + 1] += id[ow] == M ? g[ow] : T(0);
-                d[2 * ow + 2] += (id[ow] == R ? g[ow] : T(0)) + (id[ow + 1] == L ? g[ow + 1] : T(0));
+                const T g0 = g[ow], g1 = g[ow + 1], z = T(0);  // loaded unconditionally: branch-free
+                const int32_t i0 = id[ow], i1 = id[ow + 1];
+                const T mid = i0 == M ? g0 : z, right = i0 == R ? g0 : z, left = i1 == L ? g1 : z;
+                d[2 * ow + 1] += mid;
+                d[2 * ow + 2] += right + left;
               }
               const int64_t e = in.ow1 - 1;
               d[2 * e + 1] += id[e] == M ? g[e] : T(0);

@@ -10,18 +10,29 @@ constexpr int kPool2x2 = 0, kPool3x3 = 1;
 template <typename T>
 inline bool take(T cur, T nx) { return cur == cur && !(nx <= cur); }
 
+// The forward value only needs "NaN if any element is NaN, else the first max" (which NaN is
+// unobservable through comparisons), so it runs a plain max (v > m ? v : m, one maxps; a tie such as
+// -0 vs +0 keeps the first) plus a sticky NaN flag: cheaper than the take() chain the argmax needs.
+template <typename T>
+inline void max_step(T& m, bool& nan, T v) {
+  nan |= v != v;
+  m = v > m ? v : m;
+}
+
 // rows[r] points at input column -off (off = 0 for 2x2, 1 for 3x3 pad 1) of the window's row r.
 template <typename T>
 void max_row_fast(int f, const T* const* rows, int64_t ow0, int64_t ow1, T* yr) {
+  const T qnan = __builtin_nan("");
   if (f == kPool2x2) {
     const T *r0 = rows[0], *r1 = rows[1];
 #pragma omp simd
     for (int64_t ow = ow0; ow < ow1; ++ow) {
       T m = r0[2 * ow];
-      m = take(m, r0[2 * ow + 1]) ? r0[2 * ow + 1] : m;
-      m = take(m, r1[2 * ow]) ? r1[2 * ow] : m;
-      m = take(m, r1[2 * ow + 1]) ? r1[2 * ow + 1] : m;
-      yr[ow] = m;
+      bool nan = m != m;
+      max_step(m, nan, r0[2 * ow + 1]);
+      max_step(m, nan, r1[2 * ow]);
+      max_step(m, nan, r1[2 * ow + 1]);
+      yr[ow] = nan ? qnan : m;
     }
   } else {
     const T *r0 = rows[0], *r1 = rows[1], *r2 = rows[2];
@@ -29,15 +40,16 @@ void max_row_fast(int f, const T* const* rows, int64_t ow0, int64_t ow1, T* yr) 
     for (int64_t ow = ow0; ow < ow1; ++ow) {
       const int64_t c = 2 * ow;
       T m = r0[c];
-      m = take(m, r0[c + 1]) ? r0[c + 1] : m;
-      m = take(m, r0[c + 2]) ? r0[c + 2] : m;
-      m = take(m, r1[c]) ? r1[c] : m;
-      m = take(m, r1[c + 1]) ? r1[c + 1] : m;
-      m = take(m, r1[c + 2]) ? r1[c + 2] : m;
-      m = take(m, r2[c]) ? r2[c] : m;
-      m = take(m, r2[c + 1]) ? r2[c + 1] : m;
-      m = take(m, r2[c + 2]) ? r2[c + 2] : m;
-      yr[ow] = m;
+      bool nan = m != m;
+      max_step(m, nan, r0[c + 1]);
+      max_step(m, nan, r0[c + 2]);
+      max_step(m, nan, r1[c]);
+      max_step(m, nan, r1[c + 1]);
+      max_step(m, nan, r1[c + 2]);
+      max_step(m, nan, r2[c]);
+      max_step(m, nan, r2[c + 1]);
+      max_step(m, nan, r2[c + 2]);
+      yr[ow] = nan ? qnan : m;
     }
   }
 }
