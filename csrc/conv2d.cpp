@@ -880,9 +880,10 @@ inline ConvShape flatten_pointwise(const ConvShape& s) {
 // accumulates the whole C/g*R*S reduction in registers and reads shifted input rows instead of packing
 // columns. 1x1 layers and narrow images (7x7) run the implicit GEMM, which flattens all output pixels.
 // Backward-input with stride 1 is a forward convolution of gy (see flipped_shape) and follows the same
-// rule for that shape; with a larger stride it is a GEMM plus col2im. Backward-weight: direct for few
-// channels per group, otherwise the implicit GEMM.
-constexpr int64_t kDirectMinWidth = 12;
+// rule for that shape; with a larger stride it is a GEMM plus col2im. Backward-weight runs the
+// channels-last GEMM (backward_weight_gemm) when its tile is mostly real work, S*C/g >= 12 rows (one
+// AVX-512 micro-tile) and K/g >= 16 columns, and the direct kernel otherwise (C = 1 layers, depthwise).
+constexpr int64_t kDirectMinWidth = 12, kBwdWeightMinRows = 12, kBwdWeightMinCols = 16;
 
 Algo choose(const ConvShape& shape, Pass pass) {
   const ConvShape s = flatten_pointwise(shape);
@@ -890,7 +891,8 @@ Algo choose(const ConvShape& shape, Pass pass) {
   const ConvShape f = pass == Pass::BackwardInput ? flipped_shape(s) : s;
   if (!direct_supported(f)) return Algo::Gemm;
   const bool few_channels = f.Cg() <= 4 || f.Kg() <= 4;
-  if (pass == Pass::BackwardWeight) return few_channels ? Algo::Direct : Algo::Gemm;
+  if (pass == Pass::BackwardWeight)  // the channels-last GEMM tile: S*C/g rows by K/g columns
+    return f.S * f.Cg() >= kBwdWeightMinRows && f.Kg() >= kBwdWeightMinCols ? Algo::Gemm : Algo::Direct;
   return few_channels || (f.R * f.S > 1 && f.OW >= kDirectMinWidth) ? Algo::Direct : Algo::Gemm;
 }
 

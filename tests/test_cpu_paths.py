@@ -154,7 +154,7 @@ LAYERS = {
     "brain_c1": ((32, 1, 128, 32, 5, 1, 0, 1), ("direct", "direct", "direct")),
     "vgg_3x3_64": ((32, 64, 32, 64, 3, 1, 1, 1), ("direct", "direct", "gemm")),
     "res_3x3_128": ((16, 128, 28, 128, 3, 1, 1, 1), ("direct", "direct", "gemm")),
-    "res_stem_7x7s2": ((8, 3, 224, 64, 7, 2, 3, 1), ("direct", "gemm", "direct")),
+    "res_stem_7x7s2": ((8, 3, 224, 64, 7, 2, 3, 1), ("direct", "gemm", "gemm")),
     "res_1x1_256": ((16, 256, 14, 64, 1, 1, 0, 1), ("gemm", "gemm", "gemm")),
     "down_3x3s2": ((16, 64, 56, 128, 3, 2, 1, 1), ("direct", "gemm", "gemm")),
     "dw_3x3_128": ((16, 128, 28, 128, 3, 1, 1, 128), ("direct", "direct", "direct")),
