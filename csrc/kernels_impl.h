@@ -64,45 +64,53 @@ inline V<T> keep_first(V<T> v, int n) {
 constexpr int MR = STRIDED_MR;
 constexpr int NV = 2;
 
-// MT <= MR rows are computed (the A panel keeps its MR stride): a short tail of rows (K = 64 = 5*12 + 4)
-// runs a smaller tile instead of wasting most of a full one.
-template <typename T, int MT = MR>
+// MT <= MR rows and NT <= NV vectors are computed (the panels keep their MR / NR strides): the short
+// last rows of M (K = 64 = 5*12 + 4) and a last pixel panel of <= one vector (196 = 6*32 + 4) run a
+// smaller tile instead of wasting most of a full one.
+template <typename T, int MT = MR, int NT = NV>
 void micro_tile(int64_t kc, const T* A, const T* B, T* C, int64_t ldc, bool accumulate, int mvalid,
                 int nvalid) {
   constexpr int L = VL<T>, NR = NV * L;
-  V<T> c[MT][NV];
+  V<T> c[MT][NT];
 #pragma GCC unroll 32
   for (int i = 0; i < MT; ++i)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) c[i][v] = V<T>{};
+    for (int v = 0; v < NT; ++v) c[i][v] = V<T>{};
   for (int64_t k = 0; k < kc; ++k) {
-    V<T> b[NV];
+    V<T> b[NT];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) b[v] = load(B + v * L);
+    for (int v = 0; v < NT; ++v) b[v] = load(B + v * L);
 #pragma GCC unroll 32
     for (int i = 0; i < MT; ++i) {
       const V<T> a = bcast(A[i]);
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) c[i][v] += a * b[v];
+      for (int v = 0; v < NT; ++v) c[i][v] += a * b[v];
     }
     A += MR;
     B += NR;
   }
-  if (mvalid == MT && nvalid == NR) {
+  if (mvalid == MT && nvalid == NT * L) {
 #pragma GCC unroll 32
     for (int i = 0; i < MT; ++i)
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) {
+      for (int v = 0; v < NT; ++v) {
         T* p = C + i * ldc + v * L;
         store(p, accumulate ? c[i][v] + load(p) : c[i][v]);
       }
     return;
   }
-  alignas(64) T tmp[MT][NR];
+  alignas(64) T tmp[MT][NT * L];
   for (int i = 0; i < MT; ++i)
-    for (int v = 0; v < NV; ++v) store(&tmp[i][v * L], c[i][v]);
+    for (int v = 0; v < NT; ++v) store(&tmp[i][v * L], c[i][v]);
   for (int i = 0; i < mvalid; ++i)
     for (int j = 0; j < nvalid; ++j) C[i * ldc + j] = accumulate ? C[i * ldc + j] + tmp[i][j] : tmp[i][j];
+}
+
+template <typename T, int NT>
+inline void micro_rows(int64_t kc, const T* A, const T* B, T* C, int64_t ldc, bool accumulate, int mv, int nv) {
+  if (mv > 2 * MR / 3) micro_tile<T, MR, NT>(kc, A, B, C, ldc, accumulate, mv, nv);
+  else if (mv > MR / 3) micro_tile<T, 2 * MR / 3, NT>(kc, A, B, C, ldc, accumulate, mv, nv);
+  else micro_tile<T, MR / 3, NT>(kc, A, B, C, ldc, accumulate, mv, nv);
 }
 
 // B micro-panel (kc x NR) outer, A panels inner: the B panel stays in L1 while A streams from L2.
@@ -115,9 +123,8 @@ void gemm(int64_t M, int64_t N, int64_t kc, const T* Ap, const T* Bp, T* C, int6
     for (int64_t i = 0; i < M; i += MR) {
       const int mv = int(M - i < MR ? M - i : MR);
       const T* A = Ap + (i / MR) * kc * MR;
-      if (mv > 2 * MR / 3) micro_tile<T>(kc, A, B, C + i * ldc + j, ldc, accumulate, mv, nv);
-      else if (mv > MR / 3) micro_tile<T, 2 * MR / 3>(kc, A, B, C + i * ldc + j, ldc, accumulate, mv, nv);
-      else micro_tile<T, MR / 3>(kc, A, B, C + i * ldc + j, ldc, accumulate, mv, nv);
+      if (nv > VL<T>) micro_rows<T, NV>(kc, A, B, C + i * ldc + j, ldc, accumulate, mv, nv);
+      else micro_rows<T, 1>(kc, A, B, C + i * ldc + j, ldc, accumulate, mv, nv);
     }
   }
 }
