@@ -260,63 +260,105 @@ void direct_forward(const DirectArgs<T>& a) {
   }
 }
 
-// Backward-weight, direct: for one output channel, input channel and kernel row r, QB taps of that row
-// accumulate in registers over the whole band (two vectors in flight per tap to hide FMA latency); one
-// gy load feeds QB FMAs. The horizontal sums happen once per band.
-template <typename T, int QB>
-void direct_bwdw_taps(const DirectArgs<T>& a, const T* gyk, const T* inc, int64_t r, int64_t q0, T* gwr) {
-  constexpr int L = VL<T>;
-  V<T> acc[QB][2];
+// Backward-weight, direct: for KB output channels, one input channel and kernel row r, QB taps of that
+// row accumulate in registers over the whole band; each input vector load feeds KB FMAs and each gy
+// load QB (with KB = 1, two vectors stay in flight per tap to hide the FMA latency). The horizontal
+// sums happen once per band.
+template <typename T, int QB, int KB>
+void direct_bwdw_taps(const DirectArgs<T>& a, const T* gyk, const T* inc, int64_t r, int64_t q0, T* gw0,
+                      int64_t gw_kstride) {
+  constexpr int L = VL<T>, NP = KB == 1 ? 2 : 1;
+  V<T> acc[KB][QB][NP];
 #pragma GCC unroll 8
-  for (int t = 0; t < QB; ++t) acc[t][0] = acc[t][1] = V<T>{};
+  for (int k = 0; k < KB; ++k)
+#pragma GCC unroll 8
+    for (int t = 0; t < QB; ++t)
+#pragma GCC unroll 2
+      for (int p = 0; p < NP; ++p) acc[k][t][p] = V<T>{};
   const int64_t full = a.OW / L * L;
   for (int64_t oh = 0; oh < a.nrows; ++oh) {
     const T* g = gyk + oh * a.gy_row;
     const T* row = inc + (oh * a.stride_h + r * a.dil_h) * a.row_stride;
     int64_t ow = 0;
-    for (; ow + 2 * L <= full; ow += 2 * L) {
-      const V<T> g0 = load(g + ow), g1 = load(g + ow + L);
+    for (; ow + NP * L <= full; ow += NP * L) {
+      V<T> gv[KB][NP];
 #pragma GCC unroll 8
-      for (int t = 0; t < QB; ++t) {
-        const T* p = row + a.tap_off[q0 + t] + ow;
-        acc[t][0] += g0 * load(p);
-        acc[t][1] += g1 * load(p + L);
-      }
+      for (int k = 0; k < KB; ++k)
+#pragma GCC unroll 2
+        for (int p = 0; p < NP; ++p) gv[k][p] = load(g + k * a.gy_kstride + ow + p * L);
+#pragma GCC unroll 8
+      for (int t = 0; t < QB; ++t)
+#pragma GCC unroll 2
+        for (int p = 0; p < NP; ++p) {
+          const V<T> x = load(row + a.tap_off[q0 + t] + ow + p * L);
+#pragma GCC unroll 8
+          for (int k = 0; k < KB; ++k) acc[k][t][p] += gv[k][p] * x;
+        }
     }
     for (; ow < full; ow += L) {
-      const V<T> g0 = load(g + ow);
 #pragma GCC unroll 8
-      for (int t = 0; t < QB; ++t) acc[t][0] += g0 * load(row + a.tap_off[q0 + t] + ow);
+      for (int t = 0; t < QB; ++t) {
+        const V<T> x = load(row + a.tap_off[q0 + t] + ow);
+#pragma GCC unroll 8
+        for (int k = 0; k < KB; ++k) acc[k][t][0] += load(g + k * a.gy_kstride + ow) * x;
+      }
     }
     if (ow < a.OW) {  // tail: gy is zero-padded; the input lanes past OW are masked (they may hold junk)
       const int n = int(a.OW - ow);
-      const V<T> g0 = load(g + ow);
 #pragma GCC unroll 8
-      for (int t = 0; t < QB; ++t) acc[t][1] += g0 * keep_first<T>(load(row + a.tap_off[q0 + t] + ow), n);
+      for (int t = 0; t < QB; ++t) {
+        const V<T> x = keep_first<T>(load(row + a.tap_off[q0 + t] + ow), n);
+#pragma GCC unroll 8
+        for (int k = 0; k < KB; ++k) acc[k][t][0] += load(g + k * a.gy_kstride + ow) * x;
+      }
     }
   }
-  for (int t = 0; t < QB; ++t) gwr[q0 + t] += hsum<T>(acc[t][0] + acc[t][1]);
+  for (int k = 0; k < KB; ++k)
+    for (int t = 0; t < QB; ++t) {
+      V<T> sum = acc[k][t][0];
+      for (int p = 1; p < NP; ++p) sum += acc[k][t][p];
+      gw0[k * gw_kstride + q0 + t] += hsum<T>(sum);
+    }
+}
+
+// Output channels per pass: as many as the registers hold next to QB taps.
+template <typename T, int QB>
+void direct_bwdw_row(const DirectArgs<T>& a, int64_t k0, int64_t kn, const T* inc, int64_t c, int64_t r,
+                     int64_t q0) {
+  constexpr int KMAX = (STRIDED_ACC - 4) / QB >= 4 ? 4 : ((STRIDED_ACC - 4) / QB >= 2 ? 2 : 1);
+  const int64_t kst = a.Cg * a.R * a.S;
+  for (int64_t k = k0; k < k0 + kn;) {
+    const T* gyk = a.gy + k * a.gy_kstride;
+    T* gw0 = a.gw + ((k * a.Cg + c) * a.R + r) * a.S;
+    const int64_t left = k0 + kn - k;
+    if (KMAX >= 4 && left >= 4) {
+      direct_bwdw_taps<T, QB, (KMAX >= 4 ? 4 : 1)>(a, gyk, inc, r, q0, gw0, kst);
+      k += 4;
+    } else if (KMAX >= 2 && left >= 2) {
+      direct_bwdw_taps<T, QB, (KMAX >= 2 ? 2 : 1)>(a, gyk, inc, r, q0, gw0, kst);
+      k += 2;
+    } else {
+      direct_bwdw_taps<T, QB, 1>(a, gyk, inc, r, q0, gw0, kst);
+      k += 1;
+    }
+  }
 }
 
 template <typename T>
 void direct_backward_weight(const DirectArgs<T>& a) {
-  for (int64_t k = 0; k < a.kb; ++k) {
-    const T* gyk = a.gy + k * a.gy_kstride;
-    for (int64_t c = 0; c < a.Cg; ++c) {
-      const T* inc = a.in + c * a.chan_stride;
-      for (int64_t r = 0; r < a.R; ++r) {
-        T* gwr = a.gw + ((k * a.Cg + c) * a.R + r) * a.S;
-        for (int64_t q0 = 0; q0 < a.S; q0 += 8) {
-          switch (a.S - q0 < 8 ? a.S - q0 : 8) {
-            case 1: direct_bwdw_taps<T, 1>(a, gyk, inc, r, q0, gwr); break;
-            case 2: direct_bwdw_taps<T, 2>(a, gyk, inc, r, q0, gwr); break;
-            case 3: direct_bwdw_taps<T, 3>(a, gyk, inc, r, q0, gwr); break;
-            case 4: direct_bwdw_taps<T, 4>(a, gyk, inc, r, q0, gwr); break;
-            case 5: direct_bwdw_taps<T, 5>(a, gyk, inc, r, q0, gwr); break;
-            case 6: direct_bwdw_taps<T, 6>(a, gyk, inc, r, q0, gwr); break;
-            case 7: direct_bwdw_taps<T, 7>(a, gyk, inc, r, q0, gwr); break;
-            default: direct_bwdw_taps<T, 8>(a, gyk, inc, r, q0, gwr); break;
-          }
+  for (int64_t c = 0; c < a.Cg; ++c) {
+    const T* inc = a.in + c * a.chan_stride;
+    for (int64_t r = 0; r < a.R; ++r) {
+      for (int64_t q0 = 0; q0 < a.S; q0 += 8) {
+        switch (a.S - q0 < 8 ? a.S - q0 : 8) {
+          case 1: direct_bwdw_row<T, 1>(a, 0, a.kb, inc, c, r, q0); break;
+          case 2: direct_bwdw_row<T, 2>(a, 0, a.kb, inc, c, r, q0); break;
+          case 3: direct_bwdw_row<T, 3>(a, 0, a.kb, inc, c, r, q0); break;
+          case 4: direct_bwdw_row<T, 4>(a, 0, a.kb, inc, c, r, q0); break;
+          case 5: direct_bwdw_row<T, 5>(a, 0, a.kb, inc, c, r, q0); break;
+          case 6: direct_bwdw_row<T, 6>(a, 0, a.kb, inc, c, r, q0); break;
+          case 7: direct_bwdw_row<T, 7>(a, 0, a.kb, inc, c, r, q0); break;
+          default: direct_bwdw_row<T, 8>(a, 0, a.kb, inc, c, r, q0); break;
         }
       }
     }
