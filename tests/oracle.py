@@ -6,10 +6,12 @@ the same op applied to |inputs|: a bound on the magnitude of the terms summed in
 results are held to what fp32 rounding can explain, no looser.
 """
 import numpy as np
+from hypothesis import strategies as st
 
 import strided
 from strided import reference
 
+DTYPES = (np.float32, np.float64)
 TOL = {np.dtype(np.float32): 2e-5, np.dtype(np.float64): 1e-12}
 LAYOUTS = ("C", "F", "strided", "negative", "readonly")
 
@@ -105,3 +107,79 @@ def check_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, *, gy=No
         gxb = reference.avg_pool2d_backward(np.abs(gy64), x64, **geo, count_include_pad=cip)
         assert_close(from_lib(lib.avg_pool2d_backward(to_lib(gy), to_lib(x), **geo, count_include_pad=cip)),
                      gx0, gxb, dtype, f"avg_pool2d backward (count_include_pad={cip})")
+
+
+# Shape sweeps shared by every backend's tests (C++ algorithms, the CUDA emulator, a real GPU): strides,
+# every padding form, dilation, groups, odd and prime sizes, and K around the GPU's 64-wide tiles.
+CONV = {  # name: (N, C, H, W, K, R, S, stride, padding, dilation, groups)
+    "basic": (2, 3, 9, 7, 4, 3, 2, 1, 1, 1, 1),
+    "same_stride_groups": (1, 4, 11, 10, 34, 3, 3, 2, "same", 1, 2),
+    "asym_pad_dilation": (3, 6, 8, 9, 66, 2, 4, (2, 3), (1, 2, 0, 3), (2, 1), 3),
+    "full_dilated": (2, 2, 7, 7, 64, 3, 3, 3, "full", 2, 2),
+    "tile_edge_plus_one": (2, 5, 13, 11, 65, 5, 3, (1, 2), (2, 1), 1, 1),
+    "tile_exact": (1, 16, 8, 8, 64, 1, 1, 1, 0, 1, 1),
+    "one_by_one": (1, 17, 5, 6, 15, 1, 1, 1, 0, 1, 1),
+    "depthwise": (2, 16, 12, 12, 16, 3, 3, 1, 1, 1, 16),
+    "depthwise_multiplier": (2, 4, 6, 6, 8, 3, 3, 2, 1, 1, 4),
+    "primes_7x7": (1, 3, 31, 29, 5, 7, 7, 2, 3, 1, 1),
+    "same_even_kernel": (2, 2, 10, 8, 2, 4, 2, 3, "same", 2, 1),
+    "same_even_square": (2, 1, 9, 9, 3, 4, 4, 1, "same", 1, 1),
+    "same_with_stride": (2, 2, 9, 8, 3, 3, 3, 2, "same", 1, 1),
+    "kernel_equals_input": (2, 3, 5, 4, 64, 5, 4, 1, 0, 1, 1),
+    "one_pixel": (2, 3, 1, 1, 2, 1, 1, 1, 0, 1, 1),
+    "padding_over_kernel": (1, 2, 3, 3, 2, 2, 2, 1, 3, 1, 1),
+    "stride_over_kernel": (2, 2, 11, 11, 17, 2, 2, 4, 0, 1, 1),
+    "dilation_with_padding": (2, 2, 9, 9, 3, 3, 3, 1, 2, 2, 1),
+    "single_channel": (3, 1, 8, 8, 2, 3, 3, 1, 0, 1, 1),
+    "batch_one": (1, 2, 6, 6, 3, 3, 3, 1, 1, 1, 1),
+    "weights_in_several_chunks": (1, 2, 8, 8, 96, 7, 7, 1, 3, 1, 1),  # GPU backward_input stages 41/83 of 96
+}
+
+POOL = [  # (N, C, H, W, kernel, stride, padding, ceil_mode)
+    (2, 3, 8, 8, 2, None, 0, False),
+    (2, 3, 9, 7, 3, 2, 1, True),
+    (1, 2, 10, 11, (3, 2), (2, 1), (1, 1), True),
+    (2, 2, 5, 5, 3, 3, 1, True),
+    (1, 1, 7, 7, 7, 1, 0, False),
+    (3, 2, 13, 17, (2, 5), (3, 2), (1, 2), False),
+    (1, 3, 6, 6, 4, 1, 2, True),
+    (2, 2, 11, 13, 1, 3, 0, True),
+    (1, 2, 17, 16, 3, 1, 1, False),
+    (0, 3, 6, 6, 2, 2, 0, False),
+]
+
+
+def case(rng, N, C, H, W, K, R, S, groups=1, dtype=np.float64, bias=True):
+    """Random x, w (and b) for one conv geometry."""
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((K, C // groups, R, S)).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype) if bias else None
+    return x, w, b
+
+
+@st.composite
+def conv_cases(draw, algos, max_kg=4):
+    """A random conv geometry whose input holds at least one dilated window, with a dtype, bias, algorithm
+    (one of `algos`) and seed."""
+    groups = draw(st.integers(1, 3))
+    C, K = groups * draw(st.integers(1, 4)), groups * draw(st.integers(1, max_kg))
+    R, S = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    dil = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = draw(st.one_of(
+        st.integers(0, 3), st.tuples(st.integers(0, 3), st.integers(0, 3)),
+        st.tuples(*[st.integers(0, 3)] * 4), st.sampled_from(["valid", "same", "full"])))
+    H = draw(st.integers(dil[0] * (R - 1) + 1, dil[0] * (R - 1) + 9))
+    W = draw(st.integers(dil[1] * (S - 1) + 1, dil[1] * (S - 1) + 9))
+    return dict(N=draw(st.integers(0, 3)), C=C, H=H, W=W, K=K, R=R, S=S, groups=groups, stride=stride,
+                padding=padding, dilation=dil, dtype=draw(st.sampled_from(DTYPES)), bias=draw(st.booleans()),
+                algo=draw(st.sampled_from(algos)), seed=draw(st.integers(0, 2**16)))
+
+
+def check_conv_case(c, layout_kind="C"):
+    """check_conv on a case drawn by conv_cases (the algorithm is chosen by the caller)."""
+    rng = np.random.default_rng(c["seed"])
+    x, w, b = case(rng, c["N"], c["C"], c["H"], c["W"], c["K"], c["R"], c["S"], c["groups"], c["dtype"],
+                   c["bias"])
+    return check_conv(layout(x, layout_kind), layout(w, layout_kind), b, stride=c["stride"],
+                      padding=c["padding"], dilation=c["dilation"], groups=c["groups"], rng=rng)

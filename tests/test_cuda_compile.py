@@ -15,6 +15,7 @@ import pytest
 
 from strided import cuda
 from strided._shapes import conv_args, pool_args
+from strided.bench import LAYERS as BENCH_LAYERS
 
 NVCC = shutil.which("nvcc")
 needs_nvcc = pytest.mark.skipif(NVCC is None, reason="nvcc (the CUDA toolkit) is not installed")
@@ -120,14 +121,7 @@ def test_nvrtc_compiles_with_the_name_expressions(source):
 # ------------------------------------------------------------------------------------------- launch plans
 
 LAYERS = {  # name: (N, C, H=W, K, k, s, p, g) - the benchmark set, and batch-256 variants below
-    "lenet_c1": (64, 1, 32, 6, 5, 1, 0, 1),
-    "brain_c1": (32, 1, 128, 32, 5, 1, 0, 1),
-    "vgg_3x3_64": (32, 64, 32, 64, 3, 1, 1, 1),
-    "res_3x3_128": (16, 128, 28, 128, 3, 1, 1, 1),
-    "res_stem_7x7s2": (8, 3, 224, 64, 7, 2, 3, 1),
-    "res_1x1_256": (16, 256, 14, 64, 1, 1, 0, 1),
-    "down_3x3s2": (16, 64, 56, 128, 3, 2, 1, 1),
-    "dw_3x3_128": (16, 128, 28, 128, 3, 1, 1, 128),
+    **BENCH_LAYERS,
     "huge_64bit": (256, 256, 256, 256, 3, 1, 1, 1),  # 4.3e9-element input: beyond 32-bit indexing
     "wide_groups": (2, 70000, 3, 70000, 1, 1, 0, 70000),  # more groups than a grid's y/z extent
 }

@@ -16,16 +16,14 @@ from hypothesis import strategies as st
 import strided
 from strided import cuda, functional, reference
 from strided._shapes import conv_args, pool_args
-from oracle import check_conv, check_pool
+from oracle import CONV, DTYPES, POOL, case, check_conv, check_conv_case, check_pool, conv_cases
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "cuda_emu"))
 import emulator  # noqa: E402
-from cases import CONV, POOL, case  # noqa: E402
 
 pytestmark = pytest.mark.skipif(platform.system() != "Linux" or emulator.compiler() is None,
                                 reason="the CUDA grid emulator needs Linux (ucontext) and g++")
 
-DTYPES = (np.float32, np.float64)
 CONV_ALGOS = ("tiled", "direct", "im2col")
 
 
@@ -204,33 +202,12 @@ def test_registry_matches_name_expressions(emu_lib):
     assert ours == sorted(n for s in cuda.SOURCES for n in cuda.name_expressions(s))
 
 
-@st.composite
-def conv_cases(draw):
-    groups = draw(st.integers(1, 3))
-    C, K = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 20))
-    R, S = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    dil = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    padding = draw(st.one_of(
-        st.integers(0, 3), st.tuples(st.integers(0, 3), st.integers(0, 3)),
-        st.tuples(*[st.integers(0, 3)] * 4), st.sampled_from(["valid", "same", "full"])))
-    H = draw(st.integers(dil[0] * (R - 1) + 1, dil[0] * (R - 1) + 9))
-    W = draw(st.integers(dil[1] * (S - 1) + 1, dil[1] * (S - 1) + 9))
-    return dict(N=draw(st.integers(0, 3)), C=C, H=H, W=W, K=K, R=R, S=S, groups=groups, stride=stride,
-                padding=padding, dilation=dil, dtype=draw(st.sampled_from(DTYPES)), bias=draw(st.booleans()),
-                algo=draw(st.sampled_from(CONV_ALGOS)), seed=draw(st.integers(0, 2**16)))
-
-
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
-@given(c=conv_cases())
+@given(c=conv_cases(CONV_ALGOS, max_kg=20))
 def test_conv_hypothesis_sweep(emulate, c):
-    rng = np.random.default_rng(c["seed"])
-    x, w, b = case(rng, c["N"], c["C"], c["H"], c["W"], c["K"], c["R"], c["S"], c["groups"], c["dtype"],
-                   c["bias"])
     emulate(c["algo"])
-    check_conv(x, w, b, stride=c["stride"], padding=c["padding"], dilation=c["dilation"], groups=c["groups"],
-               rng=rng)
+    check_conv_case(c)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

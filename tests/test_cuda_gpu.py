@@ -2,18 +2,14 @@
 NumPy reference, with the sweeps of the emulated tests, every algorithm, both dtypes; plus determinism,
 layouts, empty batches, foreign (torch) GPU tensors and a tensor over 2^31 elements. Skips cleanly without
 CuPy or without a CUDA device."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import strided
 from strided import reference
-from oracle import check_conv, check_pool
+from oracle import CONV, DTYPES, POOL, case, check_conv, check_pool
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "cuda_emu"))
-from cases import CONV, POOL, case  # noqa: E402
 
 cp = pytest.importorskip("cupy", reason="CuPy is not installed (pip install 'strided[cuda12]' or '[cuda13]')")
 
@@ -27,7 +23,6 @@ def _device_count():
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(_device_count() == 0, reason="no CUDA device")]
 
-DTYPES = (np.float32, np.float64)
 GPU = dict(lib=strided, to_lib=lambda a: None if a is None else cp.asarray(a),
            from_lib=lambda a: None if a is None else cp.asnumpy(a))
 

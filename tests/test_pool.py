@@ -6,23 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import strided
-from oracle import LAYOUTS, check_pool, layout
-
-DTYPES = (np.float32, np.float64)
-GRID = [  # (N, C, H, W, kernel, stride, padding, ceil_mode)
-    (2, 3, 8, 8, 2, None, 0, False),
-    (2, 3, 9, 7, 3, 2, 1, True),
-    (1, 2, 10, 11, (3, 2), (2, 1), (1, 1), True),
-    (2, 2, 5, 5, 3, 3, 1, True),
-    (1, 1, 7, 7, 7, 1, 0, False),
-    (3, 2, 13, 17, (2, 5), (3, 2), (1, 2), False),
-    (1, 3, 6, 6, 4, 1, 2, True),
-    (0, 3, 6, 6, 2, 2, 0, False),
-]
-
+from oracle import DTYPES, LAYOUTS, POOL, check_pool, layout
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("geo", GRID, ids=[f"g{i}" for i in range(len(GRID))])
+@pytest.mark.parametrize("geo", POOL, ids=[f"p{i}" for i in range(len(POOL))])
 def test_grid(dtype, geo):
     N, C, H, W, k, s, p, ceil = geo
     rng = np.random.default_rng(11)
