@@ -23,30 +23,6 @@ CASES = {"lenet5_b64_32x32": (lambda: models.lenet5(input_size=32), 64, (1, 32, 
          "brain_second_b32_128x128": (lambda: models.brain_second(), 32, (1, 128, 128), 2)}
 
 
-def to_torch(model):
-    """The same network (and weights) as a torch.nn.Sequential: Conv2d/Linear/ReLU/MaxPool2d/Flatten."""
-    layers = []
-    for m in model.children():
-        if isinstance(m, nn.Conv2d):
-            t = torch.nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding)
-        elif isinstance(m, nn.Linear):
-            t = torch.nn.Linear(m.in_features, m.out_features)
-        elif isinstance(m, nn.ReLU):
-            t = torch.nn.ReLU()
-        elif isinstance(m, nn.MaxPool2d):
-            t = torch.nn.MaxPool2d(m.kernel_size, m.stride, m.padding)
-        elif isinstance(m, nn.Flatten):
-            t = torch.nn.Flatten()
-        else:
-            raise TypeError(f"no torch twin for {type(m).__name__}")
-        if hasattr(t, "weight"):
-            with torch.no_grad():
-                t.weight.copy_(torch.from_numpy(m.weight.data))
-                t.bias.copy_(torch.from_numpy(m.bias.data))
-        layers.append(t)
-    return torch.nn.Sequential(*layers)
-
-
 def _batch(shape, n, classes):
     rng = np.random.default_rng(0)
     return rng.standard_normal((n,) + shape).astype(np.float32), rng.integers(0, classes, n)
@@ -74,7 +50,7 @@ def test_train_step(benchmark, case, impl):
         if torch is None:
             pytest.skip("PyTorch is not importable")
         torch.set_num_threads(threads)
-        tm = to_torch(model)
+        tm = nn.to_torch(model)
         topt = torch.optim.Adam(tm.parameters(), lr=1e-3)
         tx, ty = torch.from_numpy(x), torch.from_numpy(y)
 

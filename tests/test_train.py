@@ -303,31 +303,12 @@ def test_bad_cli_arguments():
 
 
 # ---- parity with PyTorch -----------------------------------------------------------------------------
-def _to_torch(model, torch):
-    layers = []
-    for m in model.children():
-        if isinstance(m, nn.Conv2d):
-            t = torch.nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding)
-        elif isinstance(m, nn.Linear):
-            t = torch.nn.Linear(m.in_features, m.out_features)
-        elif isinstance(m, nn.MaxPool2d):
-            t = torch.nn.MaxPool2d(m.kernel_size, m.stride, m.padding)
-        else:
-            t = {nn.ReLU: torch.nn.ReLU, nn.Flatten: torch.nn.Flatten}[type(m)]()
-        if hasattr(t, "weight"):
-            with torch.no_grad():
-                t.weight.copy_(torch.from_numpy(m.weight.data))
-                t.bias.copy_(torch.from_numpy(m.bias.data))
-        layers.append(t)
-    return torch.nn.Sequential(*layers).double()
-
-
 @pytest.mark.parametrize("opt_name", ["sgd", "adam"])
 def test_lenet5_training_steps_match_torch(opt_name):
     torch = pytest.importorskip("torch")
     nn.init.seed(0)
     model = models.lenet5().to(np.float64)
-    tm = _to_torch(model, torch)
+    tm = nn.to_torch(model)
     x, y = D.load_mnist_sample()
     x = (x[::100].astype(np.float64) / 255 - 0.13) / 0.31
     y = y[::100]

@@ -200,14 +200,18 @@ class L1Loss(Loss):
         return self._elementwise(xp.abs(d), xp.sign(d), pred.size)
 
 
-class HuberLoss(Loss):
-    """Huber loss: ``0.5 d^2`` for ``|d| <= delta``, else ``delta (|d| - 0.5 delta)`` (PyTorch's HuberLoss)."""
+class _DeltaLoss(Loss):
+    """A loss with a positive scale `delta` between its quadratic and linear regimes."""
 
     def __init__(self, delta=1.0, reduction="mean"):
         super().__init__(reduction)
         if delta <= 0:
             raise ValueError(f"delta must be positive, got {delta}")
         self.delta = float(delta)
+
+
+class HuberLoss(_DeltaLoss):
+    """Huber loss: ``0.5 d^2`` for ``|d| <= delta``, else ``delta (|d| - 0.5 delta)`` (PyTorch's HuberLoss)."""
 
     def _forward(self, pred, target, xp):
         target = xp.asarray(target, dtype=pred.dtype)
@@ -220,14 +224,8 @@ class HuberLoss(Loss):
         return self._elementwise(values, grads, pred.size)
 
 
-class PseudoHuberLoss(Loss):
+class PseudoHuberLoss(_DeltaLoss):
     """Pseudo-Huber loss ``delta^2 (sqrt(1 + (d/delta)^2) - 1)``: smooth, ~d^2/2 near 0, ~delta |d| far out."""
-
-    def __init__(self, delta=1.0, reduction="mean"):
-        super().__init__(reduction)
-        if delta <= 0:
-            raise ValueError(f"delta must be positive, got {delta}")
-        self.delta = float(delta)
 
     def _forward(self, pred, target, xp):
         target = xp.asarray(target, dtype=pred.dtype)

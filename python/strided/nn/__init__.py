@@ -11,10 +11,11 @@ See strided.nn.module for the Module contract and strided.nn.init for the defaul
 from . import init
 from .layers import (ELU, AvgPool2d, BasicBlock, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten,
                      GlobalAvgPool2d, Inception, LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid, Softplus, Tanh)
+from .interop import to_torch
 from .module import Concat, Identity, Module, Parameter, Residual, Sequential
 from .summary import Summary, summarize
 
 __all__ = ["init", "Module", "Parameter", "Sequential", "Identity", "Residual", "Concat", "Conv2d", "Linear",
            "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "Flatten", "ReLU", "LeakyReLU", "ELU", "Sigmoid",
            "Tanh", "Softplus", "Dropout", "BatchNorm1d", "BatchNorm2d", "BasicBlock", "Inception", "Summary",
-           "summarize"]
+           "summarize", "to_torch"]
