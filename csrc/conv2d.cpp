@@ -683,7 +683,8 @@ struct Band {
 };
 
 template <typename T>
-Band make_band(const ConvShape& s, const kern::Table<T>& kt, int64_t tasks_per_band, bool allow_flat = false) {
+Band make_band(const ConvShape& s, const kern::Table<T>& kt, int64_t tasks_per_band, bool allow_flat = false,
+               int64_t elems_per_out_row = 0) {
   Band b{};
   const int64_t threads = omp_get_max_threads();
   // Slack past the last output: a block of max_nv vectors may run over OW, and tap offsets add to it.
@@ -703,6 +704,8 @@ Band make_band(const ConvShape& s, const kern::Table<T>& kt, int64_t tasks_per_b
   const int64_t fit_rows = int64_t(256) * 1024 / int64_t(sizeof(T)) / std::max<int64_t>(1, s.Cg() * b.row_stride);
   const int64_t fit_nb = (fit_rows - (s.R - 1) * s.dil_h - 1) / s.stride_h + 1;
   b.nb = std::max<int64_t>(1, std::min(b.nb, fit_nb));
+  if (elems_per_out_row > 0)  // per-band copies of other operands (backward-weight: gy rows), <= 1 MiB
+    b.nb = std::max<int64_t>(1, std::min(b.nb, int64_t(1024) * 1024 / int64_t(sizeof(T)) / elems_per_out_row));
   b.nbands = ceil_div(s.OH, b.nb);
   b.in_rows = (b.nb - 1) * s.stride_h + (s.R - 1) * s.dil_h + 1;
   b.chan_stride = b.in_rows * b.row_stride;
@@ -818,7 +821,7 @@ void backward_weight_direct(const ConvShape& s, const T* gy, const T* x, T* gw) 
   const auto& kt = kern::table<T>();
   const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), CRS = Cg * s.R * s.S, P = s.OH * s.OW;
   const int64_t len = s.K * CRS, OWp = round_up(s.OW, kt.vl);
-  Band band = make_band(s, kt, s.N * G);
+  Band band = make_band(s, kt, s.N * G, false, Kg * OWp);
   set_taps<T>(s, band);
   const int64_t tasks = s.N * G * band.nbands;
   std::vector<T*> parts;
