@@ -16,6 +16,7 @@
 #include <new>
 #include <vector>
 
+#include "gemm_util.h"
 #include "kernels.h"
 
 namespace strided::conv {
@@ -291,31 +292,6 @@ void backward_weight_im2col(const ConvShape& s, const T* gy, const T* x, T* gw) 
 
 // ---------------------------------------------------------------- shared helpers of Gemm and Direct
 
-inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
-
-// Per-thread scratch, 64-byte aligned, grown on demand and kept for the next call (OpenMP reuses its
-// threads, so after the first call of a shape no kernel allocates). Slots keep concurrent uses apart.
-enum Slot { kPackedWeights = 0, kFlippedWeights = 1, kTile = 2, kTile2 = 3, kPartial = 4, kSlots = 5 };
-
-template <typename T>
-T* workspace(Slot slot, int64_t n) {
-  struct Buf {
-    T* p = nullptr;
-    int64_t n = 0;
-    ~Buf() { std::free(p); }
-  };
-  thread_local Buf bufs[kSlots];
-  Buf& b = bufs[slot];
-  if (b.n < n) {
-    std::free(b.p);
-    b.p = static_cast<T*>(std::aligned_alloc(64, size_t(round_up(n * int64_t(sizeof(T)), 64))));
-    if (!b.p) std::abort();  // inside an OpenMP region an exception could not propagate
-    b.n = n;
-  }
-  return b.p;
-}
-
 // A run of tile pixels j .. j+len that lie in one output row (oh, columns ow ..) and one panel.
 struct Seg {
   int64_t oh, ow, len, j;
@@ -407,31 +383,7 @@ const T* flipped_weights(const ConvShape& s, const T* w) {
   return wf;
 }
 
-// Contraction block: a B micro-panel (kc x nr) of 16 KiB stays in L1 while the A panels stream from L2.
-template <typename T>
-int64_t kc_block(const kern::Table<T>& kt) { return std::max<int64_t>(64, 16384 / (kt.nr * int64_t(sizeof(T)))); }
-
 // ---------------------------------------------------------------- Gemm: implicit GEMM
-
-// A (M x Kd, row stride lda) packed for kern gemm: contraction blocks of kc, each ceil(M/mr) panels of
-// kc x mr; rows past M are zero. Block kc0 starts at kc0 * Mp.
-template <typename T>
-void pack_a(const T* A, int64_t lda, int64_t colstride, int64_t M, int64_t Kd, int64_t kc, int64_t mr, T* Ap) {
-  const int64_t Mp = round_up(M, mr);
-  for (int64_t k0 = 0; k0 < Kd; k0 += kc) {
-    const int64_t kl = std::min(kc, Kd - k0);
-    for (int64_t m0 = 0; m0 < Mp; m0 += mr) {
-      T* d = Ap + k0 * Mp + (m0 / mr) * kl * mr;
-      for (int64_t i = 0; i < mr; ++i) {
-        const int64_t m = m0 + i;
-        if (m < M)
-          for (int64_t k = 0; k < kl; ++k) d[k * mr + i] = A[m * lda + (k0 + k) * colstride];
-        else
-          for (int64_t k = 0; k < kl; ++k) d[k * mr + i] = T(0);
-      }
-    }
-  }
-}
 
 // y tile = W_g (Kg x Cg*R*S) * columns (Cg*R*S x pixels). Tasks are (image, group, pixel tile, block of
 // output channels): pixel tiles first, and output-channel blocks only when images x tiles cannot feed the
@@ -879,14 +831,15 @@ inline ConvShape flatten_pointwise(const ConvShape& s) {
 //
 // Forward: the direct kernel wherever it keeps its vectors full: few input or output channels per group
 // (the first layer of a net, depthwise: im2col columns too short to amortize their gather, a GEMM tile
-// mostly padding), and any layer with a real window (R*S > 1) on rows at least 12 wide, because it
+// mostly padding), and any layer with a real window (R*S > 1) on rows at least 6 wide, because it
 // accumulates the whole C/g*R*S reduction in registers and reads shifted input rows instead of packing
-// columns. 1x1 layers and narrow images (7x7) run the implicit GEMM, which flattens all output pixels.
+// columns (measured on AVX-512: 1.2-2.5x the GEMM at widths 6-14, e.g. LeNet's 10x10 and ResNet's 7x7;
+// the GEMM wins at 4-5). 1x1 layers and tiny images run the implicit GEMM, which flattens all pixels.
 // Backward-input with stride 1 is a forward convolution of gy (see flipped_shape) and follows the same
 // rule for that shape; with a larger stride it is a GEMM plus col2im. Backward-weight runs the
 // channels-last GEMM (backward_weight_gemm) when its tile is mostly real work, S*C/g >= 12 rows (one
 // AVX-512 micro-tile) and K/g >= 16 columns, and the direct kernel otherwise (C = 1 layers, depthwise).
-constexpr int64_t kDirectMinWidth = 12, kBwdWeightMinRows = 12, kBwdWeightMinCols = 16;
+constexpr int64_t kDirectMinWidth = 6, kBwdWeightMinRows = 12, kBwdWeightMinCols = 16;
 
 Algo choose(const ConvShape& shape, Pass pass) {
   const ConvShape s = flatten_pointwise(shape);
