@@ -32,6 +32,11 @@ def self_check():
             back = op + "_backward"
             rows.append((f"{op} backward", dtype, _rel(getattr(strided, back)(gp, x, **pgeo),
                                                        getattr(reference, back)(gp, x, **pgeo))))
+        xl, wl, gl = (rng.standard_normal(s).astype(dtype) for s in ((5, 70), (9, 70), (5, 9)))
+        got = [strided.linear(xl, wl, b[:1].repeat(9)), *strided.linear_backward(gl, xl, wl)]
+        want = [reference.linear(xl, wl, b[:1].repeat(9)), *reference.linear_backward(gl, xl, wl)]
+        for name, g, r in zip(("forward", "backward_input", "backward_weight", "backward_bias"), got, want):
+            rows.append((f"linear {name}", dtype, _rel(g, r)))
     return rows
 
 

@@ -1,7 +1,7 @@
 """Shape arithmetic and argument normalization: the one Python home of the output-size rule.
 
-Every op (C++, CUDA, NumPy reference) receives its arguments through `conv_args` / `pool_args`,
-so validation happens here once and the kernels trust what they are given.
+Every op (C++, CUDA, NumPy reference) receives its arguments through `conv_args` / `pool_args` /
+`linear_args`, so validation happens here once and the kernels trust what they are given.
 """
 from __future__ import annotations
 
@@ -256,10 +256,28 @@ def pool_args(x, gy=None, kernel_size=2, stride=None, padding=0, ceil_mode=False
     return args, dtype
 
 
+def linear_args(x, w, b=None, gy=None):
+    """Validate one linear call, y = x @ w.T + b (forward or backward) -> ((N, in, out), dtype)."""
+    arrays = [(x, "x"), (w, "w")] + [(a, n) for a, n in ((b, "b"), (gy, "gy")) if a is not None]
+    dtype = _float_dtype(*zip(*arrays))
+    if w.ndim != 2:
+        raise ValueError(f"w has shape {tuple(w.shape)}; a linear weight is 2-D (out_features, in_features)")
+    out, inp = w.shape
+    if x.ndim != 2 or x.shape[1] != inp:
+        raise ValueError(f"x has shape {tuple(x.shape)}, expected (N, {inp}): w {tuple(w.shape)} takes "
+                         f"{inp} input features (add a Flatten before a Linear layer?)")
+    if b is not None:
+        _expect_shape(b, (out,), "b", f"one bias per output feature of w {tuple(w.shape)}")
+    if gy is not None:
+        _expect_shape(gy, (x.shape[0], out), "gy", f"the linear output shape for x {tuple(x.shape)} and "
+                      f"w {tuple(w.shape)}")
+    return (x.shape[0], inp, out), dtype
+
+
 def conv_flops(args: ConvArgs) -> int:
     """Multiply-adds x 2 of one conv2d forward (the same for backward-data and backward-weight)."""
     return 2 * args.N * args.K * args.OH * args.OW * (args.C // args.groups) * args.R * args.S
 
 
-__all__ = ["conv_output_shape", "pool_output_shape", "conv_args", "pool_args", "ConvArgs", "PoolArgs",
-           "out_size", "conv_flops"]
+__all__ = ["conv_output_shape", "pool_output_shape", "conv_args", "pool_args", "linear_args", "ConvArgs",
+           "PoolArgs", "out_size", "conv_flops"]

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _C
 from ._device import from_external, is_gpu_array
-from ._shapes import conv_args, pool_args
+from ._shapes import conv_args, linear_args, pool_args
 
 _conv_algorithm = contextvars.ContextVar("strided_conv_algorithm", default="auto")
 
@@ -124,5 +124,29 @@ def avg_pool2d_backward(gy, x, kernel_size, stride=None, padding=0, ceil_mode=Fa
     return _C.avg_pool2d_backward(_c(gy, dtype), args, bool(count_include_pad))
 
 
+def linear(x, w, b=None):
+    """Fully connected: x (N, in) @ w (out, in).T + b (out,).  NumPy arrays run strided's GEMM on its own
+    threads; CuPy arrays use cupy.matmul (cuBLAS)."""
+    x, w, b = _external(x, w, b)
+    _, dtype = linear_args(x, w, b)
+    if _backend(x, w, b) is not None:
+        y = x @ w.T
+        return y if b is None else y + b
+    return _C.linear_forward(_c(x, dtype), _c(w, dtype), _c(b, dtype))
+
+
+def linear_backward(gy, x, w, *, input_grad=True, weight_grad=True, bias_grad=True):
+    """Gradients (gx, gw, gb) of linear for the output gradient gy; one not asked for is None."""
+    gy, x, w = _external(gy, x, w)
+    _, dtype = linear_args(x, w, None, gy)
+    if _backend(gy, x, w) is not None:
+        return (gy @ w if input_grad else None, gy.T @ x if weight_grad else None,
+                gy.sum(axis=0) if bias_grad else None)
+    gy = _c(gy, dtype)
+    return (_C.linear_backward_input(gy, _c(w, dtype)) if input_grad else None,
+            _C.linear_backward_weight(gy, _c(x, dtype)) if weight_grad else None,
+            gy.sum(axis=0) if bias_grad else None)
+
+
 __all__ = ["conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward", "avg_pool2d",
-           "avg_pool2d_backward", "conv_algorithm", "conv_algorithms"]
+           "avg_pool2d_backward", "linear", "linear_backward", "conv_algorithm", "conv_algorithms"]

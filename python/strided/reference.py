@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._shapes import conv_args, pool_args
+from ._shapes import conv_args, linear_args, pool_args
 
 
 def _tap(a, r, s, args):
@@ -130,5 +130,20 @@ def avg_pool2d_backward(gy, x, kernel_size, stride=None, padding=0, ceil_mode=Fa
     return gx
 
 
+def linear(x, w, b=None):
+    """y[n, o] = b[o] + sum_i x[n, i] * w[o, i]."""
+    _, dtype = linear_args(x, w, b)
+    y = np.einsum("ni,oi->no", x, w).astype(dtype)
+    return y if b is None else y + b
+
+
+def linear_backward(gy, x, w, *, input_grad=True, weight_grad=True, bias_grad=True):
+    """gx = gy w, gw = gy^T x, gb = sum of gy over the batch."""
+    _, dtype = linear_args(x, w, None, gy)
+    return (np.einsum("no,oi->ni", gy, w).astype(dtype) if input_grad else None,
+            np.einsum("no,ni->oi", gy, x).astype(dtype) if weight_grad else None,
+            gy.sum(axis=0).astype(dtype) if bias_grad else None)
+
+
 __all__ = ["conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward", "avg_pool2d",
-           "avg_pool2d_backward"]
+           "avg_pool2d_backward", "linear", "linear_backward"]

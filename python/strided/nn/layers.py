@@ -118,24 +118,21 @@ class Linear(Module):
         self._x = None
 
     def forward(self, x):
-        if x.ndim != 2 or x.shape[1] != self.in_features:
-            raise ValueError(f"Linear({self.in_features}, {self.out_features}) expects input of shape "
-                             f"(N, {self.in_features}), got {tuple(x.shape)} (add a Flatten before it?)")
         _check_dtype(self, x, self.weight)
         self._x = x
-        y = x @ self.weight.data.T
-        if self.bias is not None:
-            y += self.bias.data
-        return y
+        return F.linear(x, self.weight.data, None if self.bias is None else self.bias.data)
 
     def backward(self, gy, need_input_grad=True):
         x = _check_cached(self, self._x)
         self._x = None
-        if self.weight.requires_grad:
-            self.weight.accumulate(gy.T @ x)
-        if self.bias is not None and self.bias.requires_grad:
-            self.bias.accumulate(gy.sum(axis=0))
-        return gy @ self.weight.data if need_input_grad else None
+        has_bias = self.bias is not None and self.bias.requires_grad
+        gx, gw, gb = F.linear_backward(gy, x, self.weight.data, input_grad=need_input_grad,
+                                       weight_grad=self.weight.requires_grad, bias_grad=has_bias)
+        if gw is not None:
+            self.weight.accumulate(gw)
+        if gb is not None:
+            self.bias.accumulate(gb)
+        return gx
 
     def output_shape(self, in_shape):
         if tuple(in_shape) != (self.in_features,):
