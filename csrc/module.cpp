@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "activation.h"
 #include "conv2d.h"
 #include "cpu_features.h"
 #include "kernels.h"
@@ -201,6 +202,28 @@ Array<T> linear_backward_weight(Array<T> gy, Array<T> x, bool simple) {
   return gw;
 }
 
+// Elementwise: any shape, the output takes x's.
+template <typename T>
+Array<T> relu_forward(Array<T> x) {
+  Array<T> y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+  const T* xp = x.data();
+  T* yp = y.mutable_data();
+  py::gil_scoped_release nogil;
+  act::relu_forward(int64_t(x.size()), xp, yp);
+  return y;
+}
+
+template <typename T>
+Array<T> relu_backward(Array<T> gy, Array<T> y) {
+  expect_shape(gy, std::vector<int64_t>(y.shape(), y.shape() + y.ndim()), "gy");
+  Array<T> gx(std::vector<py::ssize_t>(y.shape(), y.shape() + y.ndim()));
+  const T *gyp = gy.data(), *yp = y.data();
+  T* gxp = gx.mutable_data();
+  py::gil_scoped_release nogil;
+  act::relu_backward(int64_t(y.size()), gyp, yp, gxp);
+  return gx;
+}
+
 template <typename T>
 void bind_dtype(py::module_& m) {
   m.def("conv2d_forward", &conv_forward<T>, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("geometry"),
@@ -216,6 +239,8 @@ void bind_dtype(py::module_& m) {
         py::arg("count_include_pad"));
   m.def("avg_pool2d_backward", &avg_pool_backward<T>, py::arg("gy"), py::arg("geometry"),
         py::arg("count_include_pad"));
+  m.def("relu_forward", &relu_forward<T>, py::arg("x"));
+  m.def("relu_backward", &relu_backward<T>, py::arg("gy"), py::arg("y"));
   m.def("linear_forward", &linear_forward<T>, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("simple") = false);
   m.def("linear_backward_input", &linear_backward_input<T>, py::arg("gy"), py::arg("w"), py::arg("simple") = false);
   m.def("linear_backward_weight", &linear_backward_weight<T>, py::arg("gy"), py::arg("x"), py::arg("simple") = false);

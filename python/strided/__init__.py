@@ -3,7 +3,8 @@ GPU) with a NumPy reference, PyTorch-shaped functional ops, layers and a small t
 from . import _C, reference
 from ._shapes import conv_output_shape, pool_output_shape
 from .functional import (avg_pool2d, avg_pool2d_backward, conv2d, conv2d_backward, conv_algorithm,
-                         conv_algorithms, linear, linear_backward, max_pool2d, max_pool2d_backward)
+                         conv_algorithms, linear, linear_backward, max_pool2d, max_pool2d_backward, relu,
+                         relu_backward)
 from . import models, nn
 from . import data, losses, optim
 
@@ -28,5 +29,5 @@ def cpu_capability() -> str:
 
 
 __all__ = ["conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward", "avg_pool2d",
-           "avg_pool2d_backward", "linear", "linear_backward", "conv_output_shape", "pool_output_shape", "set_num_threads",
-           "get_num_threads", "cpu_capability", "conv_algorithm", "conv_algorithms", "__version__"]
+           "avg_pool2d_backward", "linear", "linear_backward", "relu", "relu_backward", "conv_output_shape",
+           "pool_output_shape", "set_num_threads", "get_num_threads", "cpu_capability", "conv_algorithm", "conv_algorithms", "__version__"]

@@ -1,7 +1,7 @@
 """Shape arithmetic and argument normalization: the one Python home of the output-size rule.
 
 Every op (C++, CUDA, NumPy reference) receives its arguments through `conv_args` / `pool_args` /
-`linear_args`, so validation happens here once and the kernels trust what they are given.
+`linear_args` / `elementwise_args`, so validation happens here once and the kernels trust what they are given.
 """
 from __future__ import annotations
 
@@ -256,6 +256,14 @@ def pool_args(x, gy=None, kernel_size=2, stride=None, padding=0, ceil_mode=False
     return args, dtype
 
 
+def elementwise_args(x, gy=None):
+    """Validate one elementwise call (any shape; gy, when given, the shape of x) -> dtype."""
+    dtype = _float_dtype(*zip(*([(x, "x")] + ([(gy, "gy")] if gy is not None else []))))
+    if gy is not None:
+        _expect_shape(gy, x.shape, "gy", "an elementwise op's output gradient has its input's shape")
+    return dtype
+
+
 def linear_args(x, w, b=None, gy=None):
     """Validate one linear call, y = x @ w.T + b (forward or backward) -> ((N, in, out), dtype)."""
     arrays = [(x, "x"), (w, "w")] + [(a, n) for a, n in ((b, "b"), (gy, "gy")) if a is not None]
@@ -279,5 +287,5 @@ def conv_flops(args: ConvArgs) -> int:
     return 2 * args.N * args.K * args.OH * args.OW * (args.C // args.groups) * args.R * args.S
 
 
-__all__ = ["conv_output_shape", "pool_output_shape", "conv_args", "pool_args", "linear_args", "ConvArgs",
-           "PoolArgs", "out_size", "conv_flops"]
+__all__ = ["conv_output_shape", "pool_output_shape", "conv_args", "pool_args", "linear_args",
+           "elementwise_args", "ConvArgs", "PoolArgs", "out_size", "conv_flops"]

@@ -9,8 +9,8 @@ import contextvars
 import numpy as np
 
 from . import _C
-from ._device import from_external, is_gpu_array
-from ._shapes import conv_args, linear_args, pool_args
+from ._device import array_module, from_external, is_gpu_array
+from ._shapes import conv_args, elementwise_args, linear_args, pool_args
 
 _conv_algorithm = contextvars.ContextVar("strided_conv_algorithm", default="auto")
 
@@ -148,5 +148,24 @@ def linear_backward(gy, x, w, *, input_grad=True, weight_grad=True, bias_grad=Tr
             gy.sum(axis=0) if bias_grad else None)
 
 
+def relu(x):
+    """max(x, 0), NaN passing through: one streaming pass (C++) or CuPy's maximum."""
+    (x,) = _external(x)
+    dtype = elementwise_args(x)
+    if _backend(x) is not None:
+        return array_module(x).maximum(x, 0)
+    return _C.relu_forward(_c(x, dtype))
+
+
+def relu_backward(gy, y):
+    """Gradient of relu from its output y: gy where y > 0, else 0."""
+    gy, y = _external(gy, y)
+    dtype = elementwise_args(y, gy)
+    if _backend(gy, y) is not None:
+        return gy * (y > 0)
+    return _C.relu_backward(_c(gy, dtype), _c(y, dtype))
+
+
 __all__ = ["conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward", "avg_pool2d",
-           "avg_pool2d_backward", "linear", "linear_backward", "conv_algorithm", "conv_algorithms"]
+           "avg_pool2d_backward", "linear", "linear_backward", "relu", "relu_backward", "conv_algorithm",
+           "conv_algorithms"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._shapes import conv_args, linear_args, pool_args
+from ._shapes import conv_args, elementwise_args, linear_args, pool_args
 
 
 def _tap(a, r, s, args):
@@ -145,5 +145,17 @@ def linear_backward(gy, x, w, *, input_grad=True, weight_grad=True, bias_grad=Tr
             gy.sum(axis=0).astype(dtype) if bias_grad else None)
 
 
+def relu(x):
+    """max(x, 0); NaN stays NaN."""
+    elementwise_args(x)
+    return np.where(x < 0, np.zeros_like(x), x)
+
+
+def relu_backward(gy, y):
+    """The gradient passes where the output y is positive (0 at 0)."""
+    elementwise_args(y, gy)
+    return np.where(y > 0, gy, np.zeros_like(gy))
+
+
 __all__ = ["conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward", "avg_pool2d",
-           "avg_pool2d_backward", "linear", "linear_backward"]
+           "avg_pool2d_backward", "linear", "linear_backward", "relu", "relu_backward"]

@@ -281,12 +281,11 @@ class ReLU(_Elementwise):
     """max(x, 0); the gradient at 0 is 0."""
 
     def forward(self, x):
-        y = array_module(x).maximum(x, 0)
-        self._cache = y
+        self._cache = y = F.relu(x)
         return y
 
     def _grad(self, gy, y):
-        return gy * (y > 0)
+        return F.relu_backward(gy, y)
 
 
 class LeakyReLU(_Elementwise):
