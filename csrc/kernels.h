@@ -34,6 +34,27 @@ struct DirectArgs {
   T* gw;
 };
 
+// Column strides the pooling kernels are compiled for (one instance each).
+constexpr int64_t kPoolMaxStride = 8;
+
+// One plane's interior pooling windows: the n output columns from ow0, whose windows start at input
+// columns c0 + sw * (ow - ow0) and end inside the input.
+template <typename T>
+struct PoolArgs {
+  int64_t H, W, OH, OW;    // plane sizes
+  int64_t kh, sh;          // window height, row stride
+  int64_t kw, sw, c0, n;   // window width, column stride (<= kPoolMaxStride), first window's column, count
+  const int64_t *h0, *h1;  // per output row: its windows' input rows [h0, h1), clipped to the input
+  const T* div;            // avg: per output row, the divisor of its interior windows
+  void* scratch;           // backward, per thread: pool_scratch_bytes(OH, W, kw)
+};
+
+// Row length of the backward kernels' spread rows (pool_rows.h): kw - 1 leading elements, a row of the
+// input's width plus the stride's overhang, kw trailing ones.
+inline int64_t pool_spread_len(int64_t W, int64_t kw) { return W + 2 * kw + kPoolMaxStride; }
+// Two planes of OH spread rows (gradients and, for max, picks) of 8-byte elements at most.
+inline int64_t pool_scratch_bytes(int64_t OH, int64_t W, int64_t kw) { return 2 * 8 * OH * pool_spread_len(W, kw); }
+
 template <typename T>
 struct Table {
   const char* isa;
@@ -49,12 +70,13 @@ struct Table {
                     const T* B, int64_t b_step, int64_t b_row, T* C, int64_t ldc);
   void (*direct_forward)(const DirectArgs<T>& a);
   void (*direct_backward_weight)(const DirectArgs<T>& a);
-  // Pooling fast-path rows (pool_rows.h), kind 0 = 2x2 stride 2, 1 = 3x3 stride 2 pad 1, for the
-  // output columns [ow0, ow1) of one output row; rows[r] points at input column -pad of window row r
-  // (max, argmax), or xp/W/oh locate the rows in the plane (avg).
-  void (*pool_max_row)(int kind, const T* const* rows, int64_t ow0, int64_t ow1, T* yr);
-  void (*pool_argmax_row)(int kind, const T* const* rows, int64_t ow0, int64_t ow1, int32_t* idx);
-  void (*pool_avg_row)(int kind, const T* xp, int64_t W, int64_t oh, int64_t ow0, int64_t ow1, T* yr);
+  // Pooling over the interior windows of one plane (pool_rows.h): x is the input plane, y and gy the
+  // output (gradient) plane from column ow0, gx the input-gradient plane, whose interior columns of
+  // every input row under a window the backward kernels store (not add).
+  void (*pool_max)(const PoolArgs<T>& p, int64_t oh0, int64_t oh1, const T* x, T* y);
+  void (*pool_max_backward)(const PoolArgs<T>& p, const T* x, const T* gy, T* gx);
+  void (*pool_avg)(const PoolArgs<T>& p, int64_t oh0, int64_t oh1, const T* x, T* y);
+  void (*pool_avg_backward)(const PoolArgs<T>& p, const T* gy, T* gx);
   // Sustained FMA throughput of this ISA on the calling thread (GFLOP/s) over about `seconds`.
   double (*fma_probe)(double seconds);
 };

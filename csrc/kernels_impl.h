@@ -7,7 +7,10 @@
 // STRIDED_TABLE_F32 / STRIDED_TABLE_F64 (the names of the two table functions to define).
 #include <time.h>
 
+#include <algorithm>
 #include <cstring>
+#include <type_traits>
+#include <utility>
 
 #include "kernels.h"
 
@@ -412,9 +415,10 @@ Table<T> make_table() {
   t.gemm_rows = &gemm_rows<T>;
   t.direct_forward = &direct_forward<T>;
   t.direct_backward_weight = &direct_backward_weight<T>;
-  t.pool_max_row = &max_row_fast<T>;
-  t.pool_argmax_row = &argmax_row_fast<T>;
-  t.pool_avg_row = &avg_row_fast<T>;
+  t.pool_max = &max_fast<T>;
+  t.pool_max_backward = &max_backward_fast<T>;
+  t.pool_avg = &avg_fast<T>;
+  t.pool_avg_backward = &avg_backward_fast<T>;
   t.fma_probe = &fma_probe<T>;
   return t;
 }

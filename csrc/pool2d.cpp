@@ -1,7 +1,9 @@
 // Pooling kernels. Every kernel makes one pass over its planes; work is split over (image, channel)
-// planes, and forward passes also over output rows so that a small batch still fills the threads.
-// Backward kernels own whole planes of gx, so their accumulation never races and is deterministic.
-// The common shapes 2x2/2 and 3x3/2 pad 1 have vectorized fast paths for their interior windows.
+// planes, and forward passes also over blocks of output rows so that a small batch still fills the
+// threads. Backward kernels own whole planes of gx, so their accumulation never races and is
+// deterministic. The windows inside the input's columns, of any shape, run in the vectorized kernels
+// of pool_rows.h; those overhanging the left or right edge take the general code here, which defines
+// the semantics.
 #include "pool2d.h"
 
 #include "kernels.h"
@@ -14,8 +16,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <limits>
 #include <vector>
+
+#include <omp.h>
 
 namespace strided::pool {
 namespace {
@@ -54,8 +57,8 @@ inline int64_t divisor(const Window& win, bool count_include_pad) {
 }
 
 // Copies a finished gx plane (built in a cache-resident scratch plane) to memory with non-temporal
-// stores: gx is written once and not read back, so this saves the read-for-ownership of every line
-// (a third of a backward pass's memory traffic). The caller fences once at the end.
+// stores: for a gx too large to stay in the caches this saves the read-for-ownership of every line (a
+// third of a backward pass's memory traffic). The caller fences once at the end.
 template <typename T>
 void stream_copy(T* dst, const T* src, int64_t n) {
 #if defined(__SSE2__)
@@ -80,244 +83,199 @@ inline void stream_fence() {
 #endif
 }
 
-// ---------------------------------------------------------------- fast paths
-// The two shapes every CNN uses, 2x2 stride 2 and 3x3 stride 2 pad 1, run as one streaming pass over
-// each plane whose inner loops the compiler vectorizes (stride-2 loads become shuffles). Only windows
-// fully inside the input take the fast loop; the border ones (padding, ceil_mode's partial windows) go
-// through the general code above, so the semantics stay in one place.
+// gx of at least this size is streamed out (PlaneWriter): measured here (1 MiB L2 per core, 32 MiB
+// L3), smaller ones are faster through the caches.
+constexpr int64_t kStreamBytes = int64_t(4) << 20;
 
-enum class Fast { None, K2S2, K3S2P1 };
+// One thread's gx planes: each is built in a cache-resident scratch plane and copied out only once the
+// next one is built. Copying a plane right after writing it would load data still in the store buffer
+// at other offsets and sizes than it was stored with, which stalls until the stores drain. A large gx
+// (`stream`) goes out with non-temporal stores; a small one stays in the caches, where the next layer
+// reads it (and non-temporal stores of small planes, partial lines at both ends, are slow).
+template <typename T>
+class PlaneWriter {
+ public:
+  PlaneWriter(int64_t size, bool stream)
+      : size_(size), stream_(stream), buf_{std::vector<T>(size_t(size)), std::vector<T>(size_t(size))} {}
+  // A zeroed scratch plane for the gx plane at dst.
+  T* begin(T* dst) {
+    next_ = dst;
+    std::fill(buf_[cur_].begin(), buf_[cur_].end(), T(0));
+    return buf_[cur_].data();
+  }
+  // The plane from begin() is complete: copy out the one before it.
+  void done() {
+    copy();
+    pending_ = next_;
+    cur_ ^= 1;
+  }
+  void finish() {
+    copy();
+    pending_ = nullptr;
+    if (stream_) stream_fence();
+  }
 
-inline Fast fast_kind(const PoolShape& s) {
-  if (s.kernel_h == 2 && s.kernel_w == 2 && s.stride_h == 2 && s.stride_w == 2 && s.pad_h == 0 && s.pad_w == 0)
-    return Fast::K2S2;
-  if (s.kernel_h == 3 && s.kernel_w == 3 && s.stride_h == 2 && s.stride_w == 2 && s.pad_h == 1 && s.pad_w == 1)
-    return Fast::K3S2P1;
-  return Fast::None;
-}
+ private:
+  void copy() {
+    if (!pending_) return;
+    const T* src = buf_[cur_ ^ 1].data();
+    if (stream_) stream_copy(pending_, src, size_);
+    else std::memcpy(pending_, src, size_t(size_) * sizeof(T));
+  }
 
-// The row kernels' name for the shape (pool_rows.h).
-inline int kind(Fast f) { return f == Fast::K2S2 ? 0 : 1; }
-
-// Output rows/columns [lo, hi) whose windows lie fully inside the input.
-struct Interior {
-  int64_t oh0, oh1, ow0, ow1;
+  int64_t size_;
+  bool stream_;
+  std::vector<T> buf_[2];
+  int cur_ = 0;
+  T *next_ = nullptr, *pending_ = nullptr;
 };
 
-inline Interior interior(const PoolShape& s, Fast f) {
-  if (f == Fast::K2S2) return {0, std::min(s.OH, s.H / 2), 0, std::min(s.OW, s.W / 2)};
-  // 3x3/2 pad 1: window of o covers 2o-1 .. 2o+1.
-  const int64_t oh1 = std::min(s.OH, (s.H - 2) / 2 + 1), ow1 = std::min(s.OW, (s.W - 2) / 2 + 1);
-  return {1, std::max<int64_t>(oh1, 1), 1, std::max<int64_t>(ow1, 1)};
+// What the vectorized kernels take: output columns [ow0, ow1), whose windows lie inside the input's
+// columns, on every output row, with per row the input rows its windows cover and their avg divisor.
+// fast is false where no window is interior or the column stride has no kernel.
+template <typename T>
+struct Interior {
+  bool fast;
+  int64_t ow0, ow1;
+  std::vector<int64_t> h0, h1;
+  std::vector<T> div;
+
+  Interior(const PoolShape& s, bool count_include_pad) {
+    ow0 = (s.pad_w + s.stride_w - 1) / s.stride_w;
+    ow1 = s.W + s.pad_w < s.kernel_w ? 0 : std::min(s.OW, (s.W + s.pad_w - s.kernel_w) / s.stride_w + 1);
+    fast = ow1 > ow0 && s.stride_w <= kern::kPoolMaxStride;
+    if (!fast) return;
+    for (int64_t oh = 0; oh < s.OH; ++oh) {
+      const Window win = window(s, oh, ow0);
+      h0.push_back(win.h0);
+      h1.push_back(win.h1);
+      div.push_back(T(divisor(win, count_include_pad)));
+    }
+  }
+
+  kern::PoolArgs<T> args(const PoolShape& s, void* scratch) const {
+    return {s.H,        s.W,        s.OH,      s.OW,      s.kernel_h, s.stride_h, s.kernel_w,
+            s.stride_w, ow0 * s.stride_w - s.pad_w, ow1 - ow0, h0.data(), h1.data(), div.data(), scratch};
+  }
+
+  // One thread's scratch for the backward kernels.
+  std::vector<char> scratch(const PoolShape& s) const {
+    return std::vector<char>(fast ? size_t(kern::pool_scratch_bytes(s.OH, s.W, s.kernel_w)) : 0);
+  }
+
+  // Calls f(ow) for each output column of a row that the kernels leave to the general code.
+  template <typename F>
+  void border(const PoolShape& s, F&& f) const {
+    for (int64_t ow = 0; ow < (fast ? ow0 : s.OW); ++ow) f(ow);
+    for (int64_t ow = fast ? ow1 : s.OW; ow < s.OW; ++ow) f(ow);
+  }
+};
+
+// Output rows per forward task: whole planes, or blocks of rows when there are too few planes to give
+// every thread a few tasks.
+inline int64_t task_rows(const PoolShape& s) {
+  const int64_t planes = s.N * s.C, want = 4 * int64_t(omp_get_max_threads());
+  if (planes == 0 || planes >= want) return std::max<int64_t>(s.OH, 1);
+  return std::max<int64_t>(1, s.OH * planes / want);
+}
+
+template <typename T>
+inline T window_sum(const PoolShape& s, const T* xp, const Window& win) {
+  T acc = 0;
+  for (int64_t ih = win.h0; ih < win.h1; ++ih)
+    for (int64_t iw = win.w0; iw < win.w1; ++iw) acc += xp[ih * s.W + iw];
+  return acc;
 }
 
 }  // namespace
 
-// Output row 0 of 3x3/2 pad 1 reads padding row -1: the fast row kernels get a row of -inf there. For
-// the forward value that is exact (a -inf never beats a real value, NaN still wins, and an all -inf
-// window is -inf either way); backward checks that the argmax did not land in it.
-template <typename T>
-struct RowSet {
-  const T* rows[3];
-  bool top_padded;
-};
-
-template <typename T>
-inline bool fast_rows(const PoolShape& s, Fast f, const Interior& in, const T* xp, int64_t oh, const T* neg_inf,
-                      RowSet<T>& rs) {
-  if (f == Fast::None || in.ow1 <= in.ow0) return false;
-  const int64_t off = f == Fast::K2S2 ? 0 : 1, kh = f == Fast::K2S2 ? 2 : 3;
-  rs.top_padded = false;
-  if (oh >= in.oh0 && oh < in.oh1) {
-    for (int64_t r = 0; r < kh; ++r) rs.rows[r] = xp + (2 * oh - off + r) * s.W - off;
-    return true;
-  }
-  if (f == Fast::K3S2P1 && oh == 0 && s.H >= 2) {
-    rs.rows[0] = neg_inf;
-    rs.rows[1] = xp - 1;
-    rs.rows[2] = xp + s.W - 1;
-    rs.top_padded = true;
-    return true;
-  }
-  return false;
-}
-
 template <typename T>
 void max_forward(const PoolShape& s, const T* x, T* y) {
-  const Fast f = fast_kind(s);
-  const Interior in = f == Fast::None ? Interior{0, 0, 0, 0} : interior(s, f);
-  const std::vector<T> neg_inf(size_t(s.W + 2), -std::numeric_limits<T>::infinity());
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int64_t p = 0; p < s.N * s.C; ++p) {
-    for (int64_t oh = 0; oh < s.OH; ++oh) {
-      const T* xp = x + p * s.H * s.W;
-      T* yr = y + (p * s.OH + oh) * s.OW;
-      RowSet<T> rs;
-      const bool fast = fast_rows(s, f, in, xp, oh, neg_inf.data(), rs);
-      if (fast) kern::table<T>().pool_max_row(kind(f), rs.rows, in.ow0, in.ow1, yr);
-      for (int64_t ow = 0; ow < s.OW; ++ow) {
-        if (fast && ow >= in.ow0 && ow < in.ow1) continue;
-        yr[ow] = xp[argmax(s, xp, window(s, oh, ow))];
-      }
-    }
+  const Interior<T> in(s, false);
+  const auto& k = kern::table<T>();
+  const int64_t rows = task_rows(s), blocks = (s.OH + rows - 1) / rows;
+  const kern::PoolArgs<T> a = in.args(s, nullptr);
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < s.N * s.C * blocks; ++t) {
+    const int64_t p = t / blocks, oh0 = t % blocks * rows, oh1 = std::min(s.OH, oh0 + rows);
+    const T* xp = x + p * s.H * s.W;
+    T* yp = y + p * s.OH * s.OW;
+    if (in.fast) k.pool_max(a, oh0, oh1, xp, yp + in.ow0);
+    for (int64_t oh = oh0; oh < oh1; ++oh)
+      in.border(s, [&](int64_t ow) { yp[oh * s.OW + ow] = xp[argmax(s, xp, window(s, oh, ow))]; });
   }
 }
 
-// Each task owns whole planes of gx, built in a cache-resident scratch plane (zeroed, then every output
-// adds its gradient at its window's argmax) and streamed out once.
+// Each task owns whole planes of gx, built in a cache-resident scratch plane (zeroed; the kernels store
+// the interior windows' gradients, then the border windows add theirs at their argmax) and copied out
+// once.
 template <typename T>
 void max_backward(const PoolShape& s, const T* gy, const T* x, T* gx) {
-  const Fast f = fast_kind(s);
-  const Interior in = f == Fast::None ? Interior{0, 0, 0, 0} : interior(s, f);
-  const int64_t kw = f == Fast::K2S2 ? 2 : 3, off = f == Fast::K2S2 ? 0 : 1;
-  int64_t tap[9];  // window-relative index -> offset from the window's top-left input element
-  for (int64_t i = 0; i < 9; ++i) tap[i] = (i / kw) * s.W + i % kw;
-  const std::vector<T> neg_inf(size_t(s.W + 2), -std::numeric_limits<T>::infinity());
+  const Interior<T> in(s, false);
+  const auto& k = kern::table<T>();
 #pragma omp parallel
   {
-    std::vector<int32_t> idx(size_t(std::max<int64_t>(s.OW, 1)));
-    std::vector<T> plane(size_t(s.H * s.W));
+    std::vector<char> scratch = in.scratch(s);
+    const kern::PoolArgs<T> a = in.args(s, scratch.data());
+    PlaneWriter<T> out(s.H * s.W, s.N * s.C * s.H * s.W * int64_t(sizeof(T)) >= kStreamBytes);
 #pragma omp for schedule(static)
     for (int64_t p = 0; p < s.N * s.C; ++p) {
       const T* xp = x + p * s.H * s.W;
       const T* gyp = gy + p * s.OH * s.OW;
-      T* gxp = plane.data();
-      std::fill(gxp, gxp + s.H * s.W, T(0));
-      for (int64_t oh = 0; oh < s.OH; ++oh) {
-        RowSet<T> rs;
-        const bool fast = fast_rows(s, f, in, xp, oh, neg_inf.data(), rs);
-        if (fast) {
-          kern::table<T>().pool_argmax_row(kind(f), rs.rows, in.ow0, in.ow1, idx.data());
-          const int64_t base = (2 * oh - off) * s.W - off;
-          const T* g = gyp + oh * s.OW;
-          const int32_t* id = idx.data() - in.ow0;  // id[ow]
-          if (rs.top_padded) {
-            for (int64_t ow = in.ow0; ow < in.ow1; ++ow) {
-              const int32_t i = id[ow];
-              if (i < 3)  // a -inf window: the reference's first real element
-                gxp[argmax(s, xp, window(s, oh, ow))] += g[ow];
-              else
-                gxp[base + tap[i] + 2 * ow] += g[ow];
-            }
-          } else if (f == Fast::K2S2) {  // disjoint windows: one-hot writes, vectorized
-            T *d0 = gxp + base, *d1 = d0 + s.W;
-#pragma omp simd
-            for (int64_t ow = in.ow0; ow < in.ow1; ++ow) {
-              const int32_t i = id[ow];
-              const T v = g[ow];
-              d0[2 * ow] = i == 0 ? v : T(0);
-              d0[2 * ow + 1] = i == 1 ? v : T(0);
-              d1[2 * ow] = i == 2 ? v : T(0);
-              d1[2 * ow + 1] = i == 3 ? v : T(0);
-            }
-          } else {  // 3x3/2: column 2ow+1 of each row is shared by windows ow and ow+1
-            for (int64_t r = 0; r < 3; ++r) {
-              T* d = gxp + base + r * s.W;  // d[c] is column c - 1
-              const int32_t L = int32_t(3 * r), M = L + 1, R = L + 2;
-              d[2 * in.ow0] += id[in.ow0] == L ? g[in.ow0] : T(0);
-#pragma omp simd
-              for (int64_t ow = in.ow0; ow < in.ow1 - 1; ++ow) {
-                const T g0 = g[ow], g1 = g[ow + 1], z = T(0);  // loaded unconditionally: branch-free
-                const int32_t i0 = id[ow], i1 = id[ow + 1];
-                const T mid = i0 == M ? g0 : z, right = i0 == R ? g0 : z, left = i1 == L ? g1 : z;
-                d[2 * ow + 1] += mid;
-                d[2 * ow + 2] += right + left;
-              }
-              const int64_t e = in.ow1 - 1;
-              d[2 * e + 1] += id[e] == M ? g[e] : T(0);
-              d[2 * e + 2] += id[e] == R ? g[e] : T(0);
-            }
-          }
-        }
-        for (int64_t ow = 0; ow < s.OW; ++ow) {
-          if (fast && ow >= in.ow0 && ow < in.ow1) continue;
-          gxp[argmax(s, xp, window(s, oh, ow))] += gyp[oh * s.OW + ow];
-        }
-      }
-      stream_copy(gx + p * s.H * s.W, gxp, s.H * s.W);
+      T* gxp = out.begin(gx + p * s.H * s.W);
+      if (in.fast) k.pool_max_backward(a, xp, gyp + in.ow0, gxp);
+      for (int64_t oh = 0; oh < s.OH; ++oh)
+        in.border(s, [&](int64_t ow) { gxp[argmax(s, xp, window(s, oh, ow))] += gyp[oh * s.OW + ow]; });
+      out.done();
     }
-    stream_fence();
+    out.finish();
   }
 }
 
 template <typename T>
 void avg_forward(const PoolShape& s, const T* x, T* y, bool count_include_pad) {
-  const Fast f = fast_kind(s);
-  const Interior in = f == Fast::None ? Interior{0, 0, 0, 0} : interior(s, f);
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int64_t p = 0; p < s.N * s.C; ++p) {
-    for (int64_t oh = 0; oh < s.OH; ++oh) {
-      const T* xp = x + p * s.H * s.W;
-      T* yr = y + (p * s.OH + oh) * s.OW;
-      const bool fast = oh >= in.oh0 && oh < in.oh1;
-      for (int64_t ow = 0; ow < s.OW; ++ow) {
-        if (fast && ow == in.ow0 && in.ow1 > in.ow0) {  // full windows: both divisors are k*k
-          kern::table<T>().pool_avg_row(kind(f), xp, s.W, oh, in.ow0, in.ow1, yr);
-          ow = in.ow1 - 1;
-          continue;
-        }
+  const Interior<T> in(s, count_include_pad);
+  const auto& k = kern::table<T>();
+  const int64_t rows = task_rows(s), blocks = (s.OH + rows - 1) / rows;
+  const kern::PoolArgs<T> a = in.args(s, nullptr);
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < s.N * s.C * blocks; ++t) {
+    const int64_t p = t / blocks, oh0 = t % blocks * rows, oh1 = std::min(s.OH, oh0 + rows);
+    const T* xp = x + p * s.H * s.W;
+    T* yp = y + p * s.OH * s.OW;
+    if (in.fast) k.pool_avg(a, oh0, oh1, xp, yp + in.ow0);
+    for (int64_t oh = oh0; oh < oh1; ++oh)
+      in.border(s, [&](int64_t ow) {
         const Window win = window(s, oh, ow);
-        T acc = 0;
-        for (int64_t ih = win.h0; ih < win.h1; ++ih)
-          for (int64_t iw = win.w0; iw < win.w1; ++iw) acc += xp[ih * s.W + iw];
-        yr[ow] = acc / T(divisor(win, count_include_pad));
-      }
-    }
+        yp[oh * s.OW + ow] = window_sum(s, xp, win) / T(divisor(win, count_include_pad));
+      });
   }
 }
 
 template <typename T>
 void avg_backward(const PoolShape& s, const T* gy, T* gx, bool count_include_pad) {
-  const Fast f = fast_kind(s);
-  const Interior in = f == Fast::None ? Interior{0, 0, 0, 0} : interior(s, f);
+  const Interior<T> in(s, count_include_pad);
+  const auto& k = kern::table<T>();
 #pragma omp parallel
   {
-    std::vector<T> h(size_t(s.W + 2));  // one output row's gradient spread over its input columns
-    std::vector<T> plane(size_t(s.H * s.W));
+    std::vector<char> scratch = in.scratch(s);
+    const kern::PoolArgs<T> a = in.args(s, scratch.data());
+    PlaneWriter<T> out(s.H * s.W, s.N * s.C * s.H * s.W * int64_t(sizeof(T)) >= kStreamBytes);
 #pragma omp for schedule(static)
     for (int64_t p = 0; p < s.N * s.C; ++p) {
       const T* gyp = gy + p * s.OH * s.OW;
-      T* gxp = plane.data();
-      std::fill(gxp, gxp + s.H * s.W, T(0));
-      for (int64_t oh = 0; oh < s.OH; ++oh) {
-        const bool fast = oh >= in.oh0 && oh < in.oh1 && in.ow1 > in.ow0;
-        if (fast && f == Fast::K2S2) {
-          const T* g = gyp + oh * s.OW;
-          T *d0 = gxp + 2 * oh * s.W, *d1 = d0 + s.W;
-#pragma omp simd
-          for (int64_t ow = in.ow0; ow < in.ow1; ++ow) {
-            const T v = g[ow] / T(4);
-            d0[2 * ow] += v; d0[2 * ow + 1] += v; d1[2 * ow] += v; d1[2 * ow + 1] += v;
-          }
-        } else if (fast) {  // 3x3/2: column 2j gets g[j], column 2j+1 gets g[j] + g[j+1]
-          const T* g = gyp + oh * s.OW;
-          const int64_t a = in.ow0, e = in.ow1, c0 = 2 * a - 1, c1 = 2 * e;
-          h[size_t(c0)] = g[a] / T(9);
-#pragma omp simd
-          for (int64_t j = a; j < e - 1; ++j) {
-            h[size_t(2 * j)] = g[j] / T(9);
-            h[size_t(2 * j + 1)] = g[j] / T(9) + g[j + 1] / T(9);
-          }
-          h[size_t(2 * e - 2)] = g[e - 1] / T(9);
-          h[size_t(2 * e - 1)] = g[e - 1] / T(9);
-          for (int64_t r = 0; r < 3; ++r) {
-            T* d = gxp + (2 * oh - 1 + r) * s.W;
-            const T* hp = h.data();
-#pragma omp simd
-            for (int64_t c = c0; c < c1; ++c) d[c] += hp[c];
-          }
-        }
-        for (int64_t ow = 0; ow < s.OW; ++ow) {
-          if (fast && ow >= in.ow0 && ow < in.ow1) continue;
+      T* gxp = out.begin(gx + p * s.H * s.W);
+      if (in.fast) k.pool_avg_backward(a, gyp + in.ow0, gxp);
+      for (int64_t oh = 0; oh < s.OH; ++oh)
+        in.border(s, [&](int64_t ow) {
           const Window win = window(s, oh, ow);
           const T g = gyp[oh * s.OW + ow] / T(divisor(win, count_include_pad));
           for (int64_t ih = win.h0; ih < win.h1; ++ih)
             for (int64_t iw = win.w0; iw < win.w1; ++iw) gxp[ih * s.W + iw] += g;
-        }
-      }
-      stream_copy(gx + p * s.H * s.W, gxp, s.H * s.W);
+        });
+      out.done();
     }
-    stream_fence();
+    out.finish();
   }
 }
 

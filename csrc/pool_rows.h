@@ -1,109 +1,462 @@
-// Row kernels of the pooling fast paths (2x2 stride 2, 3x3 stride 2 pad 1), vectorized by the compiler.
-// Included inside an anonymous namespace by kernels_impl.h, so each ISA file compiles its own copy with
-// its own flags (and no copy can leak into another through the linker); pool2d.cpp reaches them
-// through the run-time table of kernels.h.
-// Which fast shape: values of kern::Table::pool_* `kind` arguments.
-constexpr int kPool2x2 = 0, kPool3x3 = 1;
-
-// The running max of the reference order (row-major): take the next value unless the current one is
-// NaN; a NaN next value is taken (!(nx <= cur) is true for NaN), a tie keeps the first.
+// Pooling kernels for the interior windows (those inside the input's columns) of any kernel size, stride
+// and padding, vectorized by hand. Included inside an anonymous namespace by kernels_impl.h, so each ISA
+// file compiles its own copy with its own flags (and no copy can leak into another through the linker);
+// pool2d.cpp reaches them through the run-time table of kernels.h and keeps the border windows.
+//
+// Every output row is taken, its window rows clipped to the input by the caller, so only the windows
+// that overhang the left and right edges are left to the general code. A step of the kernels holds up
+// to kBlock vectors of consecutive outputs in registers and reads their windows row by row: the kw
+// columns of window row h for a vector of outputs are kw loads at the column stride SW, a template
+// parameter, each SW contiguous loads merged by constant shuffles. The input is thus read in row order,
+// which the hardware prefetchers follow (a column-by-column pass over a window's rows runs at half the
+// memory bandwidth on big planes).
 template <typename T>
-inline bool take(T cur, T nx) { return cur == cur && !(nx <= cur); }
+using IntOf = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
 
-// The forward value only needs "NaN if any element is NaN, else the first max" (which NaN is
-// unobservable through comparisons), so it runs a plain max (v > m ? v : m, one maxps; a tie such as
-// -0 vs +0 keeps the first) plus a sticky NaN flag: cheaper than the take() chain the argmax needs.
-template <typename T>
-inline void max_step(T& m, bool& nan, T v) {
-  nan |= v != v;
-  m = v > m ? v : m;
+// Output vectors a kernel step keeps in registers: their rows are read together, so the input streams
+// from memory in runs of kBlock vectors per row rather than one.
+constexpr int kBlock = 4;
+
+// One kernel step: B vectors of N lanes of T (N = 1: the scalar itself) and the matching integer lanes,
+// which is what comparing two V gives. The kernels are written once over Lanes, so one body serves
+// blocks of full vectors, narrower ones for short rows and scalars.
+template <typename T, int N, int B>
+struct Lanes {
+  typedef T V __attribute__((vector_size(N * sizeof(T))));
+  typedef IntOf<T> I __attribute__((vector_size(N * sizeof(T))));
+  static constexpr int n = N, b = B;
+  // Start of the step's vector k: the step's last vectors end at `end` at most, overlapping.
+  static int64_t at(int64_t i, int k, int64_t end) { return std::min<int64_t>(i + k * N, end - N); }
+};
+template <typename T, int B>
+struct Lanes<T, 1, B> {
+  using V = T;
+  using I = IntOf<T>;
+  static constexpr int n = 1, b = B;
+  static int64_t at(int64_t i, int k, int64_t end) { return std::min<int64_t>(i + k, end - 1); }
+};
+
+template <typename L, typename P>
+inline L ld(const P* p) {
+  L v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+template <typename L, typename P>
+inline void st(P* p, L v) { std::memcpy(p, &v, sizeof(v)); }
+
+// Runs f(i, Lanes<T, N, B>{}) over [0, n) in steps of B vectors of N lanes, N the widest power of two
+// <= min(n, VL); the last step's vectors end at n, overlapping earlier ones (Lanes::at), so f must store
+// its lanes as a pure function of their position: storing some twice is then harmless. Short rows thus
+// still run as (narrower) vectors.
+template <typename T, int N = VL<T>, typename F>
+inline void sweep(int64_t n, F&& f) {
+  if constexpr (N > 1)
+    if (n < N) return sweep<T, N / 2>(n, f);
+  int64_t i = 0;
+  if constexpr (N == VL<T>) {
+    for (; i + kBlock * N <= n; i += kBlock * N) f(i, Lanes<T, N, kBlock>{});
+    if (n - i > 2 * N) return f(i, Lanes<T, N, kBlock>{});
+  }
+  if (n - i > N) f(i, Lanes<T, N, 2>{});
+  else if (n > i) f(i, Lanes<T, N, 1>{});
 }
 
-// rows[r] points at input column -off (off = 0 for 2x2, 1 for 3x3 pad 1) of the window's row r.
-template <typename T>
-void max_row_fast(int f, const T* const* rows, int64_t ow0, int64_t ow1, T* yr) {
-  const T qnan = __builtin_nan("");
-  if (f == kPool2x2) {
-    const T *r0 = rows[0], *r1 = rows[1];
-#pragma omp simd
-    for (int64_t ow = ow0; ow < ow1; ++ow) {
-      T m = r0[2 * ow];
-      bool nan = m != m;
-      max_step(m, nan, r0[2 * ow + 1]);
-      max_step(m, nan, r1[2 * ow]);
-      max_step(m, nan, r1[2 * ow + 1]);
-      yr[ow] = nan ? qnan : m;
-    }
+// Lane k of the N-lane vector of p[SW * k]: of the N-lane vectors from p, vector K holds the lanes with
+// SW * k / N == K; each one needed is merged in by a constant shuffle (-1: a lane set later). The last
+// vector is loaded ending at p[SW * (N - 1)], so no element past the last lane's is read (p may sit at
+// the end of the input).
+template <int SW, int N, int K, typename L, typename P, int... k>
+inline L merge_strided(L acc, const P* p, std::integer_sequence<int, k...> seq) {
+  constexpr bool used = ((SW * k / N == K) || ...);
+  constexpr int at = K * N < (SW - 1) * (N - 1) ? K * N : (SW - 1) * (N - 1);
+  L r = acc;
+  if constexpr (K == 0)
+    r = __builtin_shufflevector(ld<L>(p), ld<L>(p), (SW * k < N ? SW * k : -1)...);
+  else if constexpr (used)
+    r = __builtin_shufflevector(acc, ld<L>(p + at), (SW * k / N == K ? N + SW * k - at : SW * k / N < K ? k : -1)...);
+  if constexpr (K + 1 < SW) return merge_strided<SW, N, K + 1>(r, p, seq);
+  else return r;
+}
+
+template <int SW, typename L, typename P>
+inline L lds(const P* p) {
+  constexpr int N = int(sizeof(L) / sizeof(P));
+  if constexpr (SW == 1 || N == 1) return ld<L>(p);
+  else return merge_strided<SW, N, 0>(L{}, p, std::make_integer_sequence<int, N>{});
+}
+
+// Inverse of lds for one vector v: p[SW * k] = v[k], and the SW - 1 elements after each are `fill`.
+// Output vector K holds lanes K * N + k of the spread row.
+template <int SW, int N, int K, typename L, typename P, int... k>
+inline void spread_one(P* p, L v, L fill, std::integer_sequence<int, k...>) {
+  st(p + K * N, __builtin_shufflevector(v, fill, ((K * N + k) % SW == 0 ? (K * N + k) / SW : N)...));
+}
+template <int SW, int N, typename L, typename P, int... K>
+inline void spread_strided(P* p, L v, L fill, std::integer_sequence<int, K...>) {
+  (spread_one<SW, N, K>(p, v, fill, std::make_integer_sequence<int, N>{}), ...);
+}
+
+template <int SW, typename L, typename P>
+inline void sts(P* p, L v, P fill) {
+  constexpr int N = int(sizeof(L) / sizeof(P));
+  if constexpr (N == 1) {
+    p[0] = v;
+    for (int j = 1; j < SW; ++j) p[j] = fill;
+  } else if constexpr (SW == 1) {
+    st(p, v);
   } else {
-    const T *r0 = rows[0], *r1 = rows[1], *r2 = rows[2];
-#pragma omp simd
-    for (int64_t ow = ow0; ow < ow1; ++ow) {
-      const int64_t c = 2 * ow;
-      T m = r0[c];
-      bool nan = m != m;
-      max_step(m, nan, r0[c + 1]);
-      max_step(m, nan, r0[c + 2]);
-      max_step(m, nan, r1[c]);
-      max_step(m, nan, r1[c + 1]);
-      max_step(m, nan, r1[c + 2]);
-      max_step(m, nan, r2[c]);
-      max_step(m, nan, r2[c + 1]);
-      max_step(m, nan, r2[c + 2]);
-      yr[ow] = nan ? qnan : m;
+    spread_strided<SW, N>(p, v, L{} + fill, std::make_integer_sequence<int, SW>{});
+  }
+}
+
+// Vector K of v's lanes each repeated SW times: lane l holds v[(K * N + l) / SW].
+template <int SW, int K, typename L, int... l>
+inline L repeat_one(L v, std::integer_sequence<int, l...>) {
+  constexpr int N = sizeof...(l);
+  return __builtin_shufflevector(v, v, ((K * N + l) / SW)...);
+}
+template <int SW, int K, typename L>
+inline L repeat(L v) {
+  constexpr int N = int(sizeof(L) / sizeof(v[0]));
+  return repeat_one<SW, K>(v, std::make_integer_sequence<int, N>{});
+}
+
+// Lane l of vector K of a row of windows SW wide: its column in its window, (K * N + l) % SW.
+template <int SW, int K, typename IL, int... l>
+inline IL phase_one(std::integer_sequence<int, l...>) {
+  constexpr int N = sizeof...(l);
+  return IL{((K * N + l) % SW)...};
+}
+
+template <typename F, int... K>
+inline void for_each_k(F&& f, std::integer_sequence<int, K...>) {
+  (f(std::integral_constant<int, K>{}), ...);
+}
+
+// Stores into a row of windows SW wide the SW vectors that the N outputs in v cover: vector K of v
+// repeated, through f(K, repeated vector). N = 1: the scalar for each of the SW columns.
+template <int SW, typename L, typename P, typename F>
+inline void store_tiled(P* p, L v, F&& f) {
+  constexpr int N = int(sizeof(L) / sizeof(P));
+  for_each_k([&](auto K) {
+    if constexpr (N == 1) p[K] = f(K, v);
+    else st(p + K * N, f(K, repeat<SW, K>(v)));
+  }, std::make_integer_sequence<int, SW>{});
+}
+
+template <typename F>
+inline void with_stride(int64_t sw, F&& f) {
+  static_assert(kPoolMaxStride == 8, "one case per stride");
+  switch (sw) {
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    case 5: return f(std::integral_constant<int, 5>{});
+    case 6: return f(std::integral_constant<int, 6>{});
+    case 7: return f(std::integral_constant<int, 7>{});
+    default: return f(std::integral_constant<int, 8>{});
+  }
+}
+
+// ---------------------------------------------------------------- backward: spread rows
+// Backward kernels gather rather than scatter: per output row, a row of the input's column width holds
+// each output's gradient (and for max its pick) at its window's first column, SW apart, with kw - 1
+// fill elements before and kw after; then each input row sums, over the output rows whose windows
+// cover it and their kw columns, what lands on each element. gx is stored once per element, in a fixed
+// order (deterministic), with no read-modify-write.
+template <typename T>
+struct Spread {
+  int64_t stride, lead;  // row stride of the spread rows; offset of a row's column 0
+  T* g;                  // OH rows: gradients (avg: already divided)
+  IntOf<T>* at;          // max: OH rows: the pick's offset in its window, -1 between windows
+
+  explicit Spread(const PoolArgs<T>& p)
+      : stride(pool_spread_len(p.W, p.kw)), lead(p.kw - 1), g(static_cast<T*>(p.scratch) + lead),
+        at(reinterpret_cast<IntOf<T>*>(static_cast<T*>(p.scratch) + p.OH * stride) + lead) {}
+};
+
+// Calls f(h, oh0, oh1) for each input row h of the plane with the output rows [oh0, oh1) whose windows
+// cover it (h0, h1 are non-decreasing in oh).
+template <typename T, typename F>
+inline void for_input_rows(const PoolArgs<T>& p, F&& f) {
+  int64_t oa = 0, ob = 0;
+  for (int64_t h = 0; h < p.H; ++h) {
+    while (oa < p.OH && p.h1[oa] <= h) ++oa;
+    while (ob < p.OH && p.h0[ob] <= h) ++ob;
+    if (oa < ob) f(h, oa, ob);
+  }
+}
+
+// ---------------------------------------------------------------- max
+// The reference's pick (pool2d.cpp's argmax()): the first maximum in row-major order, a NaN winning
+// outright. Rows first: each input row of the window is reduced over its kw columns, then the rows in
+// order, so both passes meet the window's elements in row-major order and a later element is taken only
+// if greater, or a NaN while the current is not. The forward value is the pick itself, with no index
+// kept.
+
+template <typename L>
+inline auto take(L cur, L next) { return (cur == cur) & ((next > cur) | (next != next)); }
+
+// The picks of one output row for a step's vectors at outputs o[b]: m[b] the value and, with Index,
+// at[b] its offset in the window (row * W + column). xr: the window's first input row.
+template <int SW, bool Index, typename Ln, typename T>
+inline void max_pick(const T* xr, int64_t W, int64_t kh, int64_t kw, const int64_t* o, typename Ln::V* m,
+                     typename Ln::I* at) {
+  using L = typename Ln::V;
+  using IL = typename Ln::I;
+  using IE = IntOf<T>;
+  constexpr int B = Ln::b;
+  for (int64_t h = 0; h < kh; ++h) {
+    const T* row = xr + h * W;
+    L v[B];
+    IL j[B];
+#pragma GCC unroll 4
+    for (int b = 0; b < B; ++b) {
+      v[b] = lds<SW, L>(row + SW * o[b]);
+      j[b] = IL{} + IE(h * W);
+    }
+    for (int64_t k = 1; k < kw; ++k)
+#pragma GCC unroll 4
+      for (int b = 0; b < B; ++b) {
+        const L u = lds<SW, L>(row + SW * o[b] + k);
+        const auto t = take(v[b], u);
+        v[b] = t ? u : v[b];
+        if constexpr (Index) j[b] = t ? IL{} + IE(h * W + k) : j[b];
+      }
+#pragma GCC unroll 4
+    for (int b = 0; b < B; ++b) {
+      if (h == 0) {
+        m[b] = v[b];
+        if constexpr (Index) at[b] = j[b];
+        continue;
+      }
+      const auto t = take(m[b], v[b]);
+      m[b] = t ? v[b] : m[b];
+      if constexpr (Index) at[b] = t ? j[b] : at[b];
     }
   }
 }
 
-// Window-relative index (row-major) of the first maximum, for ow in [ow0, ow1), into idx[ow - ow0].
-template <typename T>
-void argmax_row_fast(int f, const T* const* rows, int64_t ow0, int64_t ow1, int32_t* idx) {
-  if (f == kPool2x2) {
-    const T *r0 = rows[0], *r1 = rows[1];
-#pragma omp simd
-    for (int64_t ow = ow0; ow < ow1; ++ow) {
-      const int64_t c = 2 * ow;
-      T m = r0[c];
-      int32_t i = 0;
-      if (take(m, r0[c + 1])) { m = r0[c + 1]; i = 1; }
-      if (take(m, r1[c])) { m = r1[c]; i = 2; }
-      if (take(m, r1[c + 1])) { m = r1[c + 1]; i = 3; }
-      idx[ow - ow0] = i;
-    }
-  } else {
-    const T *r0 = rows[0], *r1 = rows[1], *r2 = rows[2];
-#pragma omp simd
-    for (int64_t ow = ow0; ow < ow1; ++ow) {
-      const int64_t c = 2 * ow;
-      T m = r0[c];
-      int32_t i = 0;
-      if (take(m, r0[c + 1])) { m = r0[c + 1]; i = 1; }
-      if (take(m, r0[c + 2])) { m = r0[c + 2]; i = 2; }
-      if (take(m, r1[c])) { m = r1[c]; i = 3; }
-      if (take(m, r1[c + 1])) { m = r1[c + 1]; i = 4; }
-      if (take(m, r1[c + 2])) { m = r1[c + 2]; i = 5; }
-      if (take(m, r2[c])) { m = r2[c]; i = 6; }
-      if (take(m, r2[c + 1])) { m = r2[c + 1]; i = 7; }
-      if (take(m, r2[c + 2])) { m = r2[c + 2]; i = 8; }
-      idx[ow - ow0] = i;
-    }
+template <typename T, int SW>
+void max_rows(const PoolArgs<T> p, int64_t oh0, int64_t oh1, const T* x, T* y) {
+  for (int64_t oh = oh0; oh < oh1; ++oh) {
+    const T* xr = x + p.h0[oh] * p.W + p.c0;
+    const int64_t kh = p.h1[oh] - p.h0[oh];
+    T* yr = y + oh * p.OW;
+    sweep<T>(p.n, [&](int64_t i, auto lanes) {
+      using Ln = decltype(lanes);
+      int64_t o[Ln::b];
+      typename Ln::V m[Ln::b];
+      for (int b = 0; b < Ln::b; ++b) o[b] = Ln::at(i, b, p.n);
+      max_pick<SW, false, Ln>(xr, p.W, kh, p.kw, o, m, nullptr);
+      for (int b = 0; b < Ln::b; ++b) st(yr + o[b], m[b]);
+    });
+  }
+}
+
+// Spread row of output row oh: its gradients and picks; then each input row takes, from each covering
+// output row and column offset k, the gradients whose pick is that element.
+template <typename T, int SW>
+void max_backward_plane(const PoolArgs<T> p, const T* x, const T* gy, T* gx) {
+  using IE = IntOf<T>;
+  const Spread<T> s(p);
+  const int64_t n = p.n, ncol = SW * (n - 1) + p.kw;
+  for (int64_t oh = 0; oh < p.OH; ++oh) {
+    IE* at = s.at + oh * s.stride;
+    T* g = s.g + oh * s.stride;
+    std::fill(at - s.lead, at, IE(-1));
+    std::fill(at + SW * n, at + std::max(SW * n, ncol), IE(-1));
+    const T* xr = x + p.h0[oh] * p.W + p.c0;
+    const int64_t kh = p.h1[oh] - p.h0[oh];
+    const T* gr = gy + oh * p.OW;
+    sweep<T>(n, [&](int64_t i, auto lanes) {
+      using Ln = decltype(lanes);
+      using L = typename Ln::V;
+      int64_t o[Ln::b];
+      L m[Ln::b];
+      typename Ln::I j[Ln::b];
+      for (int b = 0; b < Ln::b; ++b) o[b] = Ln::at(i, b, n);
+      max_pick<SW, true, Ln>(xr, p.W, kh, p.kw, o, m, j);
+      for (int b = 0; b < Ln::b; ++b) {
+        sts<SW>(at + SW * o[b], j[b], IE(-1));
+        sts<SW>(g + SW * o[b], ld<L>(gr + o[b]), T(0));
+      }
+    });
+  }
+  for_input_rows(p, [&](int64_t h, int64_t oa, int64_t ob) {
+    T* d = gx + h * p.W + p.c0;
+    sweep<T>(ncol, [&](int64_t i, auto lanes) {
+      using Ln = decltype(lanes);
+      using L = typename Ln::V;
+      using IL = typename Ln::I;
+      int64_t c[Ln::b];
+      L acc[Ln::b];
+      for (int b = 0; b < Ln::b; ++b) {
+        c[b] = Ln::at(i, b, ncol);
+        acc[b] = L{};
+      }
+      for (int64_t oh = oa; oh < ob; ++oh) {
+        const IE* at = s.at + oh * s.stride;
+        const T* g = s.g + oh * s.stride;
+        const IE rel = IE((h - p.h0[oh]) * p.W);
+        for (int64_t k = 0; k < p.kw; ++k)
+#pragma GCC unroll 4
+          for (int b = 0; b < Ln::b; ++b) {
+            const auto hit = ld<IL>(at + c[b] - k) == IL{} + IE(rel + k);
+            acc[b] += hit ? ld<L>(g + c[b] - k) : L{};
+          }
+      }
+      for (int b = 0; b < Ln::b; ++b) st(d + c[b], acc[b]);
+    });
+  });
+}
+
+// Windows that tile the plane (kw = SW, kh = sh): each gx element is in one window, so every row of
+// it is stored straight from the picks in registers, each gradient repeated over its window's columns
+// and kept where the pick is.
+template <typename T, int SW>
+void max_backward_tiled(const PoolArgs<T> p, const T* x, const T* gy, T* gx) {
+  using IE = IntOf<T>;
+  for (int64_t oh = 0; oh < p.OH; ++oh) {
+    const int64_t kh = p.h1[oh] - p.h0[oh];
+    const T* xr = x + p.h0[oh] * p.W + p.c0;
+    T* gr = gx + p.h0[oh] * p.W + p.c0;
+    const T* g = gy + oh * p.OW;
+    sweep<T>(p.n, [&](int64_t i, auto lanes) {
+      using Ln = decltype(lanes);
+      using L = typename Ln::V;
+      using IL = typename Ln::I;
+      int64_t o[Ln::b];
+      L m[Ln::b];
+      IL at[Ln::b];
+      for (int b = 0; b < Ln::b; ++b) o[b] = Ln::at(i, b, p.n);
+      max_pick<SW, true, Ln>(xr, p.W, kh, p.kw, o, m, at);
+      for (int b = 0; b < Ln::b; ++b) {
+        const L gv = ld<L>(g + o[b]);
+        for (int64_t r = 0; r < kh; ++r)
+          store_tiled<SW>(gr + r * p.W + SW * o[b], at[b], [&](auto K, auto a) {
+            constexpr int N = Ln::n;
+            IL col;
+            if constexpr (N == 1) col = K;
+            else col = phase_one<SW, K, IL>(std::make_integer_sequence<int, N>{});
+            const auto hit = a == col + IE(r * p.W);
+            if constexpr (N == 1) return hit ? gv : T(0);
+            else return hit ? repeat<SW, K>(gv) : L{};
+          });
+        }
+    });
   }
 }
 
 template <typename T>
-void avg_row_fast(int f, const T* xp, int64_t W, int64_t oh, int64_t ow0, int64_t ow1, T* yr) {
-  if (f == kPool2x2) {
-    const T *r0 = xp + 2 * oh * W, *r1 = r0 + W;
-#pragma omp simd
-    for (int64_t ow = ow0; ow < ow1; ++ow)
-      yr[ow] = (r0[2 * ow] + r0[2 * ow + 1] + r1[2 * ow] + r1[2 * ow + 1]) / T(4);
-  } else {
-    const T *r0 = xp + (2 * oh - 1) * W - 1, *r1 = r0 + W, *r2 = r1 + W;
-#pragma omp simd
-    for (int64_t ow = ow0; ow < ow1; ++ow) {
-      const int64_t c = 2 * ow;
-      yr[ow] = (r0[c] + r0[c + 1] + r0[c + 2] + r1[c] + r1[c + 1] + r1[c + 2] + r2[c] + r2[c + 1] + r2[c + 2]) /
-               T(9);
-    }
+void max_fast(const PoolArgs<T>& p, int64_t oh0, int64_t oh1, const T* x, T* y) {
+  with_stride(p.sw, [&](auto sw) { max_rows<T, sw.value>(p, oh0, oh1, x, y); });
+}
+
+template <typename T>
+void max_backward_fast(const PoolArgs<T>& p, const T* x, const T* gy, T* gx) {
+  with_stride(p.sw, [&](auto sw) {
+    if (p.kw == p.sw && p.kh == p.sh) max_backward_tiled<T, sw.value>(p, x, gy, gx);
+    else max_backward_plane<T, sw.value>(p, x, gy, gx);
+  });
+}
+
+// ---------------------------------------------------------------- avg
+// Both divisors of an interior window depend on its rows only: the caller gives one per output row.
+
+template <typename T, int SW>
+void avg_rows(const PoolArgs<T> p, int64_t oh0, int64_t oh1, const T* x, T* y) {
+  for (int64_t oh = oh0; oh < oh1; ++oh) {
+    const T* xr = x + p.h0[oh] * p.W + p.c0;
+    const int64_t kh = p.h1[oh] - p.h0[oh];
+    const T d = p.div[oh];
+    T* yr = y + oh * p.OW;
+    sweep<T>(p.n, [&](int64_t i, auto lanes) {
+      using Ln = decltype(lanes);
+      using L = typename Ln::V;
+      int64_t o[Ln::b];
+      L acc[Ln::b];
+      for (int b = 0; b < Ln::b; ++b) {
+        o[b] = Ln::at(i, b, p.n);
+        acc[b] = L{};
+      }
+      for (int64_t h = 0; h < kh; ++h)
+        for (int64_t k = 0; k < p.kw; ++k)
+#pragma GCC unroll 4
+          for (int b = 0; b < Ln::b; ++b) acc[b] += lds<SW, L>(xr + h * p.W + SW * o[b] + k);
+      for (int b = 0; b < Ln::b; ++b) st(yr + o[b], acc[b] / d);
+    });
   }
 }
 
+template <typename T, int SW>
+void avg_backward_plane(const PoolArgs<T> p, const T* gy, T* gx) {
+  const Spread<T> s(p);
+  const int64_t n = p.n, ncol = SW * (n - 1) + p.kw;
+  for (int64_t oh = 0; oh < p.OH; ++oh) {
+    T* g = s.g + oh * s.stride;
+    std::fill(g - s.lead, g, T(0));
+    std::fill(g + SW * n, g + std::max(SW * n, ncol), T(0));
+    const T* gr = gy + oh * p.OW;
+    const T d = p.div[oh];
+    sweep<T>(n, [&](int64_t i, auto lanes) {
+      using Ln = decltype(lanes);
+      for (int b = 0; b < Ln::b; ++b) {
+        const int64_t o = Ln::at(i, b, n);
+        sts<SW>(g + SW * o, ld<typename Ln::V>(gr + o) / d, T(0));
+      }
+    });
+  }
+  for_input_rows(p, [&](int64_t h, int64_t oa, int64_t ob) {
+    T* d = gx + h * p.W + p.c0;
+    sweep<T>(ncol, [&](int64_t i, auto lanes) {
+      using Ln = decltype(lanes);
+      using L = typename Ln::V;
+      int64_t c[Ln::b];
+      L acc[Ln::b];
+      for (int b = 0; b < Ln::b; ++b) {
+        c[b] = Ln::at(i, b, ncol);
+        acc[b] = L{};
+      }
+      for (int64_t oh = oa; oh < ob; ++oh)
+        for (int64_t k = 0; k < p.kw; ++k)
+#pragma GCC unroll 4
+          for (int b = 0; b < Ln::b; ++b) acc[b] += ld<L>(s.g + oh * s.stride + c[b] - k);
+      for (int b = 0; b < Ln::b; ++b) st(d + c[b], acc[b]);
+    });
+  });
+}
+
+template <typename T, int SW>
+void avg_backward_tiled(const PoolArgs<T> p, const T* gy, T* gx) {
+  for (int64_t oh = 0; oh < p.OH; ++oh) {
+    const int64_t kh = p.h1[oh] - p.h0[oh];
+    T* gr = gx + p.h0[oh] * p.W + p.c0;
+    const T* g = gy + oh * p.OW;
+    const T d = p.div[oh];
+    sweep<T>(p.n, [&](int64_t i, auto lanes) {
+      using Ln = decltype(lanes);
+      for (int b = 0; b < Ln::b; ++b) {
+        const int64_t o = Ln::at(i, b, p.n);
+        const typename Ln::V v = ld<typename Ln::V>(g + o) / d;
+        for (int64_t r = 0; r < kh; ++r)
+          store_tiled<SW>(gr + r * p.W + SW * o, v, [](auto, auto u) { return u; });
+      }
+    });
+  }
+}
+
+template <typename T>
+void avg_fast(const PoolArgs<T>& p, int64_t oh0, int64_t oh1, const T* x, T* y) {
+  with_stride(p.sw, [&](auto sw) { avg_rows<T, sw.value>(p, oh0, oh1, x, y); });
+}
+
+template <typename T>
+void avg_backward_fast(const PoolArgs<T>& p, const T* gy, T* gx) {
+  with_stride(p.sw, [&](auto sw) {
+    if (p.kw == p.sw && p.kh == p.sh) avg_backward_tiled<T, sw.value>(p, gy, gx);
+    else avg_backward_plane<T, sw.value>(p, gy, gx);
+  });
+}

@@ -146,6 +146,16 @@ POOL = [  # (N, C, H, W, kernel, stride, padding, ceil_mode)
     (2, 2, 11, 13, 1, 3, 0, True),
     (1, 2, 17, 16, 3, 1, 1, False),
     (0, 3, 6, 6, 2, 2, 0, False),
+    (2, 3, 13, 18, 4, 4, 0, False),  # 4x4/4, the course model's pool, H not a multiple of 4
+    (1, 2, 11, 70, 4, 4, 1, True),
+    (2, 2, 9, 21, 2, 1, 0, False),
+    (1, 3, 10, 67, 3, 1, 1, False),  # 65 outputs a row: one past a block of vectors
+    (2, 2, 12, 25, 3, 2, 0, True),
+    (1, 2, 17, 40, 5, 3, 2, False),
+    (1, 2, 9, 61, (2, 7), (1, 7), (1, 3), True),
+    (1, 1, 9, 80, 8, 8, 0, False),  # the widest column stride with a vectorized kernel
+    (1, 1, 10, 60, (2, 9), (2, 9), 0, True),  # one wider: general code only
+    (2, 2, 7, 33, (3, 1), (2, 3), (1, 0), False),  # windows narrower than the stride
 ]
 
 

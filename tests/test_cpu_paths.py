@@ -185,11 +185,17 @@ def test_fma_probe():
 
 # ---------------------------------------------------------------- pooling
 
-POOLS = [  # (shape, kernel, stride, padding, ceil_mode): the fast 2x2s2 / 3x3s2p1 shapes and edges
+POOLS = [  # (shape, kernel, stride, padding, ceil_mode): windows that tile the plane (their own backward
+    # kernels), overlapping ones, strides 1..8, padding and ceil_mode edges, rows of 1..65 outputs (scalar,
+    # narrow vectors, one past a block of full ones)
     ((2, 3, 8, 8), 2, 2, 0, False), ((1, 2, 7, 9), 2, 2, 0, False), ((1, 2, 7, 9), 2, 2, 0, True),
     ((2, 3, 2, 5), 2, 2, 0, True), ((2, 3, 11, 12), 3, 2, 1, False), ((1, 2, 12, 11), 3, 2, 1, True),
     ((1, 1, 3, 3), 3, 2, 1, False), ((1, 2, 2, 2), 3, 2, 1, False), ((2, 2, 33, 35), 3, 2, 1, False),
     ((1, 2, 34, 33), 2, 2, 0, False), ((1, 2, 9, 10), 3, 1, 1, False), ((1, 1, 10, 9), (2, 3), (1, 2), (1, 1), True),
+    ((2, 3, 13, 18), 4, 4, 0, False), ((1, 2, 11, 70), 4, 4, 1, True), ((2, 2, 9, 21), 2, 1, 0, False),
+    ((1, 2, 10, 67), 3, 1, 1, False), ((2, 2, 12, 25), 3, 2, 0, True), ((1, 2, 17, 40), 5, 3, 2, False),
+    ((1, 2, 9, 61), (2, 7), (1, 7), (1, 3), True), ((1, 1, 9, 80), 8, 8, 0, False),
+    ((1, 1, 4, 131), 2, 2, 0, True), ((2, 2, 5, 13), 3, 2, 1, False), ((1, 2, 6, 4), 2, 2, 0, False),
 ]
 
 
@@ -231,9 +237,22 @@ def test_max_pool_infinities(cap, dtype):
     x[0, :, :3, :] = -np.inf
     x[1, 0, :, :5] = np.inf
     x[1, 1, 2, 3] = np.nan
-    for k, s, p in ((3, 2, 1), (2, 2, 0)):
+    for k, s, p in ((3, 2, 1), (2, 2, 0), (4, 4, 0), (3, 1, 1), (2, 1, 0), (3, 2, 0), (5, 3, 2)):
         np.testing.assert_array_equal(strided.max_pool2d(x, k, s, p), ref.max_pool2d(x, k, s, p))
         y = ref.max_pool2d(x, k, s, p)
         gy = rng.standard_normal(y.shape).astype(dtype)
         np.testing.assert_allclose(strided.max_pool2d_backward(gy, x, k, s, p), ref.max_pool2d_backward(gy, x, k, s, p),
                                    rtol=_tol(dtype), atol=_tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_max_pool_signed_zero(cap, dtype):
+    """The forward value is the window's first maximum: of -0 and +0 tied, the one first in row-major order."""
+    x = -np.abs(rng.standard_normal((2, 2, 11, 37))).astype(dtype)
+    zero = rng.random(x.shape) < 0.5
+    x[zero] = np.where(rng.random(int(zero.sum())) < 0.5, 0.0, -0.0)
+    for k, s, p in ((2, 2, 0), (4, 4, 0), (3, 1, 1), (3, 2, 1), (5, 3, 2), ((2, 3), (1, 2), (1, 1))):
+        want = ref.max_pool2d(x, k, s, p)
+        got = strided.max_pool2d(x, k, s, p)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))

@@ -77,8 +77,8 @@ def test_avg_divisor_counts_padding_but_not_ceil_overhang():
 
 
 @settings(max_examples=80, deadline=None)
-@given(N=st.integers(0, 2), C=st.integers(1, 3), kh=st.integers(1, 4), kw=st.integers(1, 4),
-       extra_h=st.integers(0, 8), extra_w=st.integers(0, 8), sh=st.integers(1, 4), sw=st.integers(1, 4),
+@given(N=st.integers(0, 2), C=st.integers(1, 3), kh=st.integers(1, 7), kw=st.integers(1, 7),
+       extra_h=st.integers(0, 8), extra_w=st.integers(0, 40), sh=st.integers(1, 4), sw=st.integers(1, 9),
        pad_frac=st.tuples(st.floats(0, 1), st.floats(0, 1)), ceil=st.booleans(),
        stride_none=st.booleans(), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16),
        ties=st.booleans())
