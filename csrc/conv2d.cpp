@@ -667,37 +667,42 @@ Band make_band(const ConvShape& s, const kern::Table<T>& kt, int64_t tasks_per_b
 
 inline bool direct_supported(const ConvShape& s) { return s.S <= 64; }
 
-// Only the columns some valid output reads are written; the slack past them (where a vector block
-// runs over OW) is left as it is: the forward kernel never stores those lanes and backward-weight masks
-// them, so this saves zero-filling most of a short row (depthwise 28-wide planes).
+// One thread's band buffer, zeroed once per call: the columns left and right of the input (padding)
+// and the slack past them are never written by fill_band, so they stay zero across the tasks.
+template <typename T>
+T* band_buffer(const ConvShape& s, const Band& b) {
+  const int64_t n = s.Cg() * b.chan_stride;
+  T* buf = workspace<T>(kTile, n);
+  std::fill(buf, buf + n, T(0));
+  return buf;
+}
+
+// Writes the band's input columns: the ones under the input (copied) or, on rows in the top or bottom
+// padding, zeros. The rest of a row is zero from band_buffer. Per row this is one short copy, with
+// no per-row divisions or calls (depthwise layers fill one 30x30 band per 28x28 output plane).
 template <typename T>
 void fill_band(const ConvShape& s, const Band& b, const T* xg, int64_t oh0, int64_t nrows, T* buf) {
   const int64_t Cg = s.Cg(), sw = s.stride_w, used = (nrows - 1) * s.stride_h + (s.R - 1) * s.dil_h + 1;
   const int64_t uend = ((s.OW - 1) * sw + (s.S - 1) * s.dil_w) / sw + 1;
-  for (int64_t c = 0; c < Cg; ++c) {
-    const T* xc = xg + c * s.H * s.W;
-    for (int64_t lr = 0; lr < used; ++lr) {
-      const int64_t ih = oh0 * s.stride_h + lr - s.pad_top;
-      T* d = buf + c * b.chan_stride + lr * b.row_stride;
-      if (ih < 0 || ih >= s.H) {
-        for (int64_t ph = 0; ph < sw; ++ph) std::fill(d + ph * b.Wq, d + ph * b.Wq + uend, T(0));
-        continue;
-      }
-      const T* xr = xc + ih * s.W;
-      for (int64_t ph = 0; ph < sw; ++ph) {
-        T* dp = d + ph * b.Wq;
-        int64_t lo, hi;  // u with 0 <= u*sw + ph - pad_left < W
-        valid_range(ph - s.pad_left, sw, s.W, uend, lo, hi);
-        // Plain loops, not memcpy/fill calls: rows are short (28 wide) and there are many of them.
-        for (int64_t u = 0; u < lo; ++u) dp[u] = T(0);
-        const T* src = xr + ph - s.pad_left;
+  for (int64_t ph = 0; ph < sw; ++ph) {
+    int64_t lo, hi;  // u with 0 <= u*sw + ph - pad_left < W
+    valid_range(ph - s.pad_left, sw, s.W, uend, lo, hi);
+    for (int64_t c = 0; c < Cg; ++c) {
+      const T* xc = xg + c * s.H * s.W + ph - s.pad_left;
+      for (int64_t lr = 0; lr < used; ++lr) {
+        const int64_t ih = oh0 * s.stride_h + lr - s.pad_top;
+        T* dp = buf + c * b.chan_stride + lr * b.row_stride + ph * b.Wq;
+        if (ih < 0 || ih >= s.H) {
+          std::fill(dp + lo, dp + hi, T(0));
+          continue;
+        }
+        const T* src = xc + ih * s.W;
         if (sw == 1) {
 #pragma omp simd
           for (int64_t u = lo; u < hi; ++u) dp[u] = src[u];
         } else {
           for (int64_t u = lo; u < hi; ++u) dp[u] = src[u * sw];
         }
-        for (int64_t u = hi; u < uend; ++u) dp[u] = T(0);
       }
     }
   }
@@ -729,7 +734,7 @@ void forward_direct(const ConvShape& s, const T* x, const T* w, const T* b, T* y
 #pragma omp parallel
   {
     DenormalGuard ftz;
-    T* buf = workspace<T>(kTile, Cg * band.chan_stride);
+    T* buf = band_buffer<T>(s, band);
     T* tmp = band.flat ? workspace<T>(kTile2, 12 * V) : nullptr;
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tasks; ++t) {
@@ -785,7 +790,7 @@ void backward_weight_direct(const ConvShape& s, const T* gy, const T* x, T* gw) 
 #pragma omp single
     parts.assign(size_t(omp_get_num_threads()), nullptr);
     parts[size_t(omp_get_thread_num())] = mine;
-    T* buf = workspace<T>(kTile, Cg * band.chan_stride);
+    T* buf = band_buffer<T>(s, band);
     T* gpad = workspace<T>(kTile2, Kg * band.nb * OWp);
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tasks; ++t) {

@@ -182,6 +182,7 @@ void gemm_rows(int64_t M, int64_t N, int64_t rows, int64_t len, const T* A, int6
 }
 
 // ---------------------------------------------------------------- direct convolution
+constexpr int kDirectMaxNV = 8;  // widest direct-forward block, in vectors (Table::max_nv)
 // For few input channels (C = 1, 3) or depthwise groups an im2col column has too few rows to amortize
 // its gather. Instead each output vector (VL consecutive ow) accumulates in registers for KB output
 // channels at once: per tap, NVD input vectors are loaded once and reused by KB broadcast weights.
@@ -194,7 +195,7 @@ void direct_forward_block(const DirectArgs<T>& a) {
 #pragma GCC unroll 16
       for (int k = 0; k < KB; ++k) {
         const V<T> b0 = bcast(a.bias ? a.bias[k] : T(0));
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int v = 0; v < NVD; ++v) acc[k][v] = b0;
       }
       const T* wk = a.wp;
@@ -204,12 +205,12 @@ void direct_forward_block(const DirectArgs<T>& a) {
           for (int64_t q = 0; q < a.S; ++q) {
             const T* p = row + a.tap_off[q];
             V<T> x[NVD];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
             for (int v = 0; v < NVD; ++v) x[v] = load(p + v * L);
 #pragma GCC unroll 16
             for (int k = 0; k < KB; ++k) {
               const V<T> wv = bcast(wk[k]);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
               for (int v = 0; v < NVD; ++v) acc[k][v] += wv * x[v];
             }
             wk += KB;
@@ -220,7 +221,7 @@ void direct_forward_block(const DirectArgs<T>& a) {
       if (ow0 + W <= a.OW) {
 #pragma GCC unroll 16
         for (int k = 0; k < KB; ++k)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
           for (int v = 0; v < NVD; ++v) store(out + k * a.out_kstride + v * L, acc[k][v]);
       } else {
         alignas(64) T tmp[W];
@@ -236,17 +237,25 @@ void direct_forward_block(const DirectArgs<T>& a) {
 
 template <typename T, int KB>
 void direct_forward_kb(const DirectArgs<T>& a) {
-  // As many vectors per block as the register budget allows, but no wider than the row needs.
-  constexpr int budget = STRIDED_ACC / KB < 1 ? 1 : (STRIDED_ACC / KB > 4 ? 4 : STRIDED_ACC / KB);
+  // As many vectors per block as the register budget allows, but no wider than the row needs. One
+  // output channel (depthwise) gets up to kDirectMaxNV: its FMAs take the input from memory, and each
+  // accumulator is a chain of C/g*R*S dependent FMAs, so it needs more chains in flight than 4 to keep
+  // both FMA pipes busy (4-cycle latency).
+  constexpr int cap = KB == 1 ? kDirectMaxNV : 4;
+  constexpr int budget = STRIDED_ACC / KB < 1 ? 1 : (STRIDED_ACC / KB > cap ? cap : STRIDED_ACC / KB);
   const int64_t need = (a.OW + VL<T> - 1) / VL<T>;
   const int nv = int(need < budget ? need : budget);
   switch (nv) {
     case 1: return direct_forward_block<T, KB, 1>(a);
     case 2: if constexpr (budget >= 2) return direct_forward_block<T, KB, 2>(a); break;
     case 3: if constexpr (budget >= 3) return direct_forward_block<T, KB, 3>(a); break;
+    case 4: if constexpr (budget >= 4) return direct_forward_block<T, KB, 4>(a); break;
+    case 5: case 6: if constexpr (budget >= 6) return direct_forward_block<T, KB, 6>(a); break;
     default: break;
   }
-  if constexpr (budget >= 4) direct_forward_block<T, KB, 4>(a);
+  if constexpr (budget >= 8) direct_forward_block<T, KB, 8>(a);
+  else if constexpr (budget >= 6) direct_forward_block<T, KB, 6>(a);
+  else if constexpr (budget >= 4) direct_forward_block<T, KB, 4>(a);
 }
 
 // a.kb must be one of 1, 2, 3, 4, 6, 8, 12 (the caller splits output channels into such blocks).
@@ -410,7 +419,7 @@ Table<T> make_table() {
   t.vl = VL<T>;
   t.mr = MR;
   t.nr = NV * VL<T>;
-  t.max_nv = 4;
+  t.max_nv = kDirectMaxNV;
   t.gemm = &gemm<T>;
   t.gemm_rows = &gemm_rows<T>;
   t.direct_forward = &direct_forward<T>;
