@@ -178,6 +178,27 @@ def test_batchnorm_train_eval_and_running_stats(rng):
         bn(rng.standard_normal((4, 3)))
 
 
+def test_batchnorm_cumulative_average_survives_a_checkpoint(rng):
+    """momentum=None averages every batch seen; a model loaded from a state_dict goes on counting."""
+    xs = [rng.standard_normal((6, 2, 3, 3)) + i for i in range(4)]
+    whole = nn.BatchNorm2d(2, momentum=None).double()
+    for x in xs:
+        whole(x)
+    first = nn.BatchNorm2d(2, momentum=None).double()
+    for x in xs[:2]:
+        first(x)
+    second = nn.BatchNorm2d(2, momentum=None).double()
+    second.load_state_dict(first.state_dict())
+    for x in xs[2:]:
+        second(x)
+    np.testing.assert_allclose(whole.running_mean, np.mean([x.mean(axis=(0, 2, 3)) for x in xs], axis=0),
+                               rtol=1e-12)
+    np.testing.assert_allclose(second.running_mean, whole.running_mean, rtol=1e-12)
+    np.testing.assert_allclose(second.running_var, whole.running_var, rtol=1e-12)
+    assert int(second.num_batches_tracked) == 4
+    assert second.float().num_batches_tracked.dtype == np.int64     # casts leave the counter alone
+
+
 def test_train_eval_propagates():
     model = nn.Sequential(nn.Conv2d(1, 1, 1), nn.Sequential(nn.BatchNorm2d(1), nn.Dropout()))
     assert model.eval() is model
@@ -198,7 +219,8 @@ def test_state_dict_round_trip(rng):
     a(rng.standard_normal((4, 2, 5, 5)).astype(np.float32))     # move the running statistics
     sd = a.state_dict()
     assert list(sd) == ["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var",
-                        "4.weight", "4.bias"]
+                        "1.num_batches_tracked", "4.weight", "4.bias"]
+    assert sd["1.num_batches_tracked"] == 1 and sd["1.num_batches_tracked"].dtype == np.int64
     assert all(isinstance(v, np.ndarray) for v in sd.values())
     nn.init.seed(2)
     b = _small_model()
@@ -231,7 +253,7 @@ def test_astype_and_to(rng):
     m = _small_model()
     assert m.double() is m
     assert all(p.dtype == np.float64 for p in m.parameters())
-    assert all(b.dtype == np.float64 for b in m.buffers())
+    assert all(b.dtype == (np.float64 if b.dtype.kind == "f" else np.int64) for b in m.buffers())
     assert m(rng.standard_normal((2, 2, 4, 4))).dtype == np.float64
     assert m.to(np.float32) is m and m[0].weight.dtype == np.float32
     assert m.to("float64")[0].weight.dtype == np.float64 and m.float()[1].running_var.dtype == np.float32

@@ -459,7 +459,9 @@ class _BatchNorm(Module):
             self.register_parameter("bias", None)
         self.register_buffer("running_mean", np.zeros(self.num_features, np.float32))
         self.register_buffer("running_var", np.ones(self.num_features, np.float32))
-        self.num_batches_tracked = 0
+        # A buffer, as in PyTorch, so that a checkpoint carries it: momentum=None (the cumulative average)
+        # goes on from where it was after load_state_dict.
+        self.register_buffer("num_batches_tracked", np.zeros((), np.int64))
         self._cache = None
 
     def _check(self, x):
@@ -480,7 +482,7 @@ class _BatchNorm(Module):
             xc = x - mean.reshape(bshape)
             var = (xc * xc).mean(axis=axes)
             self.num_batches_tracked += 1
-            mom = 1.0 / self.num_batches_tracked if self.momentum is None else float(self.momentum)
+            mom = 1.0 / float(self.num_batches_tracked) if self.momentum is None else float(self.momentum)
             unbiased = var * (m / (m - 1)) if m > 1 else var
             rm, rv = self.running_mean, self.running_var
             rm *= (1 - mom)

@@ -276,11 +276,12 @@ class Module:
         return self
 
     def astype(self, dtype):
-        """Cast parameters (and their grads) and buffers to float32 or float64; returns self."""
+        """Cast parameters (and their grads) and float buffers to float32 or float64; returns self.
+        Integer buffers (BatchNorm's num_batches_tracked) keep their dtype."""
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
             raise TypeError(f"strided modules support float32 and float64, got {dtype}")
-        return self._apply(lambda a: a.astype(dtype, copy=False))
+        return self._apply(lambda a: a.astype(dtype, copy=False) if a.dtype.kind == "f" else a)
 
     def double(self):
         return self.astype(np.float64)
