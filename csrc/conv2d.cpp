@@ -516,7 +516,7 @@ void reduce_partials(std::vector<T*>& parts, int64_t len, T* out) {
 }
 
 // Backward-weight as channels-last GEMMs. Per task (image, group, band of output rows) the input band is
-// transposed to Xt[row][col][c] (zero-padded) and gy to Gt[pixel][k] (k padded to nr). Then for each
+// transposed to Xt[row][col][c] (zero-padded) and gy to Gt[pixel][k] (k padded to whole vectors). Then for each
 // kernel row r, gw_r[(q, c)][k] = sum_pixels Xt[oh*sh + r*dh][ow*sw + q*dw][c] * Gt[oh][ow][k]: with
 // dil_w = 1 the S*Cg values (q, c) of one pixel are contiguous in Xt, so the whole kernel row is one GEMM
 // whose operands are read in place, the pixel loop innermost with the accumulators in registers. The
@@ -527,7 +527,7 @@ template <typename T>
 void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw) {
   const auto& kt = kern::table<T>();
   const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), P = s.OH * s.OW, RS = s.R * s.S;
-  const int64_t MR = kt.mr, NR = kt.nr, Kp = round_up(Kg, NR);
+  const int64_t MR = kt.mr, Kp = round_up(Kg, kt.vl);  // gemm_rows takes columns in whole vectors
   const int64_t Wp = s.W + s.pad_left + s.pad_right, sh = s.stride_h, sw = s.stride_w;
   const int64_t plen = G * RS * Cg * Kp, len = s.K * Cg * RS;
   // Pixel stride of Xt: Cg, except that a 1x1 kernel (no (q, c) run to keep contiguous) gets one cache

@@ -65,7 +65,7 @@ struct Table {
   // kc x mr, B as ceil(N/nr) panels of kc x nr (padding lanes of the panels may hold anything finite).
   void (*gemm)(int64_t M, int64_t N, int64_t kc, const T* Ap, const T* Bp, T* C, int64_t ldc, bool accumulate);
   // C[i][j] += sum_{row < rows, t < len} A[row*a_row + t*a_step + i] * B[row*b_row + t*b_step + j],
-  // i < M (A is read up to mr-1 elements past), j < N (a multiple of nr); no packing.
+  // i < M (A is read up to mr-1 elements past), j < N (a multiple of vl); no packing.
   void (*gemm_rows)(int64_t M, int64_t N, int64_t rows, int64_t len, const T* A, int64_t a_step, int64_t a_row,
                     const T* B, int64_t b_step, int64_t b_row, T* C, int64_t ldc);
   void (*direct_forward)(const DirectArgs<T>& a);
