@@ -27,6 +27,10 @@ struct Lanes {
   static constexpr int n = N, b = B;
   // Start of the step's vector k: the step's last vectors end at `end` at most, overlapping.
   static int64_t at(int64_t i, int k, int64_t end) { return std::min<int64_t>(i + k * N, end - N); }
+  // Lane k holds k.
+  static I iota() { return iota(std::make_integer_sequence<int, N>{}); }
+  template <int... k>
+  static I iota(std::integer_sequence<int, k...>) { return I{k...}; }
 };
 template <typename T, int B>
 struct Lanes<T, 1, B> {
@@ -34,6 +38,7 @@ struct Lanes<T, 1, B> {
   using I = IntOf<T>;
   static constexpr int n = 1, b = B;
   static int64_t at(int64_t i, int k, int64_t end) { return std::min<int64_t>(i + k, end - 1); }
+  static I iota() { return 0; }
 };
 
 template <typename L, typename P>
@@ -161,20 +166,18 @@ inline void with_stride(int64_t sw, F&& f) {
 }
 
 // ---------------------------------------------------------------- backward: spread rows
-// Backward kernels gather rather than scatter: per output row, a row of the input's column width holds
-// each output's gradient (and for max its pick) at its window's first column, SW apart, with kw - 1
-// fill elements before and kw after; then each input row sums, over the output rows whose windows
-// cover it and their kw columns, what lands on each element. gx is stored once per element, in a fixed
-// order (deterministic), with no read-modify-write.
+// Avg backward gathers rather than scatters: per output row, a row of the input's column width holds
+// each output's gradient at its window's first column, SW apart, with kw - 1 zeros before and kw after;
+// then each input row sums, over the output rows whose windows cover it and their kw columns, what
+// lands on each element. gx is stored once per element, in a fixed order (deterministic), with no
+// read-modify-write.
 template <typename T>
 struct Spread {
   int64_t stride, lead;  // row stride of the spread rows; offset of a row's column 0
   T* g;                  // OH rows: gradients (avg: already divided)
-  IntOf<T>* at;          // max: OH rows: the pick's offset in its window, -1 between windows
 
   explicit Spread(const PoolArgs<T>& p)
-      : stride(pool_spread_len(p.W, p.kw)), lead(p.kw - 1), g(static_cast<T*>(p.scratch) + lead),
-        at(reinterpret_cast<IntOf<T>*>(static_cast<T*>(p.scratch) + p.OH * stride) + lead) {}
+      : stride(pool_spread_len(p.W, p.kw)), lead(p.kw - 1), g(static_cast<T*>(p.scratch) + lead) {}
 };
 
 // Calls f(h, oh0, oh1) for each input row h of the plane with the output rows [oh0, oh1) whose windows
@@ -256,61 +259,30 @@ void max_rows(const PoolArgs<T> p, int64_t oh0, int64_t oh1, const T* x, T* y) {
   }
 }
 
-// Spread row of output row oh: its gradients and picks; then each input row takes, from each covering
-// output row and column offset k, the gradients whose pick is that element.
+// Windows that overlap: per output row, each window's pick as an offset from the row's first window
+// (row * W + column), one row of them in the scratch; then each output's gradient is added at its pick,
+// in output order (the reference's order of the sums). A gather per input element would load every
+// covering window's pick and gradient once per window column; the scalar adds are cheaper than those
+// unaligned vector loads.
 template <typename T, int SW>
 void max_backward_plane(const PoolArgs<T> p, const T* x, const T* gy, T* gx) {
   using IE = IntOf<T>;
-  const Spread<T> s(p);
-  const int64_t n = p.n, ncol = SW * (n - 1) + p.kw;
+  IE* at = static_cast<IE*>(p.scratch);
   for (int64_t oh = 0; oh < p.OH; ++oh) {
-    IE* at = s.at + oh * s.stride;
-    T* g = s.g + oh * s.stride;
-    std::fill(at - s.lead, at, IE(-1));
-    std::fill(at + SW * n, at + std::max(SW * n, ncol), IE(-1));
-    const T* xr = x + p.h0[oh] * p.W + p.c0;
-    const int64_t kh = p.h1[oh] - p.h0[oh];
-    const T* gr = gy + oh * p.OW;
-    sweep<T>(n, [&](int64_t i, auto lanes) {
+    const int64_t base = p.h0[oh] * p.W + p.c0, kh = p.h1[oh] - p.h0[oh];
+    sweep<T>(p.n, [&](int64_t i, auto lanes) {
       using Ln = decltype(lanes);
-      using L = typename Ln::V;
       int64_t o[Ln::b];
-      L m[Ln::b];
+      typename Ln::V m[Ln::b];
       typename Ln::I j[Ln::b];
-      for (int b = 0; b < Ln::b; ++b) o[b] = Ln::at(i, b, n);
-      max_pick<SW, true, Ln>(xr, p.W, kh, p.kw, o, m, j);
-      for (int b = 0; b < Ln::b; ++b) {
-        sts<SW>(at + SW * o[b], j[b], IE(-1));
-        sts<SW>(g + SW * o[b], ld<L>(gr + o[b]), T(0));
-      }
+      for (int b = 0; b < Ln::b; ++b) o[b] = Ln::at(i, b, p.n);
+      max_pick<SW, true, Ln>(x + base, p.W, kh, p.kw, o, m, j);
+      for (int b = 0; b < Ln::b; ++b) st(at + o[b], j[b] + (Ln::iota() * SW + IE(SW * o[b])));
     });
+    T* g = gx + base;
+    const T* gr = gy + oh * p.OW;
+    for (int64_t o = 0; o < p.n; ++o) g[at[o]] += gr[o];
   }
-  for_input_rows(p, [&](int64_t h, int64_t oa, int64_t ob) {
-    T* d = gx + h * p.W + p.c0;
-    sweep<T>(ncol, [&](int64_t i, auto lanes) {
-      using Ln = decltype(lanes);
-      using L = typename Ln::V;
-      using IL = typename Ln::I;
-      int64_t c[Ln::b];
-      L acc[Ln::b];
-      for (int b = 0; b < Ln::b; ++b) {
-        c[b] = Ln::at(i, b, ncol);
-        acc[b] = L{};
-      }
-      for (int64_t oh = oa; oh < ob; ++oh) {
-        const IE* at = s.at + oh * s.stride;
-        const T* g = s.g + oh * s.stride;
-        const IE rel = IE((h - p.h0[oh]) * p.W);
-        for (int64_t k = 0; k < p.kw; ++k)
-#pragma GCC unroll 4
-          for (int b = 0; b < Ln::b; ++b) {
-            const auto hit = ld<IL>(at + c[b] - k) == IL{} + IE(rel + k);
-            acc[b] += hit ? ld<L>(g + c[b] - k) : L{};
-          }
-      }
-      for (int b = 0; b < Ln::b; ++b) st(d + c[b], acc[b]);
-    });
-  });
 }
 
 // Windows that tile the plane (kw = SW, kh = sh): each gx element is in one window, so every row of
