@@ -46,14 +46,12 @@ struct PoolArgs {
   int64_t kw, sw, c0, n;   // window width, column stride (<= kPoolMaxStride), first window's column, count
   const int64_t *h0, *h1;  // per output row: its windows' input rows [h0, h1), clipped to the input
   const T* div;            // avg: per output row, the divisor of its interior windows
-  void* scratch;           // backward, per thread: pool_scratch_bytes(OH, W, kw)
+  void* scratch;           // backward, per thread, zeroed before its first use: pool_scratch_bytes(OH, W, kw)
 };
 
-// Row length of the backward kernels' spread rows (pool_rows.h): kw - 1 leading elements, a row of the
-// input's width plus the stride's overhang, kw trailing ones.
-inline int64_t pool_spread_len(int64_t W, int64_t kw) { return W + 2 * kw + kPoolMaxStride; }
-// Max: a row of picks; avg: OH spread rows of gradients; of 8-byte elements at most.
-inline int64_t pool_scratch_bytes(int64_t OH, int64_t W, int64_t kw) { return 8 * OH * pool_spread_len(W, kw); }
+// Rows of the backward kernels (pool_rows.h): max, one row of picks; avg, OH rows of gradients with up
+// to kw zeros on each side; of 8-byte elements at most.
+inline int64_t pool_scratch_bytes(int64_t OH, int64_t W, int64_t kw) { return 8 * OH * (W + 2 * kw); }
 
 template <typename T>
 struct Table {

@@ -165,20 +165,9 @@ inline void with_stride(int64_t sw, F&& f) {
   }
 }
 
-// ---------------------------------------------------------------- backward: spread rows
-// Avg backward gathers rather than scatters: per output row, a row of the input's column width holds
-// each output's gradient at its window's first column, SW apart, with kw - 1 zeros before and kw after;
-// then each input row sums, over the output rows whose windows cover it and their kw columns, what
-// lands on each element. gx is stored once per element, in a fixed order (deterministic), with no
-// read-modify-write.
-template <typename T>
-struct Spread {
-  int64_t stride, lead;  // row stride of the spread rows; offset of a row's column 0
-  T* g;                  // OH rows: gradients (avg: already divided)
-
-  explicit Spread(const PoolArgs<T>& p)
-      : stride(pool_spread_len(p.W, p.kw)), lead(p.kw - 1), g(static_cast<T*>(p.scratch) + lead) {}
-};
+// ---------------------------------------------------------------- backward
+// gx arrives zeroed: the kernels either store each of its elements under an interior window once or,
+// where a gather would cost more, add to it.
 
 // Calls f(h, oh0, oh1) for each input row h of the plane with the output rows [oh0, oh1) whose windows
 // cover it (h0, h1 are non-decreasing in oh).
@@ -363,41 +352,70 @@ void avg_rows(const PoolArgs<T> p, int64_t oh0, int64_t oh1, const T* x, T* y) {
   }
 }
 
+// Vector K of the SW vectors that interleave P[0..SW): lane l holds P[j % SW][j / SW], j = K * N + l,
+// merged one source at a time by constant shuffles. N = 1: P[K] itself. Lanes set later take a defined
+// index, not -1: GCC got vectors of 8 doubles wrong with -1 lanes here (AVX-512, SW = 5 and 7).
+template <int SW, int K, int F, typename L, int... l>
+inline L interleave_from(L acc, const L* P, std::integer_sequence<int, l...> seq) {
+  constexpr int N = sizeof...(l);
+  L r;
+  if constexpr (F == 0)
+    r = __builtin_shufflevector(P[0], P[0], ((K * N + l) % SW == 0 ? (K * N + l) / SW : 0)...);
+  else
+    r = __builtin_shufflevector(acc, P[F], ((K * N + l) % SW == F ? N + (K * N + l) / SW : l)...);
+  if constexpr (F + 1 < SW) return interleave_from<SW, K, F + 1>(r, P, seq);
+  else return r;
+}
+template <int SW, int K, typename L, typename P>
+inline L interleave(const L* v) {
+  constexpr int N = int(sizeof(L) / sizeof(P));
+  if constexpr (N == 1) return v[K];
+  else return interleave_from<SW, K, 0>(L{}, v, std::make_integer_sequence<int, N>{});
+}
+
+// Per input row, for each column of the windows, at SW * o + phase for phase < SW: the sum over the
+// output rows whose windows cover it and over the window columns k = phase + SW * q of the divided
+// gradient of output o - q. The gradients are divided once per output row into scratch rows with zeros
+// around them (the scratch's own: only the row between them is written); a vector of positions o reads
+// each of them at o - q, so its sums build in registers (a vector per phase, interleaved into SW vectors
+// of columns), stored once. The last position, past the windows' columns when SW does not divide them,
+// stores only its first phases.
 template <typename T, int SW>
 void avg_backward_plane(const PoolArgs<T> p, const T* gy, T* gx) {
-  const Spread<T> s(p);
-  const int64_t n = p.n, ncol = SW * (n - 1) + p.kw;
+  const int64_t n = p.n, ncol = SW * (n - 1) + p.kw, lead = (p.kw - 1) / SW, stride = n + 2 * lead + 1;
+  T* div = static_cast<T*>(p.scratch) + lead;  // OH rows
   for (int64_t oh = 0; oh < p.OH; ++oh) {
-    T* g = s.g + oh * s.stride;
-    std::fill(g - s.lead, g, T(0));
-    std::fill(g + SW * n, g + std::max(SW * n, ncol), T(0));
     const T* gr = gy + oh * p.OW;
+    T* dr = div + oh * stride;
     const T d = p.div[oh];
     sweep<T>(n, [&](int64_t i, auto lanes) {
       using Ln = decltype(lanes);
       for (int b = 0; b < Ln::b; ++b) {
         const int64_t o = Ln::at(i, b, n);
-        sts<SW>(g + SW * o, ld<typename Ln::V>(gr + o) / d, T(0));
+        st(dr + o, ld<typename Ln::V>(gr + o) / d);
       }
     });
   }
   for_input_rows(p, [&](int64_t h, int64_t oa, int64_t ob) {
-    T* d = gx + h * p.W + p.c0;
-    sweep<T>(ncol, [&](int64_t i, auto lanes) {
-      using Ln = decltype(lanes);
-      using L = typename Ln::V;
-      int64_t c[Ln::b];
-      L acc[Ln::b];
-      for (int b = 0; b < Ln::b; ++b) {
-        c[b] = Ln::at(i, b, ncol);
-        acc[b] = L{};
+    T* row = gx + h * p.W + p.c0;
+    auto put = [&](int64_t o, auto lanes, int phases) {
+      using L = typename decltype(lanes)::V;
+      constexpr int N = decltype(lanes)::n;
+      L v[SW] = {};
+      for (int64_t q = 0; SW * q < p.kw; ++q) {
+        L u = ld<L>(div + oa * stride + o - q);
+        for (int64_t oh = oa + 1; oh < ob; ++oh) u += ld<L>(div + oh * stride + o - q);
+        for_each_k([&](auto F) { if (F + SW * q < p.kw) v[F] += u; }, std::make_integer_sequence<int, SW>{});
       }
-      for (int64_t oh = oa; oh < ob; ++oh)
-        for (int64_t k = 0; k < p.kw; ++k)
-#pragma GCC unroll 4
-          for (int b = 0; b < Ln::b; ++b) acc[b] += ld<L>(s.g + oh * s.stride + c[b] - k);
-      for (int b = 0; b < Ln::b; ++b) st(d + c[b], acc[b]);
+      for_each_k([&](auto K) {
+        if (K < phases) st(row + SW * o + K * N, interleave<SW, decltype(K)::value, L, T>(v));
+      }, std::make_integer_sequence<int, SW>{});
+    };
+    sweep<T>(ncol / SW, [&](int64_t i, auto lanes) {
+      using Ln = decltype(lanes);
+      for (int b = 0; b < Ln::b; ++b) put(Ln::at(i, b, ncol / SW), Lanes<T, Ln::n, 1>{}, SW);
     });
+    if (ncol % SW) put(ncol / SW, Lanes<T, 1, 1>{}, int(ncol % SW));
   });
 }
 
