@@ -188,8 +188,30 @@ inline void for_input_rows(const PoolArgs<T>& p, F&& f) {
 // if greater, or a NaN while the current is not. The forward value is the pick itself, with no index
 // kept.
 
-template <typename L>
-inline auto take(L cur, L next) { return (cur == cur) & ((next > cur) | (next != next)); }
+// cur = next where it is taken, and then (with Index) at = next_at. AVX-512: two compares into one mask
+// (next > cur or unordered, under cur ordered) where the generic form costs four mask operations.
+template <bool Index, typename L, typename IL>
+inline void take(L& cur, IL& at, L next, IL next_at) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(L) == 64) {
+    if constexpr (sizeof(cur[0]) == 4) {
+      const __mmask16 t =
+          _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(cur, cur, _CMP_ORD_Q), next, cur, _CMP_NLE_UQ);
+      cur = _mm512_mask_mov_ps(cur, t, next);
+      if constexpr (Index) at = IL(_mm512_mask_mov_epi32(__m512i(at), t, __m512i(next_at)));
+    } else {
+      const __mmask8 t =
+          _mm512_mask_cmp_pd_mask(_mm512_cmp_pd_mask(cur, cur, _CMP_ORD_Q), next, cur, _CMP_NLE_UQ);
+      cur = _mm512_mask_mov_pd(cur, t, next);
+      if constexpr (Index) at = IL(_mm512_mask_mov_epi64(__m512i(at), t, __m512i(next_at)));
+    }
+    return;
+  }
+#endif
+  const auto t = (cur == cur) & ((next > cur) | (next != next));
+  cur = t ? next : cur;
+  if constexpr (Index) at = t ? next_at : at;
+}
 
 // The picks of one output row for a step's vectors at outputs o[b]: m[b] the value and, with Index,
 // at[b] its offset in the window (row * W + column). xr: the window's first input row.
@@ -211,12 +233,8 @@ inline void max_pick(const T* xr, int64_t W, int64_t kh, int64_t kw, const int64
     }
     for (int64_t k = 1; k < kw; ++k)
 #pragma GCC unroll 4
-      for (int b = 0; b < B; ++b) {
-        const L u = lds<SW, L>(row + SW * o[b] + k);
-        const auto t = take(v[b], u);
-        v[b] = t ? u : v[b];
-        if constexpr (Index) j[b] = t ? IL{} + IE(h * W + k) : j[b];
-      }
+      for (int b = 0; b < B; ++b)
+        take<Index>(v[b], j[b], lds<SW, L>(row + SW * o[b] + k), IL{} + IE(h * W + k));
 #pragma GCC unroll 4
     for (int b = 0; b < B; ++b) {
       if (h == 0) {
@@ -224,9 +242,7 @@ inline void max_pick(const T* xr, int64_t W, int64_t kh, int64_t kw, const int64
         if constexpr (Index) at[b] = j[b];
         continue;
       }
-      const auto t = take(m[b], v[b]);
-      m[b] = t ? v[b] : m[b];
-      if constexpr (Index) at[b] = t ? j[b] : at[b];
+      take<Index>(m[b], Index ? at[b] : j[b], v[b], j[b]);  // at is null without Index
     }
   }
 }
