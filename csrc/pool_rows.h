@@ -91,30 +91,6 @@ inline L lds(const P* p) {
   else return merge_strided<SW, N, 0>(L{}, p, std::make_integer_sequence<int, N>{});
 }
 
-// Inverse of lds for one vector v: p[SW * k] = v[k], and the SW - 1 elements after each are `fill`.
-// Output vector K holds lanes K * N + k of the spread row.
-template <int SW, int N, int K, typename L, typename P, int... k>
-inline void spread_one(P* p, L v, L fill, std::integer_sequence<int, k...>) {
-  st(p + K * N, __builtin_shufflevector(v, fill, ((K * N + k) % SW == 0 ? (K * N + k) / SW : N)...));
-}
-template <int SW, int N, typename L, typename P, int... K>
-inline void spread_strided(P* p, L v, L fill, std::integer_sequence<int, K...>) {
-  (spread_one<SW, N, K>(p, v, fill, std::make_integer_sequence<int, N>{}), ...);
-}
-
-template <int SW, typename L, typename P>
-inline void sts(P* p, L v, P fill) {
-  constexpr int N = int(sizeof(L) / sizeof(P));
-  if constexpr (N == 1) {
-    p[0] = v;
-    for (int j = 1; j < SW; ++j) p[j] = fill;
-  } else if constexpr (SW == 1) {
-    st(p, v);
-  } else {
-    spread_strided<SW, N>(p, v, L{} + fill, std::make_integer_sequence<int, SW>{});
-  }
-}
-
 // Vector K of v's lanes each repeated SW times: lane l holds v[(K * N + l) / SW].
 template <int SW, int K, typename L, int... l>
 inline L repeat_one(L v, std::integer_sequence<int, l...>) {
