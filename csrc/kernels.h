@@ -46,14 +46,12 @@ struct PoolArgs {
   int64_t kw, sw, c0, n;   // window width, column stride (<= kPoolMaxStride), first window's column, count
   const int64_t *h0, *h1;  // per output row: its windows' input rows [h0, h1), clipped to the input
   const T* div;            // avg: per output row, the divisor of its interior windows
-  void* scratch;           // backward, per thread: pool_scratch_bytes(OH, W, kw)
+  void* scratch;           // backward, per thread, zeroed before its first use: pool_scratch_bytes(OH, W, kw)
 };
 
-// Row length of the backward kernels' spread rows (pool_rows.h): kw - 1 leading elements, a row of the
-// input's width plus the stride's overhang, kw trailing ones.
-inline int64_t pool_spread_len(int64_t W, int64_t kw) { return W + 2 * kw + kPoolMaxStride; }
-// Two planes of OH spread rows (gradients and, for max, picks) of 8-byte elements at most.
-inline int64_t pool_scratch_bytes(int64_t OH, int64_t W, int64_t kw) { return 2 * 8 * OH * pool_spread_len(W, kw); }
+// Rows of the backward kernels (pool_rows.h): max, one row of picks; avg, OH rows of gradients with up
+// to kw zeros on each side; of 8-byte elements at most.
+inline int64_t pool_scratch_bytes(int64_t OH, int64_t W, int64_t kw) { return 8 * OH * (W + 2 * kw); }
 
 template <typename T>
 struct Table {
@@ -71,8 +69,8 @@ struct Table {
   void (*direct_forward)(const DirectArgs<T>& a);
   void (*direct_backward_weight)(const DirectArgs<T>& a);
   // Pooling over the interior windows of one plane (pool_rows.h): x is the input plane, y and gy the
-  // output (gradient) plane from column ow0, gx the input-gradient plane, whose interior columns of
-  // every input row under a window the backward kernels store (not add).
+  // output (gradient) plane from column ow0, gx the input-gradient plane, zeroed: the backward kernels
+  // leave the interior windows' gradients in it.
   void (*pool_max)(const PoolArgs<T>& p, int64_t oh0, int64_t oh1, const T* x, T* y);
   void (*pool_max_backward)(const PoolArgs<T>& p, const T* x, const T* gy, T* gx);
   void (*pool_avg)(const PoolArgs<T>& p, int64_t oh0, int64_t oh1, const T* x, T* y);

@@ -6,6 +6,9 @@
 // STRIDED_ACC (accumulator registers the direct kernel may use), STRIDED_ISA_NAME (string),
 // STRIDED_TABLE_F32 / STRIDED_TABLE_F64 (the names of the two table functions to define).
 #include <time.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>  // pool_rows.h: max pooling's mask compares
+#endif
 
 #include <algorithm>
 #include <cstring>

@@ -206,7 +206,7 @@ void max_forward(const PoolShape& s, const T* x, T* y) {
   }
 }
 
-// Each task owns whole planes of gx, built in a cache-resident scratch plane (zeroed; the kernels store
+// Each task owns whole planes of gx, built in a cache-resident scratch plane (zeroed; the kernels put in
 // the interior windows' gradients, then the border windows add theirs at their argmax) and copied out
 // once.
 template <typename T>

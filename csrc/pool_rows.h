@@ -27,6 +27,10 @@ struct Lanes {
   static constexpr int n = N, b = B;
   // Start of the step's vector k: the step's last vectors end at `end` at most, overlapping.
   static int64_t at(int64_t i, int k, int64_t end) { return std::min<int64_t>(i + k * N, end - N); }
+  // Lane k holds k.
+  static I iota() { return iota(std::make_integer_sequence<int, N>{}); }
+  template <int... k>
+  static I iota(std::integer_sequence<int, k...>) { return I{k...}; }
 };
 template <typename T, int B>
 struct Lanes<T, 1, B> {
@@ -34,6 +38,7 @@ struct Lanes<T, 1, B> {
   using I = IntOf<T>;
   static constexpr int n = 1, b = B;
   static int64_t at(int64_t i, int k, int64_t end) { return std::min<int64_t>(i + k, end - 1); }
+  static I iota() { return 0; }
 };
 
 template <typename L, typename P>
@@ -86,30 +91,6 @@ inline L lds(const P* p) {
   else return merge_strided<SW, N, 0>(L{}, p, std::make_integer_sequence<int, N>{});
 }
 
-// Inverse of lds for one vector v: p[SW * k] = v[k], and the SW - 1 elements after each are `fill`.
-// Output vector K holds lanes K * N + k of the spread row.
-template <int SW, int N, int K, typename L, typename P, int... k>
-inline void spread_one(P* p, L v, L fill, std::integer_sequence<int, k...>) {
-  st(p + K * N, __builtin_shufflevector(v, fill, ((K * N + k) % SW == 0 ? (K * N + k) / SW : N)...));
-}
-template <int SW, int N, typename L, typename P, int... K>
-inline void spread_strided(P* p, L v, L fill, std::integer_sequence<int, K...>) {
-  (spread_one<SW, N, K>(p, v, fill, std::make_integer_sequence<int, N>{}), ...);
-}
-
-template <int SW, typename L, typename P>
-inline void sts(P* p, L v, P fill) {
-  constexpr int N = int(sizeof(L) / sizeof(P));
-  if constexpr (N == 1) {
-    p[0] = v;
-    for (int j = 1; j < SW; ++j) p[j] = fill;
-  } else if constexpr (SW == 1) {
-    st(p, v);
-  } else {
-    spread_strided<SW, N>(p, v, L{} + fill, std::make_integer_sequence<int, SW>{});
-  }
-}
-
 // Vector K of v's lanes each repeated SW times: lane l holds v[(K * N + l) / SW].
 template <int SW, int K, typename L, int... l>
 inline L repeat_one(L v, std::integer_sequence<int, l...>) {
@@ -160,22 +141,9 @@ inline void with_stride(int64_t sw, F&& f) {
   }
 }
 
-// ---------------------------------------------------------------- backward: spread rows
-// Backward kernels gather rather than scatter: per output row, a row of the input's column width holds
-// each output's gradient (and for max its pick) at its window's first column, SW apart, with kw - 1
-// fill elements before and kw after; then each input row sums, over the output rows whose windows
-// cover it and their kw columns, what lands on each element. gx is stored once per element, in a fixed
-// order (deterministic), with no read-modify-write.
-template <typename T>
-struct Spread {
-  int64_t stride, lead;  // row stride of the spread rows; offset of a row's column 0
-  T* g;                  // OH rows: gradients (avg: already divided)
-  IntOf<T>* at;          // max: OH rows: the pick's offset in its window, -1 between windows
-
-  explicit Spread(const PoolArgs<T>& p)
-      : stride(pool_spread_len(p.W, p.kw)), lead(p.kw - 1), g(static_cast<T*>(p.scratch) + lead),
-        at(reinterpret_cast<IntOf<T>*>(static_cast<T*>(p.scratch) + p.OH * stride) + lead) {}
-};
+// ---------------------------------------------------------------- backward
+// gx arrives zeroed: the kernels either store each of its elements under an interior window once or,
+// where a gather would cost more, add to it.
 
 // Calls f(h, oh0, oh1) for each input row h of the plane with the output rows [oh0, oh1) whose windows
 // cover it (h0, h1 are non-decreasing in oh).
@@ -196,8 +164,30 @@ inline void for_input_rows(const PoolArgs<T>& p, F&& f) {
 // if greater, or a NaN while the current is not. The forward value is the pick itself, with no index
 // kept.
 
-template <typename L>
-inline auto take(L cur, L next) { return (cur == cur) & ((next > cur) | (next != next)); }
+// cur = next where it is taken, and then (with Index) at = next_at. AVX-512: two compares into one mask
+// (next > cur or unordered, under cur ordered) where the generic form costs four mask operations.
+template <bool Index, typename L, typename IL>
+inline void take(L& cur, IL& at, L next, IL next_at) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(L) == 64) {
+    if constexpr (sizeof(cur[0]) == 4) {
+      const __mmask16 t =
+          _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(cur, cur, _CMP_ORD_Q), next, cur, _CMP_NLE_UQ);
+      cur = _mm512_mask_mov_ps(cur, t, next);
+      if constexpr (Index) at = IL(_mm512_mask_mov_epi32(__m512i(at), t, __m512i(next_at)));
+    } else {
+      const __mmask8 t =
+          _mm512_mask_cmp_pd_mask(_mm512_cmp_pd_mask(cur, cur, _CMP_ORD_Q), next, cur, _CMP_NLE_UQ);
+      cur = _mm512_mask_mov_pd(cur, t, next);
+      if constexpr (Index) at = IL(_mm512_mask_mov_epi64(__m512i(at), t, __m512i(next_at)));
+    }
+    return;
+  }
+#endif
+  const auto t = (cur == cur) & ((next > cur) | (next != next));
+  cur = t ? next : cur;
+  if constexpr (Index) at = t ? next_at : at;
+}
 
 // The picks of one output row for a step's vectors at outputs o[b]: m[b] the value and, with Index,
 // at[b] its offset in the window (row * W + column). xr: the window's first input row.
@@ -219,12 +209,8 @@ inline void max_pick(const T* xr, int64_t W, int64_t kh, int64_t kw, const int64
     }
     for (int64_t k = 1; k < kw; ++k)
 #pragma GCC unroll 4
-      for (int b = 0; b < B; ++b) {
-        const L u = lds<SW, L>(row + SW * o[b] + k);
-        const auto t = take(v[b], u);
-        v[b] = t ? u : v[b];
-        if constexpr (Index) j[b] = t ? IL{} + IE(h * W + k) : j[b];
-      }
+      for (int b = 0; b < B; ++b)
+        take<Index>(v[b], j[b], lds<SW, L>(row + SW * o[b] + k), IL{} + IE(h * W + k));
 #pragma GCC unroll 4
     for (int b = 0; b < B; ++b) {
       if (h == 0) {
@@ -232,9 +218,7 @@ inline void max_pick(const T* xr, int64_t W, int64_t kh, int64_t kw, const int64
         if constexpr (Index) at[b] = j[b];
         continue;
       }
-      const auto t = take(m[b], v[b]);
-      m[b] = t ? v[b] : m[b];
-      if constexpr (Index) at[b] = t ? j[b] : at[b];
+      take<Index>(m[b], Index ? at[b] : j[b], v[b], j[b]);  // at is null without Index
     }
   }
 }
@@ -256,61 +240,30 @@ void max_rows(const PoolArgs<T> p, int64_t oh0, int64_t oh1, const T* x, T* y) {
   }
 }
 
-// Spread row of output row oh: its gradients and picks; then each input row takes, from each covering
-// output row and column offset k, the gradients whose pick is that element.
+// Windows that overlap: per output row, each window's pick as an offset from the row's first window
+// (row * W + column), one row of them in the scratch; then each output's gradient is added at its pick,
+// in output order (the reference's order of the sums). A gather per input element would load every
+// covering window's pick and gradient once per window column; the scalar adds are cheaper than those
+// unaligned vector loads.
 template <typename T, int SW>
 void max_backward_plane(const PoolArgs<T> p, const T* x, const T* gy, T* gx) {
   using IE = IntOf<T>;
-  const Spread<T> s(p);
-  const int64_t n = p.n, ncol = SW * (n - 1) + p.kw;
+  IE* at = static_cast<IE*>(p.scratch);
   for (int64_t oh = 0; oh < p.OH; ++oh) {
-    IE* at = s.at + oh * s.stride;
-    T* g = s.g + oh * s.stride;
-    std::fill(at - s.lead, at, IE(-1));
-    std::fill(at + SW * n, at + std::max(SW * n, ncol), IE(-1));
-    const T* xr = x + p.h0[oh] * p.W + p.c0;
-    const int64_t kh = p.h1[oh] - p.h0[oh];
-    const T* gr = gy + oh * p.OW;
-    sweep<T>(n, [&](int64_t i, auto lanes) {
+    const int64_t base = p.h0[oh] * p.W + p.c0, kh = p.h1[oh] - p.h0[oh];
+    sweep<T>(p.n, [&](int64_t i, auto lanes) {
       using Ln = decltype(lanes);
-      using L = typename Ln::V;
       int64_t o[Ln::b];
-      L m[Ln::b];
+      typename Ln::V m[Ln::b];
       typename Ln::I j[Ln::b];
-      for (int b = 0; b < Ln::b; ++b) o[b] = Ln::at(i, b, n);
-      max_pick<SW, true, Ln>(xr, p.W, kh, p.kw, o, m, j);
-      for (int b = 0; b < Ln::b; ++b) {
-        sts<SW>(at + SW * o[b], j[b], IE(-1));
-        sts<SW>(g + SW * o[b], ld<L>(gr + o[b]), T(0));
-      }
+      for (int b = 0; b < Ln::b; ++b) o[b] = Ln::at(i, b, p.n);
+      max_pick<SW, true, Ln>(x + base, p.W, kh, p.kw, o, m, j);
+      for (int b = 0; b < Ln::b; ++b) st(at + o[b], j[b] + (Ln::iota() * SW + IE(SW * o[b])));
     });
+    T* g = gx + base;
+    const T* gr = gy + oh * p.OW;
+    for (int64_t o = 0; o < p.n; ++o) g[at[o]] += gr[o];
   }
-  for_input_rows(p, [&](int64_t h, int64_t oa, int64_t ob) {
-    T* d = gx + h * p.W + p.c0;
-    sweep<T>(ncol, [&](int64_t i, auto lanes) {
-      using Ln = decltype(lanes);
-      using L = typename Ln::V;
-      using IL = typename Ln::I;
-      int64_t c[Ln::b];
-      L acc[Ln::b];
-      for (int b = 0; b < Ln::b; ++b) {
-        c[b] = Ln::at(i, b, ncol);
-        acc[b] = L{};
-      }
-      for (int64_t oh = oa; oh < ob; ++oh) {
-        const IE* at = s.at + oh * s.stride;
-        const T* g = s.g + oh * s.stride;
-        const IE rel = IE((h - p.h0[oh]) * p.W);
-        for (int64_t k = 0; k < p.kw; ++k)
-#pragma GCC unroll 4
-          for (int b = 0; b < Ln::b; ++b) {
-            const auto hit = ld<IL>(at + c[b] - k) == IL{} + IE(rel + k);
-            acc[b] += hit ? ld<L>(g + c[b] - k) : L{};
-          }
-      }
-      for (int b = 0; b < Ln::b; ++b) st(d + c[b], acc[b]);
-    });
-  });
 }
 
 // Windows that tile the plane (kw = SW, kh = sh): each gx element is in one window, so every row of
@@ -391,41 +344,70 @@ void avg_rows(const PoolArgs<T> p, int64_t oh0, int64_t oh1, const T* x, T* y) {
   }
 }
 
+// Vector K of the SW vectors that interleave P[0..SW): lane l holds P[j % SW][j / SW], j = K * N + l,
+// merged one source at a time by constant shuffles. N = 1: P[K] itself. Lanes set later take a defined
+// index, not -1: GCC got vectors of 8 doubles wrong with -1 lanes here (AVX-512, SW = 5 and 7).
+template <int SW, int K, int F, typename L, int... l>
+inline L interleave_from(L acc, const L* P, std::integer_sequence<int, l...> seq) {
+  constexpr int N = sizeof...(l);
+  L r;
+  if constexpr (F == 0)
+    r = __builtin_shufflevector(P[0], P[0], ((K * N + l) % SW == 0 ? (K * N + l) / SW : 0)...);
+  else
+    r = __builtin_shufflevector(acc, P[F], ((K * N + l) % SW == F ? N + (K * N + l) / SW : l)...);
+  if constexpr (F + 1 < SW) return interleave_from<SW, K, F + 1>(r, P, seq);
+  else return r;
+}
+template <int SW, int K, typename L, typename P>
+inline L interleave(const L* v) {
+  constexpr int N = int(sizeof(L) / sizeof(P));
+  if constexpr (N == 1) return v[K];
+  else return interleave_from<SW, K, 0>(L{}, v, std::make_integer_sequence<int, N>{});
+}
+
+// Per input row, for each column of the windows, at SW * o + phase for phase < SW: the sum over the
+// output rows whose windows cover it and over the window columns k = phase + SW * q of the divided
+// gradient of output o - q. The gradients are divided once per output row into scratch rows with zeros
+// around them (the scratch's own: only the row between them is written); a vector of positions o reads
+// each of them at o - q, so its sums build in registers (a vector per phase, interleaved into SW vectors
+// of columns), stored once. The last position, past the windows' columns when SW does not divide them,
+// stores only its first phases.
 template <typename T, int SW>
 void avg_backward_plane(const PoolArgs<T> p, const T* gy, T* gx) {
-  const Spread<T> s(p);
-  const int64_t n = p.n, ncol = SW * (n - 1) + p.kw;
+  const int64_t n = p.n, ncol = SW * (n - 1) + p.kw, lead = (p.kw - 1) / SW, stride = n + 2 * lead + 1;
+  T* div = static_cast<T*>(p.scratch) + lead;  // OH rows
   for (int64_t oh = 0; oh < p.OH; ++oh) {
-    T* g = s.g + oh * s.stride;
-    std::fill(g - s.lead, g, T(0));
-    std::fill(g + SW * n, g + std::max(SW * n, ncol), T(0));
     const T* gr = gy + oh * p.OW;
+    T* dr = div + oh * stride;
     const T d = p.div[oh];
     sweep<T>(n, [&](int64_t i, auto lanes) {
       using Ln = decltype(lanes);
       for (int b = 0; b < Ln::b; ++b) {
         const int64_t o = Ln::at(i, b, n);
-        sts<SW>(g + SW * o, ld<typename Ln::V>(gr + o) / d, T(0));
+        st(dr + o, ld<typename Ln::V>(gr + o) / d);
       }
     });
   }
   for_input_rows(p, [&](int64_t h, int64_t oa, int64_t ob) {
-    T* d = gx + h * p.W + p.c0;
-    sweep<T>(ncol, [&](int64_t i, auto lanes) {
-      using Ln = decltype(lanes);
-      using L = typename Ln::V;
-      int64_t c[Ln::b];
-      L acc[Ln::b];
-      for (int b = 0; b < Ln::b; ++b) {
-        c[b] = Ln::at(i, b, ncol);
-        acc[b] = L{};
+    T* row = gx + h * p.W + p.c0;
+    auto put = [&](int64_t o, auto lanes, int phases) {
+      using L = typename decltype(lanes)::V;
+      constexpr int N = decltype(lanes)::n;
+      L v[SW] = {};
+      for (int64_t q = 0; SW * q < p.kw; ++q) {
+        L u = ld<L>(div + oa * stride + o - q);
+        for (int64_t oh = oa + 1; oh < ob; ++oh) u += ld<L>(div + oh * stride + o - q);
+        for_each_k([&](auto F) { if (F + SW * q < p.kw) v[F] += u; }, std::make_integer_sequence<int, SW>{});
       }
-      for (int64_t oh = oa; oh < ob; ++oh)
-        for (int64_t k = 0; k < p.kw; ++k)
-#pragma GCC unroll 4
-          for (int b = 0; b < Ln::b; ++b) acc[b] += ld<L>(s.g + oh * s.stride + c[b] - k);
-      for (int b = 0; b < Ln::b; ++b) st(d + c[b], acc[b]);
+      for_each_k([&](auto K) {
+        if (K < phases) st(row + SW * o + K * N, interleave<SW, decltype(K)::value, L, T>(v));
+      }, std::make_integer_sequence<int, SW>{});
+    };
+    sweep<T>(ncol / SW, [&](int64_t i, auto lanes) {
+      using Ln = decltype(lanes);
+      for (int b = 0; b < Ln::b; ++b) put(Ln::at(i, b, ncol / SW), Lanes<T, Ln::n, 1>{}, SW);
     });
+    if (ncol % SW) put(ncol / SW, Lanes<T, 1, 1>{}, int(ncol % SW));
   });
 }
 

@@ -7,6 +7,10 @@ from hypothesis import strategies as st
 
 import strided
 from oracle import DTYPES, LAYOUTS, POOL, check_pool, layout
+from strided import _C
+
+_ORDER = ["default", "avx2", "avx512"]
+CAPS = _ORDER[:_ORDER.index(_C.cpu_detected()) + 1]
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("geo", POOL, ids=[f"p{i}" for i in range(len(POOL))])
@@ -90,3 +94,26 @@ def test_hypothesis_sweep(N, C, kh, kw, extra_h, extra_w, sh, sw, pad_frac, ceil
     if ties:  # small integers make equal maxima common
         x = np.round(x * 1.5)
     check_pool(x.astype(dtype), (kh, kw), None if stride_none else (sh, sw), (ph, pw), ceil, rng=rng)
+
+
+@pytest.mark.parametrize("cap", CAPS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_overlapping_backward_rows_on_every_simd_path(cap, dtype):
+    """The backward kernels of overlapping windows (max: a pick per window, added at it; avg: per input
+    row, sums of shifted gradient rows interleaved by column phase) on each SIMD path: strides 1..8,
+    windows narrower than the stride and over twice as wide, 1 to 65 interior windows a row (scalar,
+    narrow and full vectors, one past a block), the last column phase partial, border windows on both
+    sides, ties and NaN."""
+    rng = np.random.default_rng(21)
+    before = _C.cpu_capability()
+    assert _C.set_cpu_capability(cap) == cap
+    try:
+        for sw in (1, 2, 3, 5, 7, 8):
+            for kw in sorted({max(1, sw - 1), sw + 1, 2 * sw + 1}):
+                for n in (1, 8, 9, 33, 65):
+                    x = rng.standard_normal((1, 2, 7, sw * (n - 1) + kw + n % sw))
+                    x[0, 0] = np.round(x[0, 0] * 1.5)  # equal maxima in one plane
+                    x.flat[rng.integers(0, x.size, size=2)] = np.nan
+                    check_pool(x.astype(dtype), (3, kw), (2, sw), (1, kw // 2), n % 2 == 1, rng=rng)
+    finally:
+        _C.set_cpu_capability(before)
