@@ -187,12 +187,12 @@ inline T window_sum(const PoolShape& s, const T* xp, const Window& win) {
   return acc;
 }
 
-}  // namespace
-
-template <typename T>
-void max_forward(const PoolShape& s, const T* x, T* y) {
-  const Interior<T> in(s, false);
-  const auto& k = kern::table<T>();
+// A forward pass: tasks are (plane, block of output rows); `kernel` (the Table's pool_max or pool_avg)
+// computes the interior windows of the block and value(xp, oh, ow) each border window's output.
+template <typename T, typename Value>
+void forward_tasks(const PoolShape& s, const Interior<T>& in,
+                   void (*kernel)(const kern::PoolArgs<T>&, int64_t, int64_t, const T*, T*), const T* x, T* y,
+                   Value value) {
   const int64_t rows = task_rows(s), blocks = (s.OH + rows - 1) / rows;
   const kern::PoolArgs<T> a = in.args(s, nullptr);
 #pragma omp parallel for schedule(static)
@@ -200,10 +200,17 @@ void max_forward(const PoolShape& s, const T* x, T* y) {
     const int64_t p = t / blocks, oh0 = t % blocks * rows, oh1 = std::min(s.OH, oh0 + rows);
     const T* xp = x + p * s.H * s.W;
     T* yp = y + p * s.OH * s.OW;
-    if (in.fast) k.pool_max(a, oh0, oh1, xp, yp + in.ow0);
-    for (int64_t oh = oh0; oh < oh1; ++oh)
-      in.border(s, [&](int64_t ow) { yp[oh * s.OW + ow] = xp[argmax(s, xp, window(s, oh, ow))]; });
+    if (in.fast) kernel(a, oh0, oh1, xp, yp + in.ow0);
+    for (int64_t oh = oh0; oh < oh1; ++oh) in.border(s, [&](int64_t ow) { yp[oh * s.OW + ow] = value(xp, oh, ow); });
   }
+}
+
+}  // namespace
+
+template <typename T>
+void max_forward(const PoolShape& s, const T* x, T* y) {
+  forward_tasks<T>(s, Interior<T>(s, false), kern::table<T>().pool_max, x, y,
+                   [&](const T* xp, int64_t oh, int64_t ow) { return xp[argmax(s, xp, window(s, oh, ow))]; });
 }
 
 // Each task owns whole planes of gx, built in a cache-resident scratch plane (zeroed; the kernels put in
@@ -234,22 +241,11 @@ void max_backward(const PoolShape& s, const T* gy, const T* x, T* gx) {
 
 template <typename T>
 void avg_forward(const PoolShape& s, const T* x, T* y, bool count_include_pad) {
-  const Interior<T> in(s, count_include_pad);
-  const auto& k = kern::table<T>();
-  const int64_t rows = task_rows(s), blocks = (s.OH + rows - 1) / rows;
-  const kern::PoolArgs<T> a = in.args(s, nullptr);
-#pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < s.N * s.C * blocks; ++t) {
-    const int64_t p = t / blocks, oh0 = t % blocks * rows, oh1 = std::min(s.OH, oh0 + rows);
-    const T* xp = x + p * s.H * s.W;
-    T* yp = y + p * s.OH * s.OW;
-    if (in.fast) k.pool_avg(a, oh0, oh1, xp, yp + in.ow0);
-    for (int64_t oh = oh0; oh < oh1; ++oh)
-      in.border(s, [&](int64_t ow) {
-        const Window win = window(s, oh, ow);
-        yp[oh * s.OW + ow] = window_sum(s, xp, win) / T(divisor(win, count_include_pad));
-      });
-  }
+  forward_tasks<T>(s, Interior<T>(s, count_include_pad), kern::table<T>().pool_avg, x, y,
+                   [&](const T* xp, int64_t oh, int64_t ow) {
+                     const Window win = window(s, oh, ow);
+                     return window_sum(s, xp, win) / T(divisor(win, count_include_pad));
+                   });
 }
 
 template <typename T>
