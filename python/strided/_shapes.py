@@ -258,7 +258,8 @@ def pool_args(x, gy=None, kernel_size=2, stride=None, padding=0, ceil_mode=False
 
 def elementwise_args(x, gy=None):
     """Validate one elementwise call (any shape; gy, when given, the shape of x) -> dtype."""
-    dtype = _float_dtype(*zip(*([(x, "x")] + ([(gy, "gy")] if gy is not None else []))))
+    arrays = [(x, "x")] + ([(gy, "gy")] if gy is not None else [])
+    dtype = _float_dtype(*zip(*arrays))
     if gy is not None:
         _expect_shape(gy, x.shape, "gy", "an elementwise op's output gradient has its input's shape")
     return dtype
