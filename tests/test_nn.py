@@ -325,6 +325,37 @@ def test_sequential_container():
     assert [n for n, _ in seq.named_parameters()] == ["0.weight", "0.bias", "3.weight", "3.bias"]
 
 
+@pytest.mark.parametrize("pool", [dict(kernel_size=2), dict(kernel_size=4), dict(kernel_size=3, stride=2, padding=1),
+                                  dict(kernel_size=3, stride=2, ceil_mode=True), dict(kernel_size=2, stride=1)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_before_max_pool_runs_after_it_with_identical_results(pool, dtype, monkeypatch, rng):
+    # Integers in [-3, 3]: many ties, zeros and all-non-positive windows, the cases where the order could matter.
+    x = rng.integers(-3, 4, (2, 3, 9, 8)).astype(dtype)
+    gy_shape = strided.pool_output_shape(x.shape, **pool)
+    gy = rng.standard_normal(gy_shape).astype(dtype)
+    relu, mp = nn.ReLU(), nn.MaxPool2d(**pool)
+    want = mp(relu(x))
+    want_gx = relu.backward(mp.backward(gy))
+    seen = []
+    real_relu = strided.relu
+    monkeypatch.setattr(strided, "relu", lambda a: seen.append(a.shape) or real_relu(a))
+    seq = nn.Sequential(nn.ReLU(), nn.MaxPool2d(**pool))
+    y = seq(x)
+    assert seen == [gy_shape]  # the ReLU ran on the pooled tensor
+    np.testing.assert_array_equal(y, want)
+    np.testing.assert_array_equal(seq.backward(gy), want_gx)
+
+
+def test_relu_is_not_moved_past_avg_pool(monkeypatch, rng):
+    x = rng.standard_normal((1, 2, 4, 4))
+    seen = []
+    real_relu = strided.relu
+    monkeypatch.setattr(strided, "relu", lambda a: seen.append(a.shape) or real_relu(a))
+    y = nn.Sequential(nn.ReLU(), nn.AvgPool2d(2))(x)
+    assert seen == [x.shape]
+    np.testing.assert_allclose(y, R.avg_pool2d(np.maximum(x, 0), 2))
+
+
 def test_residual_and_concat_forward(rng):
     x = rng.standard_normal((2, 3, 4, 4))
     body = nn.Conv2d(3, 3, 3, padding=1).double()
