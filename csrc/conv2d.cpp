@@ -503,14 +503,15 @@ void backward_input_col2im(const ConvShape& s, const T* gy, const T* w, T* gx) {
   }
 }
 
-// Sums the threads' partial results into out (every thread calls it inside the parallel region).
+// Sums elements [from, from + len) of the threads' partial results into out (every thread calls it inside
+// the parallel region).
 template <typename T>
-void reduce_partials(std::vector<T*>& parts, int64_t len, T* out) {
+void reduce_partials(std::vector<T*>& parts, int64_t len, T* out, int64_t from = 0) {
   const int64_t threads = int64_t(parts.size());
 #pragma omp for schedule(static)
   for (int64_t i = 0; i < len; ++i) {
     T acc = 0;
-    for (int64_t th = 0; th < threads; ++th) acc += parts[th][i];
+    for (int64_t th = 0; th < threads; ++th) acc += parts[th][from + i];
     out[i] = acc;
   }
 }
@@ -524,12 +525,12 @@ void reduce_partials(std::vector<T*>& parts, int64_t len, T* out) {
 // gw copy laid out [g][r][q][c][k]; the copies are added (and transposed) at the end: no atomics.
 // Per thread: that copy (G*R*S*Cg*Kp) + the band tiles (bounded to about 1 MiB).
 template <typename T>
-void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw) {
+void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T* gb) {
   const auto& kt = kern::table<T>();
   const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), P = s.OH * s.OW, RS = s.R * s.S;
   const int64_t MR = kt.mr, Kp = round_up(Kg, kt.vl);  // gemm_rows takes columns in whole vectors
   const int64_t Wp = s.W + s.pad_left + s.pad_right, sh = s.stride_h, sw = s.stride_w;
-  const int64_t plen = G * RS * Cg * Kp, len = s.K * Cg * RS;
+  const int64_t plen = G * RS * Cg * Kp + s.K, len = s.K * Cg * RS;  // the gw copy, then gb's
   // Pixel stride of Xt: Cg, except that a 1x1 kernel (no (q, c) run to keep contiguous) gets one cache
   // line more when Cg*sizeof(T) is a multiple of 256 bytes, so successive pixels do not share L1 sets.
   const int64_t Cs = s.S == 1 && (Cg * int64_t(sizeof(T))) % 256 == 0 ? Cg + 64 / int64_t(sizeof(T)) : Cg;
@@ -578,7 +579,12 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw) {
       for (int64_t k = 0; k < Kp; ++k) {
         if (k < Kg) {
           const T* src = gyg + k * P;
-          for (int64_t p = 0; p < np; ++p) Gt[p * Kp + k] = src[p];
+          T sum = 0;
+          for (int64_t p = 0; p < np; ++p) {
+            Gt[p * Kp + k] = src[p];
+            sum += src[p];
+          }
+          mine[plen - s.K + g * Kg + k] += sum;
         } else {
           for (int64_t p = 0; p < np; ++p) Gt[p * Kp + k] = T(0);
         }
@@ -609,6 +615,7 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw) {
       for (int64_t th = 0; th < nt; ++th) acc += parts[size_t(th)][j];
       gw[i] = acc;
     }
+    if (gb) reduce_partials(parts, s.K, gb, plen - s.K);
   }
 }
 
@@ -774,10 +781,10 @@ void forward_direct(const ConvShape& s, const T* x, const T* w, const T* b, T* y
 
 // Same tasks as forward_direct; each thread sums into its own gw copy (K x Cg*R*S), added at the end.
 template <typename T>
-void backward_weight_direct(const ConvShape& s, const T* gy, const T* x, T* gw) {
+void backward_weight_direct(const ConvShape& s, const T* gy, const T* x, T* gw, T* gb) {
   const auto& kt = kern::table<T>();
   const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), CRS = Cg * s.R * s.S, P = s.OH * s.OW;
-  const int64_t len = s.K * CRS, OWp = round_up(s.OW, kt.vl);
+  const int64_t len = s.K * CRS, OWp = round_up(s.OW, kt.vl);  // partials: gw, then gb (K more)
   Band band = make_band(s, kt, s.N * G, false, Kg * OWp);
   set_taps<T>(s, band);
   const int64_t tasks = s.N * G * band.nbands;
@@ -785,8 +792,8 @@ void backward_weight_direct(const ConvShape& s, const T* gy, const T* x, T* gw) 
 #pragma omp parallel
   {
     DenormalGuard ftz;
-    T* mine = workspace<T>(kPartial, len);
-    std::fill(mine, mine + len, T(0));
+    T* mine = workspace<T>(kPartial, len + s.K);
+    std::fill(mine, mine + len + s.K, T(0));
 #pragma omp single
     parts.assign(size_t(omp_get_num_threads()), nullptr);
     parts[size_t(omp_get_thread_num())] = mine;
@@ -802,12 +809,20 @@ void backward_weight_direct(const ConvShape& s, const T* gy, const T* x, T* gw) 
       a.R = s.R; a.S = s.S; a.dil_h = s.dil_h; a.stride_h = s.stride_h; a.tap_off = band.tap_off;
       a.nrows = nrows; a.OW = s.OW; a.kb = Kg;
       const T* gyb = gy + (n * s.K + g * Kg) * P + oh0 * s.OW;
-      for (int64_t k = 0; k < Kg; ++k)
+      for (int64_t k = 0; k < Kg; ++k) {
+        T sum = 0;
         for (int64_t oh = 0; oh < nrows; ++oh) {
           T* d = gpad + (k * band.nb + oh) * OWp;
-          std::memcpy(d, gyb + k * P + oh * s.OW, size_t(s.OW) * sizeof(T));
+          const T* src = gyb + k * P + oh * s.OW;
+#pragma omp simd reduction(+ : sum)
+          for (int64_t j = 0; j < s.OW; ++j) {
+            d[j] = src[j];
+            sum += src[j];
+          }
           std::fill(d + s.OW, d + OWp, T(0));
         }
+        mine[len + g * Kg + k] += sum;
+      }
       a.gy = gpad;
       a.gy_kstride = band.nb * OWp;
       a.gy_row = OWp;
@@ -815,6 +830,7 @@ void backward_weight_direct(const ConvShape& s, const T* gy, const T* x, T* gw) 
       kt.direct_backward_weight(a);
     }
     reduce_partials(parts, len, gw);
+    if (gb) reduce_partials(parts, s.K, gb, len);
   }
 }
 
@@ -900,15 +916,19 @@ void backward_input(const ConvShape& shape, const T* gy, const T* w, T* gx, Algo
   else forward_gemm(f, gy, wf, static_cast<const T*>(nullptr), gx);
 }
 
+// Direct and Gemm sum gb while they copy gy into their tiles (one pass over gy instead of two: for a
+// C = 1 layer, whose gy is far larger than x, that pass was a quarter of the backward); Simple and Im2col
+// stay the plain loops and call backward_bias.
 template <typename T>
-void backward_weight(const ConvShape& shape, const T* gy, const T* x, T* gw, Algo algo) {
+void backward_weight(const ConvShape& shape, const T* gy, const T* x, T* gw, T* gb, Algo algo) {
   const ConvShape s = flatten_pointwise(shape);
   switch (resolve(s, Pass::BackwardWeight, algo)) {
-    case Algo::Simple: return backward_weight_simple(s, gy, x, gw);
-    case Algo::Im2col: return backward_weight_im2col(s, gy, x, gw);
-    case Algo::Direct: return backward_weight_direct(s, gy, x, gw);
-    default: return backward_weight_gemm(s, gy, x, gw);
+    case Algo::Simple: backward_weight_simple(s, gy, x, gw); break;
+    case Algo::Im2col: backward_weight_im2col(s, gy, x, gw); break;
+    case Algo::Direct: return backward_weight_direct(s, gy, x, gw, gb);
+    default: return backward_weight_gemm(s, gy, x, gw, gb);
   }
+  if (gb) backward_bias(s, gy, gb);
 }
 
 template <typename T>
@@ -929,7 +949,7 @@ void backward_bias(const ConvShape& s, const T* gy, T* gb) {
 #define STRIDED_INSTANTIATE(T)                                                                   \
   template void forward<T>(const ConvShape&, const T*, const T*, const T*, T*, Algo);            \
   template void backward_input<T>(const ConvShape&, const T*, const T*, T*, Algo);               \
-  template void backward_weight<T>(const ConvShape&, const T*, const T*, T*, Algo);              \
+  template void backward_weight<T>(const ConvShape&, const T*, const T*, T*, T*, Algo);          \
   template void backward_bias<T>(const ConvShape&, const T*, T*);
 STRIDED_INSTANTIATE(float)
 STRIDED_INSTANTIATE(double)

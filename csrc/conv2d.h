@@ -25,8 +25,9 @@ template <typename T>
 void forward(const ConvShape& s, const T* x, const T* w, const T* b, T* y, Algo algo);
 template <typename T>
 void backward_input(const ConvShape& s, const T* gy, const T* w, T* gx, Algo algo);
+// gb, when not null, receives the bias gradient too (summed in the same pass over gy where it can be).
 template <typename T>
-void backward_weight(const ConvShape& s, const T* gy, const T* x, T* gw, Algo algo);
+void backward_weight(const ConvShape& s, const T* gy, const T* x, T* gw, T* gb, Algo algo);
 template <typename T>
 void backward_bias(const ConvShape& s, const T* gy, T* gb);
 

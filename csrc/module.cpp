@@ -106,17 +106,22 @@ Array<T> conv_backward_input(Array<T> gy, Array<T> w, const std::vector<int64_t>
   return gx;
 }
 
+// (gw, gb), gb None unless bias_grad.
 template <typename T>
-Array<T> conv_backward_weight(Array<T> gy, Array<T> x, const std::vector<int64_t>& geom, int algo) {
+py::tuple conv_backward_weight(Array<T> gy, Array<T> x, const std::vector<int64_t>& geom, int algo, bool bias_grad) {
   const ConvShape s = conv_shape(geom);
   expect_shape(gy, {s.N, s.K, s.OH, s.OW}, "gy");
   expect_shape(x, {s.N, s.C, s.H, s.W}, "x");
   Array<T> gw({s.K, s.Cg(), s.R, s.S});
+  Array<T> gb({bias_grad ? s.K : int64_t(0)});
   const T *gyp = gy.data(), *xp = x.data();
   T* gwp = gw.mutable_data();
-  py::gil_scoped_release nogil;
-  conv::backward_weight(s, gyp, xp, gwp, conv::Algo(algo));
-  return gw;
+  T* gbp = bias_grad ? gb.mutable_data() : nullptr;
+  {
+    py::gil_scoped_release nogil;
+    conv::backward_weight(s, gyp, xp, gwp, gbp, conv::Algo(algo));
+  }
+  return py::make_tuple(gw, bias_grad ? py::object(gb) : py::none());
 }
 
 template <typename T>
@@ -255,7 +260,7 @@ void bind_dtype(py::module_& m) {
   m.def("conv2d_backward_input", &conv_backward_input<T>, py::arg("gy"), py::arg("w"), py::arg("geometry"),
         py::arg("algo") = 0);
   m.def("conv2d_backward_weight", &conv_backward_weight<T>, py::arg("gy"), py::arg("x"), py::arg("geometry"),
-        py::arg("algo") = 0);
+        py::arg("algo") = 0, py::arg("bias_grad") = false);
   m.def("conv2d_backward_bias", &conv_backward_bias<T>, py::arg("gy"), py::arg("geometry"));
   m.def("max_pool2d_forward", &max_pool_forward<T>, py::arg("x"), py::arg("geometry"));
   m.def("max_pool2d_backward", &max_pool_backward<T>, py::arg("gy"), py::arg("x"), py::arg("geometry"));

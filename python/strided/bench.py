@@ -89,7 +89,7 @@ def _conv_fns(layer, dtype, algo, torch, rng):
     ours = {
         "forward": lambda: _C.conv2d_forward(x, w, None, args, code),
         "backward_input": lambda: _C.conv2d_backward_input(gy, w, args, code),
-        "backward_weight": lambda: _C.conv2d_backward_weight(gy, x, args, code),
+        "backward_weight": lambda: _C.conv2d_backward_weight(gy, x, args, code)[0],
     }
     theirs = dict.fromkeys(CONV_PASSES)
     if torch is not None:

@@ -81,9 +81,10 @@ def conv2d_backward(gy, x, w, stride=1, padding=0, dilation=1, groups=1, *,
                 gpu.conv2d_backward_bias(gy, args) if bias_grad else None)
     algo = _C.conv_algorithms[_conv_algorithm.get()]
     gy = _c(gy, dtype)
-    return (_C.conv2d_backward_input(gy, _c(w, dtype), args, algo) if input_grad else None,
-            _C.conv2d_backward_weight(gy, _c(x, dtype), args, algo) if weight_grad else None,
-            _C.conv2d_backward_bias(gy, args) if bias_grad else None)
+    gx = _C.conv2d_backward_input(gy, _c(w, dtype), args, algo) if input_grad else None
+    if weight_grad:  # the bias gradient is summed in the weight gradient's pass over gy
+        return (gx,) + _C.conv2d_backward_weight(gy, _c(x, dtype), args, algo, bool(bias_grad))
+    return gx, None, _C.conv2d_backward_bias(gy, args) if bias_grad else None
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
