@@ -536,6 +536,7 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
   const int64_t Cs = s.S == 1 && (Cg * int64_t(sizeof(T))) % 256 == 0 ? Cg + 64 / int64_t(sizeof(T)) : Cg;
   if (s.N == 0) {
     std::fill(gw, gw + len, T(0));
+    if (gb) std::fill(gb, gb + s.K, T(0));
     return;
   }
   const int64_t threads = omp_get_max_threads();
