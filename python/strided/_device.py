@@ -18,7 +18,7 @@ def cupy():
 
 
 def is_gpu_array(a) -> bool:
-    return type(a).__module__.split(".")[0] == "cupy"
+    return type(a) is not np.ndarray and type(a).__module__.split(".")[0] == "cupy"
 
 
 def array_module(a):

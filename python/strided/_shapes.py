@@ -13,11 +13,13 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _is_int(v):
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+    return type(v) is int or (isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)))
 
 
 def _pair(value, name):
     """int or (h, w) -> (h, w) of Python ints."""
+    if type(value) is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int:
+        return value  # already normalized (every layer stores its geometry so)
     message = f"{name} must be an int or a pair of ints, got {value!r}"
     if _is_int(value):
         return int(value), int(value)

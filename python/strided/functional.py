@@ -53,7 +53,9 @@ def _external(*arrays):
 
 def _c(a, dtype):
     """C-contiguous, aligned, of `dtype`: non-contiguous and negative-stride views are copied once."""
-    return None if a is None else np.require(a, dtype, ["C", "A"])
+    if a is None or (a.dtype == dtype and a.flags.c_contiguous and a.flags.aligned):  # the common case, fast
+        return a
+    return np.require(a, dtype, ["C", "A"])
 
 
 def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):

@@ -72,6 +72,9 @@ class Module:
 
     # ---- attribute bookkeeping -------------------------------------------------------------------
     def __setattr__(self, name, value):
+        if name in self.__dict__ and not isinstance(value, (Parameter, Module)):
+            object.__setattr__(self, name, value)  # a plain attribute stays one (the forward caches)
+            return
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() before "
                                  f"assigning {name!r}")
