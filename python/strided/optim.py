@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from . import _C
 from ._device import array_module, to_device
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "LRScheduler", "StepLR",
@@ -109,6 +110,16 @@ class Optimizer:
         return f"{type(self).__name__}({hp})"
 
 
+def _fusable(*arrays):
+    """Whether strided._C's fused update can take these arrays in place: NumPy, one float dtype, C-contiguous,
+    writeable (CuPy arrays, and anything else, run the array-module rule)."""
+    dtype = arrays[0].dtype
+    return dtype in (np.float32, np.float64) and all(
+        a is None or (type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous and a.flags.aligned
+                      and a.flags.writeable)
+        for a in arrays)
+
+
 def _check(name, value, lo=0.0, hi=None):
     if value < lo or (hi is not None and value >= hi):
         raise ValueError(f"invalid {name}: {value}")
@@ -162,19 +173,22 @@ class Adam(Optimizer):
     def _update(self, p, g, state, xp):
         b1, b2 = self.betas
         t = state["step"]
+        m = self._buf(state, "exp_avg", p, xp)
+        v = self._buf(state, "exp_avg_sq", p, xp)
+        vmax = self._buf(state, "max_exp_avg_sq", p, xp) if self.amsgrad else None
+        if _fusable(p.data, g, m, v, vmax):  # the same rule in one C++ pass, bit for bit
+            _C.adam_update(p.data, g, m, v, vmax, self.lr, b1, b2, self.eps, self.weight_decay, self._decoupled, t)
+            return
         if self.weight_decay:
             if self._decoupled:
                 p.data *= 1 - self.lr * self.weight_decay
             else:
                 g = g + self.weight_decay * p.data
-        m = self._buf(state, "exp_avg", p, xp)
-        v = self._buf(state, "exp_avg_sq", p, xp)
         m *= b1
         m += (1 - b1) * g
         v *= b2
         v += (1 - b2) * (g * g)
-        if self.amsgrad:
-            vmax = self._buf(state, "max_exp_avg_sq", p, xp)
+        if vmax is not None:
             xp.maximum(vmax, v, out=vmax)
             v = vmax
         bc1 = 1 - b1 ** t
