@@ -754,6 +754,8 @@ void forward_direct(const ConvShape& s, const T* x, const T* w, const T* b, T* y
         a.in = buf; a.Cg = Cg; a.chan_stride = band.chan_stride; a.row_stride = band.row_stride;
         a.R = s.R; a.S = s.S; a.dil_h = s.dil_h; a.stride_h = s.stride_h; a.tap_off = band.tap_off;
         a.nrows = nrows; a.OW = s.OW; a.kb = kb;
+        a.row_lo = std::max<int64_t>(0, s.pad_top - oh0 * s.stride_h);  // band row lr holds input row
+        a.row_hi = s.pad_top - oh0 * s.stride_h + s.H;                   // oh0*stride_h + lr - pad_top
         a.wp = wp + (g * Kg + k0) * CRS;
         a.bias = b ? b + g * Kg + k0 : nullptr;
         a.out = y + (n * s.K + g * Kg + k0) * P + oh0 * s.OW;
@@ -761,6 +763,8 @@ void forward_direct(const ConvShape& s, const T* x, const T* w, const T* b, T* y
         if (band.flat) {  // one virtual row of nrows * Wp outputs into tmp, then the valid OW of each row
           a.nrows = 1;
           a.OW = nrows * band.Wq;
+          a.row_lo = 0;  // a virtual row runs across band rows: no row is skipped
+          a.row_hi = band.in_rows;
           a.out = tmp;
           a.out_kstride = V;
           kt.direct_forward(a);

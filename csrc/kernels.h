@@ -21,6 +21,7 @@ struct DirectArgs {
   int64_t R, S, dil_h, stride_h;
   const int64_t* tap_off;               // S offsets: phase * Wq + (q * dil_w) / stride_w
   int64_t nrows, OW;                    // output rows of this band, output width
+  int64_t row_lo, row_hi;               // band rows [lo, hi) hold input; the rest is zero padding (skipped)
   int64_t kb;                           // output channels handled by this call
   // forward: out[k * out_kstride + oh * OW + ow] = bias[k] + sum_{c,r,q} wp[((c*R + r)*S + q)*kb + k] * in(...)
   const T* wp;

@@ -200,6 +200,12 @@ template <typename T, int KB, int NVD>
 void direct_forward_block(const DirectArgs<T>& a) {
   constexpr int L = VL<T>, W = NVD * L;
   for (int64_t oh = 0; oh < a.nrows; ++oh) {
+    // Kernel rows [r0, r1) read input rows; the others fall in zero padding and contribute nothing
+    // (backward-input runs this on gy padded by R-1: for LeNet's conv2 that skips 2 taps in 7).
+    const int64_t top = oh * a.stride_h;
+    int64_t r0 = 0, r1 = a.R;
+    while (r0 < r1 && top + r0 * a.dil_h < a.row_lo) ++r0;
+    while (r1 > r0 && top + (r1 - 1) * a.dil_h >= a.row_hi) --r1;
     for (int64_t ow0 = 0; ow0 < a.OW; ow0 += W) {
       V<T> acc[KB][NVD];
 #pragma GCC unroll 16
@@ -208,10 +214,10 @@ void direct_forward_block(const DirectArgs<T>& a) {
 #pragma GCC unroll 8
         for (int v = 0; v < NVD; ++v) acc[k][v] = b0;
       }
-      const T* wk = a.wp;
       for (int64_t c = 0; c < a.Cg; ++c) {
-        for (int64_t r = 0; r < a.R; ++r) {
-          const T* row = a.in + c * a.chan_stride + (oh * a.stride_h + r * a.dil_h) * a.row_stride + ow0;
+        const T* wk = a.wp + (c * a.R + r0) * a.S * KB;
+        for (int64_t r = r0; r < r1; ++r) {
+          const T* row = a.in + c * a.chan_stride + (top + r * a.dil_h) * a.row_stride + ow0;
           for (int64_t q = 0; q < a.S; ++q) {
             const T* p = row + a.tap_off[q];
             V<T> x[NVD];
