@@ -196,8 +196,9 @@ constexpr int kDirectMaxNV = 8;  // widest direct-forward block, in vectors (Tab
 // For few input channels (C = 1, 3) or depthwise groups an im2col column has too few rows to amortize
 // its gather. Instead each output vector (VL consecutive ow) accumulates in registers for KB output
 // channels at once: per tap, NVD input vectors are loaded once and reused by KB broadcast weights.
+// Output columns [ow_lo, ow_hi) of every row, in blocks of NVD vectors.
 template <typename T, int KB, int NVD>
-void direct_forward_block(const DirectArgs<T>& a) {
+void direct_forward_block(const DirectArgs<T>& a, int64_t ow_lo, int64_t ow_hi) {
   constexpr int L = VL<T>, W = NVD * L;
   for (int64_t oh = 0; oh < a.nrows; ++oh) {
     // Kernel rows [r0, r1) read input rows; the others fall in zero padding and contribute nothing
@@ -206,7 +207,7 @@ void direct_forward_block(const DirectArgs<T>& a) {
     int64_t r0 = 0, r1 = a.R;
     while (r0 < r1 && top + r0 * a.dil_h < a.row_lo) ++r0;
     while (r1 > r0 && top + (r1 - 1) * a.dil_h >= a.row_hi) --r1;
-    for (int64_t ow0 = 0; ow0 < a.OW; ow0 += W) {
+    for (int64_t ow0 = ow_lo; ow0 < ow_hi; ow0 += W) {
       V<T> acc[KB][NVD];
 #pragma GCC unroll 16
       for (int k = 0; k < KB; ++k) {
@@ -234,14 +235,14 @@ void direct_forward_block(const DirectArgs<T>& a) {
         }
       }
       T* out = a.out + oh * a.OW + ow0;
-      if (ow0 + W <= a.OW) {
+      if (ow0 + W <= ow_hi) {
 #pragma GCC unroll 16
         for (int k = 0; k < KB; ++k)
 #pragma GCC unroll 8
           for (int v = 0; v < NVD; ++v) store(out + k * a.out_kstride + v * L, acc[k][v]);
       } else {
         alignas(64) T tmp[W];
-        const int64_t n = a.OW - ow0;
+        const int64_t n = ow_hi - ow0;
         for (int k = 0; k < KB; ++k) {
           for (int v = 0; v < NVD; ++v) store(tmp + v * L, acc[k][v]);
           for (int64_t j = 0; j < n; ++j) out[k * a.out_kstride + j] = tmp[j];
@@ -249,6 +250,22 @@ void direct_forward_block(const DirectArgs<T>& a) {
       }
     }
   }
+}
+
+// The block widths, in vectors, that direct_forward_kb instantiates (those within its register budget).
+constexpr int kDirectWidths[] = {1, 2, 3, 4, 6, 8};
+constexpr int direct_width_at_least(int nv) {
+  for (int w : kDirectWidths)
+    if (w >= nv) return w;
+  return kDirectMaxNV;
+}
+
+// Blocks of nvd vectors (an entry of kDirectWidths within budget) over output columns [ow_lo, ow_hi).
+template <typename T, int KB, int budget, int I = 0>
+void direct_forward_width(const DirectArgs<T>& a, int nvd, int64_t ow_lo, int64_t ow_hi) {
+  if constexpr (I + 1 < int(std::size(kDirectWidths)) && kDirectWidths[I + 1] <= budget)
+    if (nvd > kDirectWidths[I]) return direct_forward_width<T, KB, budget, I + 1>(a, nvd, ow_lo, ow_hi);
+  direct_forward_block<T, KB, kDirectWidths[I]>(a, ow_lo, ow_hi);
 }
 
 template <typename T, int KB>
@@ -259,19 +276,16 @@ void direct_forward_kb(const DirectArgs<T>& a) {
   // both FMA pipes busy (4-cycle latency).
   constexpr int cap = KB == 1 ? kDirectMaxNV : 4;
   constexpr int budget = STRIDED_ACC / KB < 1 ? 1 : (STRIDED_ACC / KB > cap ? cap : STRIDED_ACC / KB);
-  const int64_t need = (a.OW + VL<T> - 1) / VL<T>;
-  const int nv = int(need < budget ? need : budget);
-  switch (nv) {
-    case 1: return direct_forward_block<T, KB, 1>(a);
-    case 2: if constexpr (budget >= 2) return direct_forward_block<T, KB, 2>(a); break;
-    case 3: if constexpr (budget >= 3) return direct_forward_block<T, KB, 3>(a); break;
-    case 4: if constexpr (budget >= 4) return direct_forward_block<T, KB, 4>(a); break;
-    case 5: case 6: if constexpr (budget >= 6) return direct_forward_block<T, KB, 6>(a); break;
-    default: break;
-  }
-  if constexpr (budget >= 8) direct_forward_block<T, KB, 8>(a);
-  else if constexpr (budget >= 6) direct_forward_block<T, KB, 6>(a);
-  else if constexpr (budget >= 4) direct_forward_block<T, KB, 4>(a);
+  static_assert(direct_width_at_least(budget) == budget, "the budget must be an instantiated width");
+  constexpr int L = VL<T>;
+  const int64_t need = (a.OW + L - 1) / L;
+  const int nvd = direct_width_at_least(int(need < budget ? need : budget));  // budget is a listed width
+  // The last, partial block runs only the vectors it needs: a flat row of 14 x 30 outputs is 13 blocks
+  // of 2 vectors and 4 outputs, which a full-width block would compute 32 of.
+  const int64_t full = a.OW / (nvd * L) * (nvd * L);
+  const int tail = direct_width_at_least(int((a.OW - full + L - 1) / L));
+  if (full > 0) direct_forward_width<T, KB, budget>(a, nvd, 0, full);
+  if (full < a.OW) direct_forward_width<T, KB, budget>(a, tail, full, a.OW);
 }
 
 // a.kb must be one of 1, 2, 3, 4, 6, 8, 12 (the caller splits output channels into such blocks).
