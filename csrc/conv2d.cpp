@@ -569,26 +569,19 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
       for (int64_t lr = 0; lr < used; ++lr) {
         const int64_t ih = oh0 * sh + lr - s.pad_top;
         if (ih < 0 || ih >= s.H) continue;
-        T* d = Xt + (lr * Wp + s.pad_left) * Cs;
-        for (int64_t c = 0; c < Cg; ++c) {
-          const T* src = xg + (c * s.H + ih) * s.W;
-          for (int64_t iw = 0; iw < s.W; ++iw) d[iw * Cs + c] = src[iw];
-        }
+        kt.transpose(Cg, s.W, xg + ih * s.W, s.H * s.W, Xt + (lr * Wp + s.pad_left) * Cs, Cs);
       }
       const T* gyg = gy + (n * s.K + g * Kg) * P + oh0 * s.OW;
       const int64_t np = rows * s.OW;
-      for (int64_t k = 0; k < Kp; ++k) {
-        if (k < Kg) {
-          const T* src = gyg + k * P;
-          T sum = 0;
-          for (int64_t p = 0; p < np; ++p) {
-            Gt[p * Kp + k] = src[p];
-            sum += src[p];
-          }
-          mine[plen - s.K + g * Kg + k] += sum;
-        } else {
-          for (int64_t p = 0; p < np; ++p) Gt[p * Kp + k] = T(0);
-        }
+      kt.transpose(Kg, np, gyg, P, Gt, Kp);
+      if (Kp > Kg)
+        for (int64_t p = 0; p < np; ++p) std::fill(Gt + p * Kp + Kg, Gt + (p + 1) * Kp, T(0));
+      for (int64_t k = 0; k < Kg; ++k) {
+        const T* src = gyg + k * P;
+        T sum = 0;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t p = 0; p < np; ++p) sum += src[p];
+        mine[plen - s.K + g * Kg + k] += sum;
       }
       T* pg = mine + g * RS * Cg * Kp;
       for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
@@ -609,12 +602,14 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
     }
     const int64_t nt = int64_t(parts.size());
 #pragma omp for schedule(static)
-    for (int64_t i = 0; i < len; ++i) {  // i = ((g*Kg + k)*Cg + c)*RS + rq
-      const int64_t rq = i % RS, c = i / RS % Cg, gk = i / (RS * Cg), g = gk / Kg, k = gk % Kg;
-      const int64_t j = ((g * RS + rq) * Cg + c) * Kp + k;
-      T acc = 0;
-      for (int64_t th = 0; th < nt; ++th) acc += parts[size_t(th)][j];
-      gw[i] = acc;
+    for (int64_t row = 0; row < G * RS * Cg; ++row) {  // row = (g*RS + rq)*Cg + c: Kp partial sums
+      const int64_t c = row % Cg, rq = row / Cg % RS, g = row / (Cg * RS);
+      T* out = gw + (g * Kg * Cg + c) * RS + rq;  // gw[((g*Kg + k)*Cg + c)*RS + rq]
+      for (int64_t k = 0; k < Kg; ++k) {
+        T acc = 0;
+        for (int64_t th = 0; th < nt; ++th) acc += parts[size_t(th)][row * Kp + k];
+        out[k * Cg * RS] = acc;
+      }
     }
     if (gb) reduce_partials(parts, s.K, gb, plen - s.K);
   }

@@ -67,6 +67,8 @@ struct Table {
   // i < M (A is read up to mr-1 elements past), j < N (a multiple of vl); no packing.
   void (*gemm_rows)(int64_t M, int64_t N, int64_t rows, int64_t len, const T* A, int64_t a_step, int64_t a_row,
                     const T* B, int64_t b_step, int64_t b_row, T* C, int64_t ldc);
+  // dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols: NCHW planes to channels-last tiles.
+  void (*transpose)(int64_t rows, int64_t cols, const T* src, int64_t lds, T* dst, int64_t ldd);
   void (*direct_forward)(const DirectArgs<T>& a);
   void (*direct_backward_weight)(const DirectArgs<T>& a);
   // Pooling over the interior windows of one plane (pool_rows.h): x is the input plane, y and gy the

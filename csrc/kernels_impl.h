@@ -191,6 +191,52 @@ void gemm_rows(int64_t M, int64_t N, int64_t rows, int64_t len, const T* A, int6
     }
 }
 
+// ---------------------------------------------------------------- transpose
+// A VL x VL block transposed in registers: log2(VL) stages, each swapping the off-diagonal h x h blocks
+// of every pair of rows h apart with two-source shuffles. A scalar transpose stores one element per
+// instruction, strided: it was a third of backward-weight for a 1x1 layer.
+template <typename T, int h>
+inline void swap_blocks(V<T>& a, V<T>& b) {
+  typedef typename VecOf<T>::I I;
+  I lo, hi;  // lane i of the new a: a[i] or b[i - h]; of the new b: a[i + h] or b[i]
+  for (int i = 0; i < VL<T>; ++i) {
+    lo[i] = i & h ? VL<T> + i - h : i;
+    hi[i] = i & h ? VL<T> + i : i + h;
+  }
+  const V<T> na = __builtin_shuffle(a, b, lo);
+  b = __builtin_shuffle(a, b, hi);
+  a = na;
+}
+
+template <typename T, int h = VL<T> / 2>
+inline void transpose_block(V<T>* v) {
+#pragma GCC unroll 16
+  for (int a = 0; a < VL<T>; ++a)
+    if (!(a & h)) swap_blocks<T, h>(v[a], v[a + h]);
+  if constexpr (h > 1) transpose_block<T, h / 2>(v);
+}
+
+template <typename T>
+void transpose(int64_t rows, int64_t cols, const T* src, int64_t lds, T* dst, int64_t ldd) {
+  constexpr int L = VL<T>;
+  int64_t i = 0;
+  for (; i + L <= rows; i += L) {
+    int64_t j = 0;
+    for (; j + L <= cols; j += L) {
+      V<T> v[L];
+#pragma GCC unroll 16
+      for (int a = 0; a < L; ++a) v[a] = load(src + (i + a) * lds + j);
+      transpose_block<T>(v);
+#pragma GCC unroll 16
+      for (int b = 0; b < L; ++b) store(dst + (j + b) * ldd + i, v[b]);
+    }
+    for (; j < cols; ++j)
+      for (int a = 0; a < L; ++a) dst[j * ldd + i + a] = src[(i + a) * lds + j];
+  }
+  for (; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) dst[j * ldd + i] = src[i * lds + j];
+}
+
 // ---------------------------------------------------------------- direct convolution
 constexpr int kDirectMaxNV = 8;  // widest direct-forward block, in vectors (Table::max_nv)
 // For few input channels (C = 1, 3) or depthwise groups an im2col column has too few rows to amortize
@@ -452,6 +498,7 @@ Table<T> make_table() {
   t.max_nv = kDirectMaxNV;
   t.gemm = &gemm<T>;
   t.gemm_rows = &gemm_rows<T>;
+  t.transpose = &transpose<T>;
   t.direct_forward = &direct_forward<T>;
   t.direct_backward_weight = &direct_backward_weight<T>;
   t.pool_max = &max_fast<T>;
