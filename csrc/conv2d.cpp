@@ -633,7 +633,8 @@ inline void k_blocks(int64_t Kg, std::vector<std::pair<int64_t, int64_t>>& block
 // Geometry of the prepared input band shared by the direct passes (see kern::DirectArgs).
 struct Band {
   int64_t nb, nbands, in_rows, Wq, row_stride, chan_stride;
-  bool flat;  // stride 1, rows stored back to back: see forward_direct
+  bool flat;     // stride 1, rows stored back to back: see make_band
+  int64_t lead;  // flat: zero columns before each channel's first row (its left padding)
   int64_t tap_off[64];
 };
 
@@ -645,12 +646,18 @@ Band make_band(const ConvShape& s, const kern::Table<T>& kt, int64_t tasks_per_b
   // Slack past the last output: a block of max_nv vectors may run over OW, and tap offsets add to it.
   const int64_t nv = std::min<int64_t>(kt.max_nv, ceil_div(s.OW, kt.vl));
   b.Wq = s.OW + nv * kt.vl + (s.S - 1) * s.dil_w / s.stride_w + 1;
-  // Flat: with stride 1, output rows computed Wp = OW + (S-1)*dil_w wide (junk past OW) run back to back,
-  // so vectors span row ends; better when OW is just past a vector multiple (28 = 1.75 x 16 lanes).
-  const int64_t Wp = s.OW + (s.S - 1) * s.dil_w;
-  b.flat = allow_flat && s.stride_h == 1 && s.stride_w == 1 &&
+  // Flat: with stride 1 the input rows run back to back, Wp = W + gap apart, and output rows are computed
+  // Wp wide (junk past OW), so vectors span row ends; better when OW is just past a vector multiple
+  // (28 = 1.75 x 16 lanes). The gap of zeros between two rows is the right padding of one and the left
+  // padding of the next, so it is max(pad_left, pad_right) wide, not their sum: a 3x3 "same" layer on
+  // 28-wide rows computes 29 outputs per row, not 30.
+  const int64_t gap = std::max<int64_t>({s.pad_left, s.pad_right, 0}), Wp = s.W + gap;
+  b.flat = allow_flat && s.stride_h == 1 && s.stride_w == 1 && Wp >= s.OW &&
            double(s.OW) / double(Wp) > double(s.OW) / double(round_up(s.OW, kt.vl)) + 0.01;
-  if (b.flat) b.Wq = Wp;
+  if (b.flat) {
+    b.Wq = Wp;
+    b.lead = round_up(std::max<int64_t>(s.pad_left, 0), 16);
+  }
   b.row_stride = s.stride_w * b.Wq;
   b.nbands = std::clamp<int64_t>(ceil_div(4 * threads, std::max<int64_t>(tasks_per_band, 1)), 1, s.OH);
   b.nb = ceil_div(s.OH, b.nbands);
@@ -664,7 +671,7 @@ Band make_band(const ConvShape& s, const kern::Table<T>& kt, int64_t tasks_per_b
   b.nbands = ceil_div(s.OH, b.nb);
   b.in_rows = (b.nb - 1) * s.stride_h + (s.R - 1) * s.dil_h + 1;
   b.chan_stride = b.in_rows * b.row_stride;
-  if (b.flat) b.chan_stride += int64_t(kt.max_nv) * kt.vl + (s.S - 1) * s.dil_w + 1;  // last block's overrun
+  if (b.flat) b.chan_stride += b.lead + int64_t(kt.max_nv) * kt.vl + (s.S - 1) * s.dil_w + 1;  // + overrun
   return b;
 }
 
@@ -711,10 +718,31 @@ void fill_band(const ConvShape& s, const Band& b, const T* xg, int64_t oh0, int6
   }
 }
 
+// Flat bands: row lr holds input row oh0 + lr - pad_top (zeros outside the input) in its first W columns,
+// from buf + lead; the gap after each row stays zero from band_buffer.
+template <typename T>
+void fill_band_flat(const ConvShape& s, const Band& b, const T* xg, int64_t oh0, int64_t nrows, T* buf) {
+  const int64_t used = nrows + (s.R - 1) * s.dil_h, top = oh0 - s.pad_top;
+  for (int64_t c = 0; c < s.Cg(); ++c) {
+    T* dp = buf + c * b.chan_stride + b.lead;
+    for (int64_t lr = 0; lr < used; ++lr, dp += b.Wq) {
+      const int64_t ih = top + lr;
+      if (ih < 0 || ih >= s.H) {
+        std::fill(dp, dp + s.W, T(0));
+        continue;
+      }
+      const T* src = xg + (c * s.H + ih) * s.W;
+#pragma omp simd
+      for (int64_t u = 0; u < s.W; ++u) dp[u] = src[u];
+    }
+  }
+}
+
 template <typename T>
 void set_taps(const ConvShape& s, Band& b) {
   for (int64_t q = 0; q < s.S; ++q)
-    b.tap_off[q] = (q * s.dil_w) % s.stride_w * b.Wq + (q * s.dil_w) / s.stride_w;
+    b.tap_off[q] = b.flat ? q * s.dil_w - s.pad_left
+                          : (q * s.dil_w) % s.stride_w * b.Wq + (q * s.dil_w) / s.stride_w;
 }
 
 // Tasks are (image, group, band of output rows); bands appear only when images x groups cannot feed
@@ -743,10 +771,12 @@ void forward_direct(const ConvShape& s, const T* x, const T* w, const T* b, T* y
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t bi = t % band.nbands, g = t / band.nbands % G, n = t / (band.nbands * G);
       const int64_t oh0 = bi * band.nb, nrows = std::min(band.nb, s.OH - oh0);
-      fill_band(s, band, x + (n * s.C + g * Cg) * s.H * s.W, oh0, nrows, buf);
+      const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
+      if (band.flat) fill_band_flat(s, band, xg, oh0, nrows, buf);
+      else fill_band(s, band, xg, oh0, nrows, buf);
       for (auto [k0, kb] : blocks) {
         kern::DirectArgs<T> a{};
-        a.in = buf; a.Cg = Cg; a.chan_stride = band.chan_stride; a.row_stride = band.row_stride;
+        a.in = buf + band.lead; a.Cg = Cg; a.chan_stride = band.chan_stride; a.row_stride = band.row_stride;
         a.R = s.R; a.S = s.S; a.dil_h = s.dil_h; a.stride_h = s.stride_h; a.tap_off = band.tap_off;
         a.nrows = nrows; a.OW = s.OW; a.kb = kb;
         a.row_lo = std::max<int64_t>(0, s.pad_top - oh0 * s.stride_h);  // band row lr holds input row
