@@ -633,9 +633,11 @@ inline void k_blocks(int64_t Kg, std::vector<std::pair<int64_t, int64_t>>& block
 // Geometry of the prepared input band shared by the direct passes (see kern::DirectArgs).
 struct Band {
   int64_t nb, nbands, in_rows, Wq, row_stride, chan_stride;
-  bool flat;     // stride 1, rows stored back to back: see make_band
-  int64_t lead;  // flat: zero columns before each channel's first row (its left padding)
+  bool flat;      // rows stored back to back (in phase planes if strided): see make_band
+  int64_t lead;   // flat, stride 1: zero columns before each channel's first row (its left padding)
+  int64_t plane;  // flat, strided: elements per phase plane
   int64_t tap_off[64];
+  std::vector<int64_t> row_off;
 };
 
 template <typename T>
@@ -651,12 +653,18 @@ Band make_band(const ConvShape& s, const kern::Table<T>& kt, int64_t tasks_per_b
   // (28 = 1.75 x 16 lanes). The gap of zeros between two rows is the right padding of one and the left
   // padding of the next, so it is max(pad_left, pad_right) wide, not their sum: a 3x3 "same" layer on
   // 28-wide rows computes 29 outputs per row, not 30.
-  const int64_t gap = std::max<int64_t>({s.pad_left, s.pad_right, 0}), Wp = s.W + gap;
-  b.flat = allow_flat && s.stride_h == 1 && s.stride_w == 1 && Wp >= s.OW &&
+  // With a stride the band is split into stride_h x stride_w phase planes (input row % stride_h, padded
+  // column % stride_w), each a stride-1 image of rows Wp = ceil((pad_left + W + pad_right) / stride_w)
+  // wide, so output rows again run back to back: 28 of 29 outputs per row are real for a 3x3 stride-2
+  // layer on 56-wide rows, against 28 of 32 lanes row by row.
+  const bool unit = s.stride_h == 1 && s.stride_w == 1;
+  const int64_t gap = std::max<int64_t>({s.pad_left, s.pad_right, 0});
+  const int64_t Wp = unit ? s.W + gap : ceil_div(s.pad_left + s.W + s.pad_right, s.stride_w);
+  b.flat = allow_flat && Wp >= s.OW &&
            double(s.OW) / double(Wp) > double(s.OW) / double(round_up(s.OW, kt.vl)) + 0.01;
   if (b.flat) {
     b.Wq = Wp;
-    b.lead = round_up(std::max<int64_t>(s.pad_left, 0), 16);
+    if (unit) b.lead = round_up(std::max<int64_t>(s.pad_left, 0), 16);
   }
   b.row_stride = s.stride_w * b.Wq;
   b.nbands = std::clamp<int64_t>(ceil_div(4 * threads, std::max<int64_t>(tasks_per_band, 1)), 1, s.OH);
@@ -671,7 +679,12 @@ Band make_band(const ConvShape& s, const kern::Table<T>& kt, int64_t tasks_per_b
   b.nbands = ceil_div(s.OH, b.nb);
   b.in_rows = (b.nb - 1) * s.stride_h + (s.R - 1) * s.dil_h + 1;
   b.chan_stride = b.in_rows * b.row_stride;
-  if (b.flat) b.chan_stride += b.lead + int64_t(kt.max_nv) * kt.vl + (s.S - 1) * s.dil_w + 1;  // + overrun
+  const int64_t overrun = int64_t(kt.max_nv) * kt.vl + (s.S - 1) * s.dil_w + 1;  // the last block's
+  if (b.flat && unit) b.chan_stride += b.lead + overrun;
+  if (b.flat && !unit) {
+    b.plane = ceil_div(b.in_rows, s.stride_h) * b.Wq + overrun;
+    b.chan_stride = s.stride_h * s.stride_w * b.plane;
+  }
   return b;
 }
 
@@ -738,11 +751,42 @@ void fill_band_flat(const ConvShape& s, const Band& b, const T* xg, int64_t oh0,
   }
 }
 
+// Flat strided bands: band row lr goes to row lr / stride_h of the planes of row phase lr % stride_h,
+// padded column u * stride_w + pw to entry u of column phase pw (the padding stays zero from band_buffer).
+template <typename T>
+void fill_band_phases(const ConvShape& s, const Band& b, const T* xg, int64_t oh0, int64_t nrows, T* buf) {
+  const int64_t sh = s.stride_h, sw = s.stride_w, used = (nrows - 1) * sh + (s.R - 1) * s.dil_h + 1;
+  for (int64_t pw = 0; pw < sw; ++pw) {
+    int64_t lo, hi;  // u with 0 <= u*sw + pw - pad_left < W
+    valid_range(pw - s.pad_left, sw, s.W, b.Wq, lo, hi);
+    for (int64_t c = 0; c < s.Cg(); ++c)
+      for (int64_t lr = 0; lr < used; ++lr) {
+        const int64_t ih = oh0 * sh + lr - s.pad_top;
+        T* dp = buf + c * b.chan_stride + (lr % sh * sw + pw) * b.plane + lr / sh * b.Wq;
+        if (ih < 0 || ih >= s.H) {
+          std::fill(dp + lo, dp + hi, T(0));
+          continue;
+        }
+        const T* src = xg + (c * s.H + ih) * s.W + pw - s.pad_left;
+        for (int64_t u = lo; u < hi; ++u) dp[u] = src[u * sw];
+      }
+  }
+}
+
 template <typename T>
 void set_taps(const ConvShape& s, Band& b) {
-  for (int64_t q = 0; q < s.S; ++q)
-    b.tap_off[q] = b.flat ? q * s.dil_w - s.pad_left
-                          : (q * s.dil_w) % s.stride_w * b.Wq + (q * s.dil_w) / s.stride_w;
+  const bool unit = s.stride_h == 1 && s.stride_w == 1, phases = b.flat && !unit;
+  for (int64_t q = 0; q < s.S; ++q) {
+    const int64_t col = q * s.dil_w;
+    b.tap_off[q] = b.flat && unit ? col - s.pad_left
+                                  : col % s.stride_w * (phases ? b.plane : b.Wq) + col / s.stride_w;
+  }
+  b.row_off.resize(size_t(s.R));
+  for (int64_t r = 0; r < s.R; ++r) {
+    const int64_t row = r * s.dil_h;
+    b.row_off[size_t(r)] = phases ? row % s.stride_h * s.stride_w * b.plane + row / s.stride_h * b.Wq
+                                  : row * b.row_stride;
+  }
 }
 
 // Tasks are (image, group, band of output rows); bands appear only when images x groups cannot feed
@@ -772,12 +816,14 @@ void forward_direct(const ConvShape& s, const T* x, const T* w, const T* b, T* y
       const int64_t bi = t % band.nbands, g = t / band.nbands % G, n = t / (band.nbands * G);
       const int64_t oh0 = bi * band.nb, nrows = std::min(band.nb, s.OH - oh0);
       const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
-      if (band.flat) fill_band_flat(s, band, xg, oh0, nrows, buf);
+      if (band.flat && band.plane) fill_band_phases(s, band, xg, oh0, nrows, buf);
+      else if (band.flat) fill_band_flat(s, band, xg, oh0, nrows, buf);
       else fill_band(s, band, xg, oh0, nrows, buf);
       for (auto [k0, kb] : blocks) {
         kern::DirectArgs<T> a{};
         a.in = buf + band.lead; a.Cg = Cg; a.chan_stride = band.chan_stride; a.row_stride = band.row_stride;
         a.R = s.R; a.S = s.S; a.dil_h = s.dil_h; a.stride_h = s.stride_h; a.tap_off = band.tap_off;
+        a.row_off = band.row_off.data();
         a.nrows = nrows; a.OW = s.OW; a.kb = kb;
         a.row_lo = std::max<int64_t>(0, s.pad_top - oh0 * s.stride_h);  // band row lr holds input row
         a.row_hi = s.pad_top - oh0 * s.stride_h + s.H;                   // oh0*stride_h + lr - pad_top

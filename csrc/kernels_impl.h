@@ -264,7 +264,7 @@ void direct_forward_block(const DirectArgs<T>& a, int64_t ow_lo, int64_t ow_hi) 
       for (int64_t c = 0; c < a.Cg; ++c) {
         const T* wk = a.wp + (c * a.R + r0) * a.S * KB;
         for (int64_t r = r0; r < r1; ++r) {
-          const T* row = a.in + c * a.chan_stride + (top + r * a.dil_h) * a.row_stride + ow0;
+          const T* row = a.in + c * a.chan_stride + top * a.row_stride + a.row_off[r] + ow0;
           for (int64_t q = 0; q < a.S; ++q) {
             const T* p = row + a.tap_off[q];
             V<T> x[NVD];
