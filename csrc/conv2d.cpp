@@ -406,6 +406,9 @@ void forward_gemm(const ConvShape& s, const T* x, const T* w, const T* b, T* y) 
   const int64_t msize = round_up(ceil_div(Mp, mblocks), MR);
   mblocks = ceil_div(Mp, msize);
   const int64_t tasks = s.N * G * ptiles * mblocks;
+  // A 1x1 layer (flattened: one output row per plane) has the channel planes themselves as columns.
+  const bool plain = s.R == 1 && s.S == 1 && s.H == 1 && s.OH == 1 && s.OW == s.W && s.stride_w == 1 &&
+                     s.pad_left == 0;
 #pragma omp parallel
   {
     DenormalGuard ftz;
@@ -423,10 +426,14 @@ void forward_gemm(const ConvShape& s, const T* x, const T* w, const T* b, T* y) 
       T* yt = y + (n * s.K + g * Kg + m0) * P + p0;
       for (int64_t k0 = 0; k0 < rows; k0 += KC) {
         const int64_t kl = std::min(KC, rows - k0);
-        if (np % NR) std::fill(Bp + (np / NR) * kl * NR, Bp + (np / NR + 1) * kl * NR, T(0));
-        for (int64_t kk = 0; kk < kl; ++kk) {
-          const int64_t row = k0 + kk, c = row / RS, r = row % RS / s.S, q = row % s.S;
-          gather_row(s, xg + c * s.H * s.W, r, q, segs, Bp + kk * NR, NR, kl * NR, 1);
+        if (plain) {
+          kt.pack_panels(kl, np, xg + k0 * P + p0, P, Bp);
+        } else {
+          if (np % NR) std::fill(Bp + (np / NR) * kl * NR, Bp + (np / NR + 1) * kl * NR, T(0));
+          for (int64_t kk = 0; kk < kl; ++kk) {
+            const int64_t row = k0 + kk, c = row / RS, r = row % RS / s.S, q = row % s.S;
+            gather_row(s, xg + c * s.H * s.W, r, q, segs, Bp + kk * NR, NR, kl * NR, 1);
+          }
         }
         kt.gemm(mlen, np, kl, Ap + g * Mp * rows + k0 * Mp + (m0 / MR) * kl * MR, Bp, yt, P, k0 > 0);
       }
@@ -484,15 +491,7 @@ void backward_input_col2im(const ConvShape& s, const T* gy, const T* w, T* gx) {
         const int64_t np = std::min(NT, P - p0);
         for (int64_t k0 = 0; k0 < Kg; k0 += KC) {
           const int64_t kl = std::min(KC, Kg - k0);
-          for (int64_t j0 = 0; j0 < np; j0 += NR) {  // gy rows k0.. as NR-pixel panels
-            const int64_t jl = std::min(NR, np - j0);
-            T* d = Bp + (j0 / NR) * kl * NR;
-            for (int64_t kk = 0; kk < kl; ++kk) {
-              const T* src = gyg + (k0 + kk) * P + p0 + j0;
-              for (int64_t j = 0; j < jl; ++j) d[kk * NR + j] = src[j];
-              for (int64_t j = jl; j < NR; ++j) d[kk * NR + j] = T(0);
-            }
-          }
+          kt.pack_panels(kl, np, gyg + k0 * P + p0, P, Bp);  // gy rows k0.. as NR-pixel panels
           kt.gemm(cl * RS, np, kl, Ab + k0 * Mpb, Bp, col, NT, k0 > 0);
         }
         make_segments(s, p0, np, NT, segs);

@@ -65,6 +65,9 @@ struct Table {
   // C[M x N] (row stride ldc) = (accumulate ? C : 0) + A * B over kc, A packed as ceil(M/mr) panels of
   // kc x mr, B as ceil(N/nr) panels of kc x nr (padding lanes of the panels may hold anything finite).
   void (*gemm)(int64_t M, int64_t N, int64_t kc, const T* Ap, const T* Bp, T* C, int64_t ldc, bool accumulate);
+  // Packs the kc x n matrix at src (row stride ld) into B's panels for gemm: ceil(n/nr) panels of kc x nr,
+  // zero past column n.
+  void (*pack_panels)(int64_t kc, int64_t n, const T* src, int64_t ld, T* dst);
   // C[i][j] += sum_{row < rows, t < len} A[row*a_row + t*a_step + i] * B[row*b_row + t*b_step + j],
   // i < M (A is read up to mr-1 elements past), j < N (a multiple of vl); no packing.
   void (*gemm_rows)(int64_t M, int64_t N, int64_t rows, int64_t len, const T* A, int64_t a_step, int64_t a_row,

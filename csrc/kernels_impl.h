@@ -135,6 +135,27 @@ void gemm(int64_t M, int64_t N, int64_t kc, const T* Ap, const T* Bp, T* C, int6
   }
 }
 
+// Vector moves for the whole panels, element copies and zeros for a last partial one: a memcpy call per
+// 32-element panel row was most of the packing time of a 1x1 layer.
+template <typename T>
+void pack_panels(int64_t kc, int64_t n, const T* src, int64_t ld, T* dst) {
+  constexpr int L = VL<T>, NR = NV * L;
+  for (int64_t j0 = 0; j0 < n; j0 += NR, dst += kc * NR) {
+    const int64_t m = n - j0 < NR ? n - j0 : NR;
+    for (int64_t k = 0; k < kc; ++k) {
+      const T* s = src + k * ld + j0;
+      T* d = dst + k * NR;
+      if (m == NR) {
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) store(d + v * L, load(s + v * L));
+      } else {
+        for (int64_t j = 0; j < m; ++j) d[j] = s[j];
+        for (int64_t j = m; j < NR; ++j) d[j] = T(0);
+      }
+    }
+  }
+}
+
 // C[i][j] += sum_{row < rows, t < len} A[row*a_row + t*a_step + i] * B[row*b_row + t*b_step + j] for
 // i < M (A may be read up to MR-1 elements past row M-1), j < N (a multiple of VL). The backward-weight
 // GEMM over channels-last tiles: the contraction runs over the pixels of several output rows while the
@@ -498,6 +519,7 @@ Table<T> make_table() {
   t.max_nv = kDirectMaxNV;
   t.gemm = &gemm<T>;
   t.gemm_rows = &gemm_rows<T>;
+  t.pack_panels = &pack_panels<T>;
   t.transpose = &transpose<T>;
   t.direct_forward = &direct_forward<T>;
   t.direct_backward_weight = &direct_backward_weight<T>;
