@@ -637,6 +637,7 @@ struct Band {
   int64_t plane;  // flat, strided: elements per phase plane
   int64_t tap_off[64];
   std::vector<int64_t> row_off;
+  std::vector<int64_t> phase_lo, phase_hi;  // per column phase pw, the entries u under the input (fill_band)
 };
 
 template <typename T>
@@ -699,35 +700,44 @@ T* band_buffer(const ConvShape& s, const Band& b) {
   return buf;
 }
 
-// Writes the band's input columns: the ones under the input (copied) or, on rows in the top or bottom
-// padding, zeros. The rest of a row is zero from band_buffer. Per row this is one short copy, with
-// no per-row divisions or calls (depthwise layers fill one 30x30 band per 28x28 output plane).
+// Writes the band's input columns, for a band stored row by row (column phases side by side, Wq apart) or
+// in phase planes (see make_band): the ones under the input (copied) or, on rows in the top or bottom
+// padding, zeros. The rest of a row is zero from band_buffer. Padded column u * stride_w + pw of band row
+// lr goes to entry u of phase pw.
 template <typename T>
-void fill_band(const ConvShape& s, const Band& b, const T* xg, int64_t oh0, int64_t nrows, T* buf) {
-  const int64_t Cg = s.Cg(), sw = s.stride_w, used = (nrows - 1) * s.stride_h + (s.R - 1) * s.dil_h + 1;
-  const int64_t uend = ((s.OW - 1) * sw + (s.S - 1) * s.dil_w) / sw + 1;
-  for (int64_t ph = 0; ph < sw; ++ph) {
-    int64_t lo, hi;  // u with 0 <= u*sw + ph - pad_left < W
-    valid_range(ph - s.pad_left, sw, s.W, uend, lo, hi);
-    for (int64_t c = 0; c < Cg; ++c) {
-      const T* xc = xg + c * s.H * s.W + ph - s.pad_left;
-      for (int64_t lr = 0; lr < used; ++lr) {
-        const int64_t ih = oh0 * s.stride_h + lr - s.pad_top;
-        T* dp = buf + c * b.chan_stride + lr * b.row_stride + ph * b.Wq;
-        if (ih < 0 || ih >= s.H) {
-          std::fill(dp + lo, dp + hi, T(0));
-          continue;
-        }
-        const T* src = xc + ih * s.W;
+void fill_band(const kern::Table<T>& kt, const ConvShape& s, const Band& b, const T* xg, int64_t oh0,
+               int64_t nrows, T* buf) {
+  const int64_t sh = s.stride_h, sw = s.stride_w, used = (nrows - 1) * sh + (s.R - 1) * s.dil_h + 1;
+  const bool phases = b.plane > 0;
+  const int64_t pstride = phases ? b.plane : b.Wq;  // from one column phase to the next
+  const int64_t* lo = b.phase_lo.data();
+  const int64_t* hi = b.phase_hi.data();
+  const bool split2 = sw == 2 && s.pad_left >= 0;  // input column iw to entry (iw + pad_left) / 2
+  const int64_t pl = s.pad_left;
+  for (int64_t c = 0; c < s.Cg(); ++c)
+    for (int64_t lr = 0; lr < used; ++lr) {
+      const int64_t ih = oh0 * sh + lr - s.pad_top;
+      T* row = buf + c * b.chan_stride + (phases ? lr % sh * sw * b.plane + lr / sh * b.Wq : lr * b.row_stride);
+      if (ih < 0 || ih >= s.H) {
+        for (int64_t pw = 0; pw < sw; ++pw) std::fill(row + pw * pstride + lo[pw], row + pw * pstride + hi[pw], T(0));
+        continue;
+      }
+      const T* src = xg + (c * s.H + ih) * s.W;
+      if (split2) {
+        kt.deinterleave2(src, s.W, row + pl % 2 * pstride + pl / 2, row + (pl + 1) % 2 * pstride + (pl + 1) / 2);
+        continue;
+      }
+      for (int64_t pw = 0; pw < sw; ++pw) {
+        T* dp = row + pw * pstride;
+        const T* sp = src + pw - pl;
         if (sw == 1) {
 #pragma omp simd
-          for (int64_t u = lo; u < hi; ++u) dp[u] = src[u];
+          for (int64_t u = lo[pw]; u < hi[pw]; ++u) dp[u] = sp[u];
         } else {
-          for (int64_t u = lo; u < hi; ++u) dp[u] = src[u * sw];
+          for (int64_t u = lo[pw]; u < hi[pw]; ++u) dp[u] = sp[u * sw];
         }
       }
     }
-  }
 }
 
 // Flat bands: row lr holds input row oh0 + lr - pad_top (zeros outside the input) in its first W columns,
@@ -750,28 +760,8 @@ void fill_band_flat(const ConvShape& s, const Band& b, const T* xg, int64_t oh0,
   }
 }
 
-// Flat strided bands: band row lr goes to row lr / stride_h of the planes of row phase lr % stride_h,
-// padded column u * stride_w + pw to entry u of column phase pw (the padding stays zero from band_buffer).
-template <typename T>
-void fill_band_phases(const ConvShape& s, const Band& b, const T* xg, int64_t oh0, int64_t nrows, T* buf) {
-  const int64_t sh = s.stride_h, sw = s.stride_w, used = (nrows - 1) * sh + (s.R - 1) * s.dil_h + 1;
-  for (int64_t pw = 0; pw < sw; ++pw) {
-    int64_t lo, hi;  // u with 0 <= u*sw + pw - pad_left < W
-    valid_range(pw - s.pad_left, sw, s.W, b.Wq, lo, hi);
-    for (int64_t c = 0; c < s.Cg(); ++c)
-      for (int64_t lr = 0; lr < used; ++lr) {
-        const int64_t ih = oh0 * sh + lr - s.pad_top;
-        T* dp = buf + c * b.chan_stride + (lr % sh * sw + pw) * b.plane + lr / sh * b.Wq;
-        if (ih < 0 || ih >= s.H) {
-          std::fill(dp + lo, dp + hi, T(0));
-          continue;
-        }
-        const T* src = xg + (c * s.H + ih) * s.W + pw - s.pad_left;
-        for (int64_t u = lo; u < hi; ++u) dp[u] = src[u * sw];
-      }
-  }
-}
-
+// The offsets of the taps and kernel rows into a prepared band, and the entries of each column phase that
+// lie under the input.
 template <typename T>
 void set_taps(const ConvShape& s, Band& b) {
   const bool unit = s.stride_h == 1 && s.stride_w == 1, phases = b.flat && !unit;
@@ -780,6 +770,11 @@ void set_taps(const ConvShape& s, Band& b) {
     b.tap_off[q] = b.flat && unit ? col - s.pad_left
                                   : col % s.stride_w * (phases ? b.plane : b.Wq) + col / s.stride_w;
   }
+  const int64_t sw = s.stride_w, uend = phases ? b.Wq : ((s.OW - 1) * sw + (s.S - 1) * s.dil_w) / sw + 1;
+  b.phase_lo.resize(size_t(sw));
+  b.phase_hi.resize(size_t(sw));
+  for (int64_t pw = 0; pw < sw; ++pw)  // u with 0 <= u*sw + pw - pad_left < W
+    valid_range(pw - s.pad_left, sw, s.W, uend, b.phase_lo[size_t(pw)], b.phase_hi[size_t(pw)]);
   b.row_off.resize(size_t(s.R));
   for (int64_t r = 0; r < s.R; ++r) {
     const int64_t row = r * s.dil_h;
@@ -815,9 +810,8 @@ void forward_direct(const ConvShape& s, const T* x, const T* w, const T* b, T* y
       const int64_t bi = t % band.nbands, g = t / band.nbands % G, n = t / (band.nbands * G);
       const int64_t oh0 = bi * band.nb, nrows = std::min(band.nb, s.OH - oh0);
       const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
-      if (band.flat && band.plane) fill_band_phases(s, band, xg, oh0, nrows, buf);
-      else if (band.flat) fill_band_flat(s, band, xg, oh0, nrows, buf);
-      else fill_band(s, band, xg, oh0, nrows, buf);
+      if (band.flat && !band.plane) fill_band_flat(s, band, xg, oh0, nrows, buf);
+      else fill_band(kt, s, band, xg, oh0, nrows, buf);
       for (auto [k0, kb] : blocks) {
         kern::DirectArgs<T> a{};
         a.in = buf + band.lead; a.Cg = Cg; a.chan_stride = band.chan_stride; a.row_stride = band.row_stride;
@@ -878,7 +872,7 @@ void backward_weight_direct(const ConvShape& s, const T* gy, const T* x, T* gw, 
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t bi = t % band.nbands, g = t / band.nbands % G, n = t / (band.nbands * G);
       const int64_t oh0 = bi * band.nb, nrows = std::min(band.nb, s.OH - oh0);
-      fill_band(s, band, x + (n * s.C + g * Cg) * s.H * s.W, oh0, nrows, buf);
+      fill_band(kt, s, band, x + (n * s.C + g * Cg) * s.H * s.W, oh0, nrows, buf);
       kern::DirectArgs<T> a{};
       a.in = buf; a.Cg = Cg; a.chan_stride = band.chan_stride; a.row_stride = band.row_stride;
       a.R = s.R; a.S = s.S; a.dil_h = s.dil_h; a.stride_h = s.stride_h; a.tap_off = band.tap_off;

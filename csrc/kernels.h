@@ -68,6 +68,8 @@ struct Table {
   // Packs the kc x n matrix at src (row stride ld) into B's panels for gemm: ceil(n/nr) panels of kc x nr,
   // zero past column n.
   void (*pack_panels)(int64_t kc, int64_t n, const T* src, int64_t ld, T* dst);
+  // even[m] = src[2m] and odd[m] = src[2m + 1] for 2m (+ 1) < n: a row split into its column phases.
+  void (*deinterleave2)(const T* src, int64_t n, T* even, T* odd);
   // C[i][j] += sum_{row < rows, t < len} A[row*a_row + t*a_step + i] * B[row*b_row + t*b_step + j],
   // i < M (A is read up to mr-1 elements past), j < N (a multiple of vl); no packing.
   void (*gemm_rows)(int64_t M, int64_t N, int64_t rows, int64_t len, const T* A, int64_t a_step, int64_t a_row,

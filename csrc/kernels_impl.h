@@ -258,6 +258,28 @@ void transpose(int64_t rows, int64_t cols, const T* src, int64_t lds, T* dst, in
     for (int64_t j = 0; j < cols; ++j) dst[j * ldd + i] = src[i * lds + j];
 }
 
+// Two vectors of the row give one of each phase (constant shuffles); a scalar strided copy was most of
+// the band preparation of a stride-2 layer.
+template <typename T>
+void deinterleave2(const T* src, int64_t n, T* even, T* odd) {
+  constexpr int L = VL<T>;
+  typename VecOf<T>::I ev, od;
+  for (int i = 0; i < L; ++i) {
+    ev[i] = 2 * i;
+    od[i] = 2 * i + 1;
+  }
+  int64_t m = 0;
+  for (; 2 * m + 2 * L <= n; m += L) {
+    const V<T> a = load(src + 2 * m), b = load(src + 2 * m + L);
+    store(even + m, __builtin_shuffle(a, b, ev));
+    store(odd + m, __builtin_shuffle(a, b, od));
+  }
+  for (; 2 * m < n; ++m) {
+    even[m] = src[2 * m];
+    if (2 * m + 1 < n) odd[m] = src[2 * m + 1];
+  }
+}
+
 // ---------------------------------------------------------------- direct convolution
 constexpr int kDirectMaxNV = 8;  // widest direct-forward block, in vectors (Table::max_nv)
 // For few input channels (C = 1, 3) or depthwise groups an im2col column has too few rows to amortize
@@ -520,6 +542,7 @@ Table<T> make_table() {
   t.gemm = &gemm<T>;
   t.gemm_rows = &gemm_rows<T>;
   t.pack_panels = &pack_panels<T>;
+  t.deinterleave2 = &deinterleave2<T>;
   t.transpose = &transpose<T>;
   t.direct_forward = &direct_forward<T>;
   t.direct_backward_weight = &direct_backward_weight<T>;
