@@ -926,14 +926,20 @@ inline ConvShape flatten_pointwise(const ConvShape& s) {
 // columns (measured on AVX-512: 1.2-2.5x the GEMM at widths 6-14, e.g. LeNet's 10x10 and ResNet's 7x7;
 // the GEMM wins at 4-5). 1x1 layers and tiny images run the implicit GEMM, which flattens all pixels.
 // Backward-input with stride 1 is a forward convolution of gy (see flipped_shape) and follows the same
-// rule for that shape; with a larger stride it is a GEMM plus col2im. Backward-weight runs the
-// channels-last GEMM (backward_weight_gemm) when its tile is mostly real work, S*C/g >= 12 rows (one
-// AVX-512 micro-tile) and K/g >= 16 columns, and the direct kernel otherwise (C = 1 layers, depthwise).
-constexpr int64_t kDirectMinWidth = 6, kBwdWeightMinRows = 12, kBwdWeightMinCols = 16;
+// rule for that shape; with a larger stride it is a GEMM plus col2im, and so it is for one input channel
+// per group and K/g >= 16 (col2im_pays): the flipped direct kernel would then have one output channel,
+// one FMA per input load, while the GEMM contracts over K/g (measured at 2 threads: 0.61x the direct
+// time on brain_c1 in float32, 0.54x in float64, 0.7-0.8x at K = 16-64; 1.2x at K = 8, and 1.1-1.8x for
+// 3-8 channels). Backward-weight runs the channels-last GEMM (backward_weight_gemm) when its tile is
+// mostly real work, S*C/g >= 12 rows (one AVX-512 micro-tile) and K/g >= 16 columns, and the direct
+// kernel otherwise (C = 1 layers, depthwise).
+constexpr int64_t kDirectMinWidth = 6, kBwdWeightMinRows = 12, kBwdWeightMinCols = 16, kCol2imMinK = 16;
+
+inline bool col2im_pays(const ConvShape& s) { return s.Cg() == 1 && s.Kg() >= kCol2imMinK; }
 
 Algo choose(const ConvShape& shape, Pass pass) {
   const ConvShape s = flatten_pointwise(shape);
-  if (pass == Pass::BackwardInput && (s.stride_h > 1 || s.stride_w > 1)) return Algo::Gemm;
+  if (pass == Pass::BackwardInput && (s.stride_h > 1 || s.stride_w > 1 || col2im_pays(s))) return Algo::Gemm;
   const ConvShape f = pass == Pass::BackwardInput ? flipped_shape(s) : s;
   if (!direct_supported(f)) return Algo::Gemm;
   const bool few_channels = f.Cg() <= 4 || f.Kg() <= 4;
@@ -978,7 +984,8 @@ void backward_input(const ConvShape& shape, const T* gy, const T* w, T* gx, Algo
   const Algo a = resolve(s, Pass::BackwardInput, algo);
   if (a == Algo::Simple) return backward_input_simple(s, gy, w, gx);
   if (a == Algo::Im2col) return backward_input_im2col(s, gy, w, gx);
-  if (s.stride_h > 1 || s.stride_w > 1) return backward_input_col2im(s, gy, w, gx);
+  if (s.stride_h > 1 || s.stride_w > 1 || (a == Algo::Gemm && col2im_pays(s)))
+    return backward_input_col2im(s, gy, w, gx);
   const ConvShape f = flipped_shape(s);
   const T* wf = flipped_weights(s, w);
   if (a == Algo::Direct) forward_direct(f, gy, wf, static_cast<const T*>(nullptr), gx);

@@ -96,6 +96,8 @@ CASES = [
     (1, 3, 13, 13, 17, 5, 5, 3, 2, 2, 1),
     (2, 64, 5, 6, 8, 1, 1, 1, 0, 1, 1),     # 1x1: flattened rows, padded channels-last stride
     (1, 64, 7, 7, 16, 1, 1, 2, 1, 1, 2),
+    (2, 1, 12, 10, 16, 3, 5, 1, (1, 0, 2, 1), (2, 1), 1),  # one channel per group, K/g >= 16: backward-input
+    (1, 4, 9, 9, 64, 3, 3, 1, 1, 1, 4),                    # by GEMM + col2im at stride 1 too
 ]
 
 
@@ -151,7 +153,7 @@ def test_thread_counts_agree():
 # (forward, backward_input, backward_weight); see the rule above conv2d.cpp's choose().
 LAYERS = {
     "lenet_c1": ((64, 1, 32, 6, 5, 1, 0, 1), ("direct", "direct", "direct")),
-    "brain_c1": ((32, 1, 128, 32, 5, 1, 0, 1), ("direct", "direct", "direct")),
+    "brain_c1": ((32, 1, 128, 32, 5, 1, 0, 1), ("direct", "gemm", "direct")),
     "vgg_3x3_64": ((32, 64, 32, 64, 3, 1, 1, 1), ("direct", "direct", "gemm")),
     "res_3x3_128": ((16, 128, 28, 128, 3, 1, 1, 1), ("direct", "direct", "gemm")),
     "res_stem_7x7s2": ((8, 3, 224, 64, 7, 2, 3, 1), ("direct", "gemm", "gemm")),
