@@ -848,14 +848,19 @@ void forward_direct(const ConvShape& s, const T* x, const T* w, const T* b, T* y
   }
 }
 
-// Same tasks as forward_direct; each thread sums into its own gw copy (K x Cg*R*S), added at the end.
+// Same tasks as forward_direct; each thread sums into its own gw copy (K x Cg*R*S), added at the end. A
+// flat band (see make_band) makes the band one long row here too: gy is copied to rows Wq apart with zeros
+// under the junk columns, so the kernel's sums over a row run through whole vectors (28-wide depthwise
+// rows: 51 vectors per plane instead of 28 full ones and 28 masked tails).
 template <typename T>
 void backward_weight_direct(const ConvShape& s, const T* gy, const T* x, T* gw, T* gb) {
   const auto& kt = kern::table<T>();
   const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), CRS = Cg * s.R * s.S, P = s.OH * s.OW;
   const int64_t len = s.K * CRS, OWp = round_up(s.OW, kt.vl);  // partials: gw, then gb (K more)
-  Band band = make_band(s, kt, s.N * G, false, Kg * OWp);
+  Band band = make_band(s, kt, s.N * G, true, Kg * (OWp + s.S * s.dil_w));
   set_taps<T>(s, band);
+  // gy of one band row by row (OWp apart) or, flat, as one row (Wq apart), zero past the valid columns
+  const int64_t grow = band.flat ? band.Wq : OWp, gstride = round_up(band.nb * grow, kt.vl);
   const int64_t tasks = s.N * G * band.nbands;
   std::vector<T*> parts;
 #pragma omp parallel
@@ -867,34 +872,40 @@ void backward_weight_direct(const ConvShape& s, const T* gy, const T* x, T* gw, 
     parts.assign(size_t(omp_get_num_threads()), nullptr);
     parts[size_t(omp_get_thread_num())] = mine;
     T* buf = band_buffer<T>(s, band);
-    T* gpad = workspace<T>(kTile2, Kg * band.nb * OWp);
+    T* gpad = workspace<T>(kTile2, Kg * gstride);
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t bi = t % band.nbands, g = t / band.nbands % G, n = t / (band.nbands * G);
       const int64_t oh0 = bi * band.nb, nrows = std::min(band.nb, s.OH - oh0);
-      fill_band(kt, s, band, x + (n * s.C + g * Cg) * s.H * s.W, oh0, nrows, buf);
+      const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
+      if (band.flat && !band.plane) fill_band_flat(s, band, xg, oh0, nrows, buf);
+      else fill_band(kt, s, band, xg, oh0, nrows, buf);
       kern::DirectArgs<T> a{};
-      a.in = buf; a.Cg = Cg; a.chan_stride = band.chan_stride; a.row_stride = band.row_stride;
+      a.in = buf + band.lead; a.Cg = Cg; a.chan_stride = band.chan_stride; a.row_stride = band.row_stride;
       a.R = s.R; a.S = s.S; a.dil_h = s.dil_h; a.stride_h = s.stride_h; a.tap_off = band.tap_off;
-      a.nrows = nrows; a.OW = s.OW; a.kb = Kg;
+      a.row_off = band.row_off.data();
+      a.nrows = band.flat ? 1 : nrows;
+      a.OW = band.flat ? nrows * grow : s.OW;
+      a.kb = Kg;
       const T* gyb = gy + (n * s.K + g * Kg) * P + oh0 * s.OW;
       for (int64_t k = 0; k < Kg; ++k) {
         T sum = 0;
-        for (int64_t oh = 0; oh < nrows; ++oh) {
-          T* d = gpad + (k * band.nb + oh) * OWp;
+        T* d = gpad + k * gstride;
+        for (int64_t oh = 0; oh < nrows; ++oh, d += grow) {
           const T* src = gyb + k * P + oh * s.OW;
 #pragma omp simd reduction(+ : sum)
           for (int64_t j = 0; j < s.OW; ++j) {
             d[j] = src[j];
             sum += src[j];
           }
-          std::fill(d + s.OW, d + OWp, T(0));
+          std::fill(d + s.OW, d + grow, T(0));
         }
+        if (band.flat) std::fill(d, gpad + k * gstride + round_up(nrows * grow, kt.vl), T(0));
         mine[len + g * Kg + k] += sum;
       }
       a.gy = gpad;
-      a.gy_kstride = band.nb * OWp;
-      a.gy_row = OWp;
+      a.gy_kstride = gstride;
+      a.gy_row = grow;
       a.gw = mine + g * Kg * CRS;
       kt.direct_backward_weight(a);
     }

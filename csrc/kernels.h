@@ -20,8 +20,8 @@ struct DirectArgs {
   int64_t Cg, chan_stride, row_stride;  // row_stride = stride_w * Wq
   int64_t R, S, dil_h, stride_h;
   const int64_t* tap_off;               // S offsets: phase * Wq + (q * dil_w) / stride_w
-  const int64_t* row_off;               // forward: R offsets of kernel row r (r * dil_h * row_stride, or
-                                        // into a row-phase plane, see conv2d.cpp make_band)
+  const int64_t* row_off;               // R offsets of kernel row r: r * dil_h * row_stride, or into a
+                                        // row-phase plane (see conv2d.cpp make_band)
   int64_t nrows, OW;                    // output rows of this band, output width
   int64_t row_lo, row_hi;               // band rows [lo, hi) hold input; the rest is zero padding (skipped)
   int64_t kb;                           // output channels handled by this call

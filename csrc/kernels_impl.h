@@ -409,7 +409,7 @@ void direct_bwdw_taps(const DirectArgs<T>& a, const T* gyk, const T* inc, int64_
   const int64_t full = a.OW / L * L;
   for (int64_t oh = 0; oh < a.nrows; ++oh) {
     const T* g = gyk + oh * a.gy_row;
-    const T* row = inc + (oh * a.stride_h + r * a.dil_h) * a.row_stride;
+    const T* row = inc + oh * a.stride_h * a.row_stride + a.row_off[r];
     int64_t ow = 0;
     for (; ow + NP * L <= full; ow += NP * L) {
       V<T> gv[KB][NP];
