@@ -85,6 +85,9 @@ struct Table {
   void (*pool_max_backward)(const PoolArgs<T>& p, const T* x, const T* gy, T* gx);
   void (*pool_avg)(const PoolArgs<T>& p, int64_t oh0, int64_t oh1, const T* x, T* y);
   void (*pool_avg_backward)(const PoolArgs<T>& p, const T* gy, T* gx);
+  // dst[i] = src[i] for i < n with non-temporal stores of whole vectors where dst is aligned (the caller
+  // fences): a finished plane leaves for memory without its lines being read for ownership first.
+  void (*stream_copy)(T* dst, const T* src, int64_t n);
   // Sustained FMA throughput of this ISA on the calling thread (GFLOP/s) over about `seconds`.
   double (*fma_probe)(double seconds);
 };

@@ -56,27 +56,9 @@ inline int64_t divisor(const Window& win, bool count_include_pad) {
   return count_include_pad ? win.size_with_pad : (win.h1 - win.h0) * (win.w1 - win.w0);
 }
 
-// Copies a finished gx plane (built in a cache-resident scratch plane) to memory with non-temporal
-// stores: for a gx too large to stay in the caches this saves the read-for-ownership of every line (a
-// third of a backward pass's memory traffic). The caller fences once at the end.
-template <typename T>
-void stream_copy(T* dst, const T* src, int64_t n) {
-#if defined(__SSE2__)
-  constexpr int64_t L = 16 / int64_t(sizeof(T));
-  int64_t i = 0;
-  for (; i < n && (reinterpret_cast<uintptr_t>(dst + i) & 15); ++i) dst[i] = src[i];
-  for (; i + L <= n; i += L) {
-    if constexpr (sizeof(T) == 4)
-      _mm_stream_ps(reinterpret_cast<float*>(dst + i), _mm_loadu_ps(reinterpret_cast<const float*>(src + i)));
-    else
-      _mm_stream_pd(reinterpret_cast<double*>(dst + i), _mm_loadu_pd(reinterpret_cast<const double*>(src + i)));
-  }
-  for (; i < n; ++i) dst[i] = src[i];
-#else
-  std::memcpy(dst, src, size_t(n) * sizeof(T));
-#endif
-}
-
+// Large gx planes leave the cache-resident scratch plane by kern::Table::stream_copy: non-temporal stores
+// save the read-for-ownership of every line (a third of a backward pass's memory traffic). The writer
+// fences once at the end.
 inline void stream_fence() {
 #if defined(__SSE2__)
   _mm_sfence();
@@ -95,8 +77,8 @@ constexpr int64_t kStreamBytes = int64_t(4) << 20;
 template <typename T>
 class PlaneWriter {
  public:
-  PlaneWriter(int64_t size, bool stream)
-      : size_(size), stream_(stream), buf_{std::vector<T>(size_t(size)), std::vector<T>(size_t(size))} {}
+  PlaneWriter(int64_t size, bool stream, const kern::Table<T>& k)
+      : size_(size), stream_(stream), k_(k), buf_{std::vector<T>(size_t(size)), std::vector<T>(size_t(size))} {}
   // A zeroed scratch plane for the gx plane at dst.
   T* begin(T* dst) {
     next_ = dst;
@@ -119,12 +101,13 @@ class PlaneWriter {
   void copy() {
     if (!pending_) return;
     const T* src = buf_[cur_ ^ 1].data();
-    if (stream_) stream_copy(pending_, src, size_);
+    if (stream_) k_.stream_copy(pending_, src, size_);
     else std::memcpy(pending_, src, size_t(size_) * sizeof(T));
   }
 
   int64_t size_;
   bool stream_;
+  const kern::Table<T>& k_;
   std::vector<T> buf_[2];
   int cur_ = 0;
   T *next_ = nullptr, *pending_ = nullptr;
@@ -224,7 +207,7 @@ void max_backward(const PoolShape& s, const T* gy, const T* x, T* gx) {
   {
     std::vector<char> scratch = in.scratch(s);
     const kern::PoolArgs<T> a = in.args(s, scratch.data());
-    PlaneWriter<T> out(s.H * s.W, s.N * s.C * s.H * s.W * int64_t(sizeof(T)) >= kStreamBytes);
+    PlaneWriter<T> out(s.H * s.W, s.N * s.C * s.H * s.W * int64_t(sizeof(T)) >= kStreamBytes, k);
 #pragma omp for schedule(static)
     for (int64_t p = 0; p < s.N * s.C; ++p) {
       const T* xp = x + p * s.H * s.W;
@@ -256,7 +239,7 @@ void avg_backward(const PoolShape& s, const T* gy, T* gx, bool count_include_pad
   {
     std::vector<char> scratch = in.scratch(s);
     const kern::PoolArgs<T> a = in.args(s, scratch.data());
-    PlaneWriter<T> out(s.H * s.W, s.N * s.C * s.H * s.W * int64_t(sizeof(T)) >= kStreamBytes);
+    PlaneWriter<T> out(s.H * s.W, s.N * s.C * s.H * s.W * int64_t(sizeof(T)) >= kStreamBytes, k);
 #pragma omp for schedule(static)
     for (int64_t p = 0; p < s.N * s.C; ++p) {
       const T* gyp = gy + p * s.OH * s.OW;
