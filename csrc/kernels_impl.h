@@ -323,8 +323,11 @@ void direct_forward_block(const DirectArgs<T>& a, int64_t ow_lo, int64_t ow_hi) 
           }
         }
       }
+      // A block past the row's end stores whole vectors too while they end inside the call's rows: the
+      // lanes past the row fall on the next rows' first columns, which later blocks overwrite (the next
+      // row's, or direct_forward_kb's full blocks, run after the tail).
       T* out = a.out + oh * a.OW + ow0;
-      if (ow0 + W <= ow_hi) {
+      if (ow0 + W <= ow_hi || (ow_hi == a.OW && oh * a.OW + ow0 + W <= a.nrows * a.OW)) {
 #pragma GCC unroll 16
         for (int k = 0; k < KB; ++k)
 #pragma GCC unroll 8
@@ -373,8 +376,10 @@ void direct_forward_kb(const DirectArgs<T>& a) {
   // of 2 vectors and 4 outputs, which a full-width block would compute 32 of.
   const int64_t full = a.OW / (nvd * L) * (nvd * L);
   const int tail = direct_width_at_least(int((a.OW - full + L - 1) / L));
-  if (full > 0) direct_forward_width<T, KB, budget>(a, nvd, 0, full);
+  // The tail first: its blocks may store past a row's end (direct_forward_block), onto columns that the
+  // full blocks then overwrite.
   if (full < a.OW) direct_forward_width<T, KB, budget>(a, tail, full, a.OW);
+  if (full > 0) direct_forward_width<T, KB, budget>(a, nvd, 0, full);
 }
 
 // a.kb must be one of 1, 2, 3, 4, 6, 8, 12 (the caller splits output channels into such blocks).
