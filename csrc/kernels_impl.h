@@ -285,60 +285,57 @@ constexpr int kDirectMaxNV = 8;  // widest direct-forward block, in vectors (Tab
 // For few input channels (C = 1, 3) or depthwise groups an im2col column has too few rows to amortize
 // its gather. Instead each output vector (VL consecutive ow) accumulates in registers for KB output
 // channels at once: per tap, NVD input vectors are loaded once and reused by KB broadcast weights.
-// Output columns [ow_lo, ow_hi) of every row, in blocks of NVD vectors.
+// Output columns [ow_lo, ow_hi) of row oh, in blocks of NVD vectors.
 template <typename T, int KB, int NVD>
-void direct_forward_block(const DirectArgs<T>& a, int64_t ow_lo, int64_t ow_hi) {
+void direct_forward_block(const DirectArgs<T>& a, int64_t oh, int64_t ow_lo, int64_t ow_hi) {
   constexpr int L = VL<T>, W = NVD * L;
-  for (int64_t oh = 0; oh < a.nrows; ++oh) {
-    // Kernel rows [r0, r1) read input rows; the others fall in zero padding and contribute nothing
-    // (backward-input runs this on gy padded by R-1: for LeNet's conv2 that skips 2 taps in 7).
-    const int64_t top = oh * a.stride_h;
-    int64_t r0 = 0, r1 = a.R;
-    while (r0 < r1 && top + r0 * a.dil_h < a.row_lo) ++r0;
-    while (r1 > r0 && top + (r1 - 1) * a.dil_h >= a.row_hi) --r1;
-    for (int64_t ow0 = ow_lo; ow0 < ow_hi; ow0 += W) {
-      V<T> acc[KB][NVD];
+  // Kernel rows [r0, r1) read input rows; the others fall in zero padding and contribute nothing
+  // (backward-input runs this on gy padded by R-1: for LeNet's conv2 that skips 2 taps in 7).
+  const int64_t top = oh * a.stride_h;
+  int64_t r0 = 0, r1 = a.R;
+  while (r0 < r1 && top + r0 * a.dil_h < a.row_lo) ++r0;
+  while (r1 > r0 && top + (r1 - 1) * a.dil_h >= a.row_hi) --r1;
+  for (int64_t ow0 = ow_lo; ow0 < ow_hi; ow0 += W) {
+    V<T> acc[KB][NVD];
 #pragma GCC unroll 16
-      for (int k = 0; k < KB; ++k) {
-        const V<T> b0 = bcast(a.bias ? a.bias[k] : T(0));
+    for (int k = 0; k < KB; ++k) {
+      const V<T> b0 = bcast(a.bias ? a.bias[k] : T(0));
 #pragma GCC unroll 8
-        for (int v = 0; v < NVD; ++v) acc[k][v] = b0;
-      }
-      for (int64_t c = 0; c < a.Cg; ++c) {
-        const T* wk = a.wp + (c * a.R + r0) * a.S * KB;
-        for (int64_t r = r0; r < r1; ++r) {
-          const T* row = a.in + c * a.chan_stride + top * a.row_stride + a.row_off[r] + ow0;
-          for (int64_t q = 0; q < a.S; ++q) {
-            const T* p = row + a.tap_off[q];
-            V<T> x[NVD];
+      for (int v = 0; v < NVD; ++v) acc[k][v] = b0;
+    }
+    for (int64_t c = 0; c < a.Cg; ++c) {
+      const T* wk = a.wp + (c * a.R + r0) * a.S * KB;
+      for (int64_t r = r0; r < r1; ++r) {
+        const T* row = a.in + c * a.chan_stride + top * a.row_stride + a.row_off[r] + ow0;
+        for (int64_t q = 0; q < a.S; ++q) {
+          const T* p = row + a.tap_off[q];
+          V<T> x[NVD];
 #pragma GCC unroll 8
-            for (int v = 0; v < NVD; ++v) x[v] = load(p + v * L);
+          for (int v = 0; v < NVD; ++v) x[v] = load(p + v * L);
 #pragma GCC unroll 16
-            for (int k = 0; k < KB; ++k) {
-              const V<T> wv = bcast(wk[k]);
+          for (int k = 0; k < KB; ++k) {
+            const V<T> wv = bcast(wk[k]);
 #pragma GCC unroll 8
-              for (int v = 0; v < NVD; ++v) acc[k][v] += wv * x[v];
-            }
-            wk += KB;
+            for (int v = 0; v < NVD; ++v) acc[k][v] += wv * x[v];
           }
+          wk += KB;
         }
       }
-      // A block past the row's end stores whole vectors too while they end inside the call's rows: the
-      // lanes past the row fall on the next rows' first columns, which later blocks overwrite (the next
-      // row's, or direct_forward_kb's full blocks, run after the tail).
-      T* out = a.out + oh * a.OW + ow0;
-      if (ow0 + W <= ow_hi || (ow_hi == a.OW && oh * a.OW + ow0 + W <= a.nrows * a.OW)) {
+    }
+    // A block past the row's end stores whole vectors too while they end inside the call's rows: the
+    // lanes past the row fall on the next row's first columns, which its blocks overwrite later.
+    T* out = a.out + oh * a.OW + ow0;
+    if (ow0 + W <= ow_hi || (ow_hi == a.OW && oh * a.OW + ow0 + W <= a.nrows * a.OW)) {
 #pragma GCC unroll 16
-        for (int k = 0; k < KB; ++k)
+      for (int k = 0; k < KB; ++k)
 #pragma GCC unroll 8
-          for (int v = 0; v < NVD; ++v) store(out + k * a.out_kstride + v * L, acc[k][v]);
-      } else {
-        alignas(64) T tmp[W];
-        const int64_t n = ow_hi - ow0;
-        for (int k = 0; k < KB; ++k) {
-          for (int v = 0; v < NVD; ++v) store(tmp + v * L, acc[k][v]);
-          for (int64_t j = 0; j < n; ++j) out[k * a.out_kstride + j] = tmp[j];
-        }
+        for (int v = 0; v < NVD; ++v) store(out + k * a.out_kstride + v * L, acc[k][v]);
+    } else {
+      alignas(64) T tmp[W];
+      const int64_t n = ow_hi - ow0;
+      for (int k = 0; k < KB; ++k) {
+        for (int v = 0; v < NVD; ++v) store(tmp + v * L, acc[k][v]);
+        for (int64_t j = 0; j < n; ++j) out[k * a.out_kstride + j] = tmp[j];
       }
     }
   }
@@ -354,10 +351,10 @@ constexpr int direct_width_at_least(int nv) {
 
 // Blocks of nvd vectors (an entry of kDirectWidths within budget) over output columns [ow_lo, ow_hi).
 template <typename T, int KB, int budget, int I = 0>
-void direct_forward_width(const DirectArgs<T>& a, int nvd, int64_t ow_lo, int64_t ow_hi) {
+void direct_forward_width(const DirectArgs<T>& a, int nvd, int64_t oh, int64_t ow_lo, int64_t ow_hi) {
   if constexpr (I + 1 < int(std::size(kDirectWidths)) && kDirectWidths[I + 1] <= budget)
-    if (nvd > kDirectWidths[I]) return direct_forward_width<T, KB, budget, I + 1>(a, nvd, ow_lo, ow_hi);
-  direct_forward_block<T, KB, kDirectWidths[I]>(a, ow_lo, ow_hi);
+    if (nvd > kDirectWidths[I]) return direct_forward_width<T, KB, budget, I + 1>(a, nvd, oh, ow_lo, ow_hi);
+  direct_forward_block<T, KB, kDirectWidths[I]>(a, oh, ow_lo, ow_hi);
 }
 
 template <typename T, int KB>
@@ -376,10 +373,10 @@ void direct_forward_kb(const DirectArgs<T>& a) {
   // of 2 vectors and 4 outputs, which a full-width block would compute 32 of.
   const int64_t full = a.OW / (nvd * L) * (nvd * L);
   const int tail = direct_width_at_least(int((a.OW - full + L - 1) / L));
-  // The tail first: its blocks may store past a row's end (direct_forward_block), onto columns that the
-  // full blocks then overwrite.
-  if (full < a.OW) direct_forward_width<T, KB, budget>(a, tail, full, a.OW);
-  if (full > 0) direct_forward_width<T, KB, budget>(a, nvd, 0, full);
+  for (int64_t oh = 0; oh < a.nrows; ++oh) {
+    if (full > 0) direct_forward_width<T, KB, budget>(a, nvd, oh, 0, full);
+    if (full < a.OW) direct_forward_width<T, KB, budget>(a, tail, oh, full, a.OW);
+  }
 }
 
 // a.kb must be one of 1, 2, 3, 4, 6, 8, 12 (the caller splits output channels into such blocks).
