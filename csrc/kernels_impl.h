@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>  // std::size
 #include <type_traits>
 #include <utility>
 
