@@ -640,6 +640,28 @@ struct Band {
   std::vector<int64_t> phase_lo, phase_hi;  // per column phase pw, the entries u under the input (fill_band)
 };
 
+// The offsets of the taps and kernel rows into a prepared band, and the entries of each column phase that
+// lie under the input.
+inline void set_taps(const ConvShape& s, Band& b) {
+  const bool unit = s.stride_h == 1 && s.stride_w == 1, phases = b.flat && !unit;
+  for (int64_t q = 0; q < s.S; ++q) {
+    const int64_t col = q * s.dil_w;
+    b.tap_off[q] = b.flat && unit ? col - s.pad_left
+                                  : col % s.stride_w * (phases ? b.plane : b.Wq) + col / s.stride_w;
+  }
+  const int64_t sw = s.stride_w, uend = phases ? b.Wq : ((s.OW - 1) * sw + (s.S - 1) * s.dil_w) / sw + 1;
+  b.phase_lo.resize(size_t(sw));
+  b.phase_hi.resize(size_t(sw));
+  for (int64_t pw = 0; pw < sw; ++pw)  // u with 0 <= u*sw + pw - pad_left < W
+    valid_range(pw - s.pad_left, sw, s.W, uend, b.phase_lo[size_t(pw)], b.phase_hi[size_t(pw)]);
+  b.row_off.resize(size_t(s.R));
+  for (int64_t r = 0; r < s.R; ++r) {
+    const int64_t row = r * s.dil_h;
+    b.row_off[size_t(r)] = phases ? row % s.stride_h * s.stride_w * b.plane + row / s.stride_h * b.Wq
+                                  : row * b.row_stride;
+  }
+}
+
 // flat_gain: how much more of its lanes a flat band must fill than rows padded to whole vectors, for the
 // band to go flat (forward: +1%, as its outputs then take a copy, or ties where flat widens the blocks:
 // 0.87x the time of LeNet's first backward-input; backward-weight: ties too, as flat saves it a masked
@@ -688,6 +710,7 @@ Band make_band(const ConvShape& s, const kern::Table<T>& kt, int64_t tasks_per_b
     b.plane = ceil_div(b.in_rows, s.stride_h) * b.Wq + overrun;
     b.chan_stride = s.stride_h * s.stride_w * b.plane;
   }
+  set_taps(s, b);
   return b;
 }
 
@@ -763,27 +786,19 @@ void fill_band_flat(const ConvShape& s, const Band& b, const T* xg, int64_t oh0,
   }
 }
 
-// The offsets of the taps and kernel rows into a prepared band, and the entries of each column phase that
-// lie under the input.
+// Fills the band of image n, group g, output rows [oh0, oh0 + nrows), and returns the kernel arguments
+// that describe it; each pass sets the rest.
 template <typename T>
-void set_taps(const ConvShape& s, Band& b) {
-  const bool unit = s.stride_h == 1 && s.stride_w == 1, phases = b.flat && !unit;
-  for (int64_t q = 0; q < s.S; ++q) {
-    const int64_t col = q * s.dil_w;
-    b.tap_off[q] = b.flat && unit ? col - s.pad_left
-                                  : col % s.stride_w * (phases ? b.plane : b.Wq) + col / s.stride_w;
-  }
-  const int64_t sw = s.stride_w, uend = phases ? b.Wq : ((s.OW - 1) * sw + (s.S - 1) * s.dil_w) / sw + 1;
-  b.phase_lo.resize(size_t(sw));
-  b.phase_hi.resize(size_t(sw));
-  for (int64_t pw = 0; pw < sw; ++pw)  // u with 0 <= u*sw + pw - pad_left < W
-    valid_range(pw - s.pad_left, sw, s.W, uend, b.phase_lo[size_t(pw)], b.phase_hi[size_t(pw)]);
-  b.row_off.resize(size_t(s.R));
-  for (int64_t r = 0; r < s.R; ++r) {
-    const int64_t row = r * s.dil_h;
-    b.row_off[size_t(r)] = phases ? row % s.stride_h * s.stride_w * b.plane + row / s.stride_h * b.Wq
-                                  : row * b.row_stride;
-  }
+kern::DirectArgs<T> load_band(const kern::Table<T>& kt, const ConvShape& s, const Band& band, const T* x,
+                              int64_t n, int64_t g, int64_t oh0, int64_t nrows, T* buf) {
+  const T* xg = x + (n * s.C + g * s.Cg()) * s.H * s.W;
+  if (band.flat && !band.plane) fill_band_flat(s, band, xg, oh0, nrows, buf);
+  else fill_band(kt, s, band, xg, oh0, nrows, buf);
+  kern::DirectArgs<T> a{};
+  a.in = buf + band.lead; a.Cg = s.Cg(); a.chan_stride = band.chan_stride; a.row_stride = band.row_stride;
+  a.R = s.R; a.S = s.S; a.dil_h = s.dil_h; a.stride_h = s.stride_h; a.tap_off = band.tap_off;
+  a.row_off = band.row_off.data();
+  return a;
 }
 
 // Tasks are (image, group, band of output rows); bands appear only when images x groups cannot feed
@@ -803,7 +818,6 @@ void forward_direct(const ConvShape& s, const T* x, const T* w, const T* b, T* y
   // One output channel a group: a flat band also lets the blocks grow past a short row (to max_nv vectors).
   const bool widen = Kg == 1 && ceil_div(s.OW, kt.vl) < kt.max_nv;
   Band band = make_band(s, kt, s.N * G, widen ? 0.0 : 0.01);
-  set_taps<T>(s, band);
   const int64_t tasks = s.N * G * band.nbands, V = band.nb * band.Wq;
 #pragma omp parallel
   {
@@ -814,14 +828,9 @@ void forward_direct(const ConvShape& s, const T* x, const T* w, const T* b, T* y
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t bi = t % band.nbands, g = t / band.nbands % G, n = t / (band.nbands * G);
       const int64_t oh0 = bi * band.nb, nrows = std::min(band.nb, s.OH - oh0);
-      const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
-      if (band.flat && !band.plane) fill_band_flat(s, band, xg, oh0, nrows, buf);
-      else fill_band(kt, s, band, xg, oh0, nrows, buf);
+      const kern::DirectArgs<T> banded = load_band(kt, s, band, x, n, g, oh0, nrows, buf);
       for (auto [k0, kb] : blocks) {
-        kern::DirectArgs<T> a{};
-        a.in = buf + band.lead; a.Cg = Cg; a.chan_stride = band.chan_stride; a.row_stride = band.row_stride;
-        a.R = s.R; a.S = s.S; a.dil_h = s.dil_h; a.stride_h = s.stride_h; a.tap_off = band.tap_off;
-        a.row_off = band.row_off.data();
+        kern::DirectArgs<T> a = banded;
         a.nrows = nrows; a.OW = s.OW; a.kb = kb;
         a.row_lo = std::max<int64_t>(0, s.pad_top - oh0 * s.stride_h);  // band row lr holds input row
         a.row_hi = s.pad_top - oh0 * s.stride_h + s.H;                   // oh0*stride_h + lr - pad_top
@@ -863,7 +872,6 @@ void backward_weight_direct(const ConvShape& s, const T* gy, const T* x, T* gw, 
   const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), CRS = Cg * s.R * s.S, P = s.OH * s.OW;
   const int64_t len = s.K * CRS, OWp = round_up(s.OW, kt.vl);  // partials: gw, then gb (K more)
   Band band = make_band(s, kt, s.N * G, 0.0, Kg * (OWp + s.S * s.dil_w));
-  set_taps<T>(s, band);
   // gy of one band row by row (OWp apart) or, flat, as one row (Wq apart), zero past the valid columns
   const int64_t grow = band.flat ? band.Wq : OWp, gstride = round_up(band.nb * grow, kt.vl);
   const int64_t tasks = s.N * G * band.nbands;
@@ -882,13 +890,7 @@ void backward_weight_direct(const ConvShape& s, const T* gy, const T* x, T* gw, 
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t bi = t % band.nbands, g = t / band.nbands % G, n = t / (band.nbands * G);
       const int64_t oh0 = bi * band.nb, nrows = std::min(band.nb, s.OH - oh0);
-      const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
-      if (band.flat && !band.plane) fill_band_flat(s, band, xg, oh0, nrows, buf);
-      else fill_band(kt, s, band, xg, oh0, nrows, buf);
-      kern::DirectArgs<T> a{};
-      a.in = buf + band.lead; a.Cg = Cg; a.chan_stride = band.chan_stride; a.row_stride = band.row_stride;
-      a.R = s.R; a.S = s.S; a.dil_h = s.dil_h; a.stride_h = s.stride_h; a.tap_off = band.tap_off;
-      a.row_off = band.row_off.data();
+      kern::DirectArgs<T> a = load_band(kt, s, band, x, n, g, oh0, nrows, buf);
       a.nrows = band.flat ? 1 : nrows;
       a.OW = band.flat ? nrows * grow : s.OW;
       a.kb = Kg;
