@@ -12,6 +12,9 @@ import strided
 from strided import reference
 
 DTYPES = (np.float32, np.float64)
+# The SIMD levels this CPU can run, lowest first (for _C.set_cpu_capability).
+_ORDER = ["default", "avx2", "avx512"]
+CAPS = _ORDER[:_ORDER.index(strided._C.cpu_detected()) + 1]
 TOL = {np.dtype(np.float32): 2e-5, np.dtype(np.float64): 1e-12}
 LAYOUTS = ("C", "F", "strided", "negative", "readonly")
 

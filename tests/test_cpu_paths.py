@@ -15,12 +15,10 @@ import numpy as np
 import pytest
 
 import strided
+from oracle import CAPS
 from strided import _C
 from strided import reference as ref
 from strided._shapes import conv_args
-
-_ORDER = ["default", "avx2", "avx512"]
-CAPS = _ORDER[:_ORDER.index(_C.cpu_detected()) + 1]
 FAST = ["gemm", "direct"]
 ALGOS = ["simple", "im2col", "gemm", "direct", "auto"]
 DTYPES = [np.float32, np.float64]

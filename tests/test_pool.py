@@ -6,11 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import strided
-from oracle import DTYPES, LAYOUTS, POOL, check_pool, layout
+from oracle import CAPS, DTYPES, LAYOUTS, POOL, check_pool, layout
 from strided import _C
-
-_ORDER = ["default", "avx2", "avx512"]
-CAPS = _ORDER[:_ORDER.index(_C.cpu_detected()) + 1]
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("geo", POOL, ids=[f"p{i}" for i in range(len(POOL))])
