@@ -769,20 +769,15 @@ void fill_band(const kern::Table<T>& kt, const ConvShape& s, const Band& b, cons
 // Flat bands: row lr holds input row oh0 + lr - pad_top (zeros outside the input) in its first W columns,
 // from buf + lead; the gap after each row stays zero from band_buffer.
 template <typename T>
-void fill_band_flat(const ConvShape& s, const Band& b, const T* xg, int64_t oh0, int64_t nrows, T* buf) {
+void fill_band_flat(const kern::Table<T>& kt, const ConvShape& s, const Band& b, const T* xg, int64_t oh0,
+                    int64_t nrows, T* buf) {
   const int64_t used = nrows + (s.R - 1) * s.dil_h, top = oh0 - s.pad_top;
+  const int64_t lo = std::clamp<int64_t>(-top, 0, used), hi = std::clamp<int64_t>(s.H - top, lo, used);
   for (int64_t c = 0; c < s.Cg(); ++c) {
     T* dp = buf + c * b.chan_stride + b.lead;
-    for (int64_t lr = 0; lr < used; ++lr, dp += b.Wq) {
-      const int64_t ih = top + lr;
-      if (ih < 0 || ih >= s.H) {
-        std::fill(dp, dp + s.W, T(0));
-        continue;
-      }
-      const T* src = xg + (c * s.H + ih) * s.W;
-#pragma omp simd
-      for (int64_t u = 0; u < s.W; ++u) dp[u] = src[u];
-    }
+    for (int64_t lr = 0; lr < used; ++lr)
+      if (lr < lo || lr >= hi) std::fill(dp + lr * b.Wq, dp + lr * b.Wq + s.W, T(0));
+    kt.copy_rows(hi - lo, s.W, xg + (c * s.H + top + lo) * s.W, s.W, dp + lo * b.Wq, b.Wq, nullptr);
   }
 }
 
@@ -792,7 +787,7 @@ template <typename T>
 kern::DirectArgs<T> load_band(const kern::Table<T>& kt, const ConvShape& s, const Band& band, const T* x,
                               int64_t n, int64_t g, int64_t oh0, int64_t nrows, T* buf) {
   const T* xg = x + (n * s.C + g * s.Cg()) * s.H * s.W;
-  if (band.flat && !band.plane) fill_band_flat(s, band, xg, oh0, nrows, buf);
+  if (band.flat && !band.plane) fill_band_flat(kt, s, band, xg, oh0, nrows, buf);
   else fill_band(kt, s, band, xg, oh0, nrows, buf);
   kern::DirectArgs<T> a{};
   a.in = buf + band.lead; a.Cg = s.Cg(); a.chan_stride = band.chan_stride; a.row_stride = band.row_stride;
@@ -847,13 +842,7 @@ void forward_direct(const ConvShape& s, const T* x, const T* w, const T* b, T* y
           a.out_kstride = V;
           kt.direct_forward(a);
           T* yk = y + (n * s.K + g * Kg + k0) * P + oh0 * s.OW;
-          for (int64_t k = 0; k < kb; ++k)
-            for (int64_t oh = 0; oh < nrows; ++oh) {
-              T* dst = yk + k * P + oh * s.OW;
-              const T* src = tmp + k * V + oh * band.Wq;
-#pragma omp simd
-              for (int64_t j = 0; j < s.OW; ++j) dst[j] = src[j];
-            }
+          for (int64_t k = 0; k < kb; ++k) kt.copy_rows(nrows, s.OW, tmp + k * V, band.Wq, yk + k * P, s.OW, nullptr);
         } else {
           kt.direct_forward(a);
         }
@@ -886,6 +875,7 @@ void backward_weight_direct(const ConvShape& s, const T* gy, const T* x, T* gw, 
     parts[size_t(omp_get_thread_num())] = mine;
     T* buf = band_buffer<T>(s, band);
     T* gpad = workspace<T>(kTile2, Kg * gstride);
+    std::fill(gpad, gpad + Kg * gstride, T(0));  // the columns past OW stay zero: copy_rows skips them
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t bi = t % band.nbands, g = t / band.nbands % G, n = t / (band.nbands * G);
@@ -896,19 +886,10 @@ void backward_weight_direct(const ConvShape& s, const T* gy, const T* x, T* gw, 
       a.kb = Kg;
       const T* gyb = gy + (n * s.K + g * Kg) * P + oh0 * s.OW;
       for (int64_t k = 0; k < Kg; ++k) {
-        T sum = 0;
         T* d = gpad + k * gstride;
-        for (int64_t oh = 0; oh < nrows; ++oh, d += grow) {
-          const T* src = gyb + k * P + oh * s.OW;
-#pragma omp simd reduction(+ : sum)
-          for (int64_t j = 0; j < s.OW; ++j) {
-            d[j] = src[j];
-            sum += src[j];
-          }
-          std::fill(d + s.OW, d + grow, T(0));
-        }
-        if (band.flat) std::fill(d, gpad + k * gstride + round_up(nrows * grow, kt.vl), T(0));
-        mine[len + g * Kg + k] += sum;
+        kt.copy_rows(nrows, s.OW, gyb + k * P, s.OW, d, grow, mine + len + g * Kg + k);
+        if (band.flat)  // a shorter last band: clear what a longer one left in its last vector
+          for (int64_t j = nrows * grow; j < round_up(nrows * grow, kt.vl); ++j) d[j] = T(0);
       }
       a.gy = gpad;
       a.gy_kstride = gstride;

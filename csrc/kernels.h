@@ -76,6 +76,9 @@ struct Table {
                     const T* B, int64_t b_step, int64_t b_row, T* C, int64_t ldc);
   // dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols: NCHW planes to channels-last tiles.
   void (*transpose)(int64_t rows, int64_t cols, const T* src, int64_t lds, T* dst, int64_t ldd);
+  // dst[i * ldd + j] = src[i * lds + j] for i < rows, j < cols (the regions must not overlap); with sum,
+  // *sum += the sum of the elements copied.
+  void (*copy_rows)(int64_t rows, int64_t cols, const T* src, int64_t lds, T* dst, int64_t ldd, T* sum);
   void (*direct_forward)(const DirectArgs<T>& a);
   void (*direct_backward_weight)(const DirectArgs<T>& a);
   // Pooling over the interior windows of one plane (pool_rows.h): x is the input plane, y and gy the
