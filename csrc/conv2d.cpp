@@ -726,20 +726,34 @@ T* band_buffer(const ConvShape& s, const Band& b) {
   return buf;
 }
 
-// Writes the band's input columns, for a band stored row by row (column phases side by side, Wq apart) or
-// in phase planes (see make_band): the ones under the input (copied) or, on rows in the top or bottom
-// padding, zeros. The rest of a row is zero from band_buffer. Padded column u * stride_w + pw of band row
-// lr goes to entry u of phase pw.
+// Writes the band's input columns: the ones under the input (copied) or, on rows in the top or bottom
+// padding, zeros; the rest of a row is zero from band_buffer. Unit column stride (flat or row by row):
+// input column iw of band row lr goes to column origin + iw, one 2-D copy per channel. Otherwise the band
+// is stored row by row (column phases side by side, Wq apart) or in phase planes (see make_band): padded
+// column u * stride_w + pw of band row lr goes to entry u of phase pw.
 template <typename T>
 void fill_band(const kern::Table<T>& kt, const ConvShape& s, const Band& b, const T* xg, int64_t oh0,
                int64_t nrows, T* buf) {
   const int64_t sh = s.stride_h, sw = s.stride_w, used = (nrows - 1) * sh + (s.R - 1) * s.dil_h + 1;
   const bool phases = b.plane > 0;
-  const int64_t pstride = phases ? b.plane : b.Wq;  // from one column phase to the next
   const int64_t* lo = b.phase_lo.data();
   const int64_t* hi = b.phase_hi.data();
-  const bool split2 = sw == 2 && s.pad_left >= 0;  // input column iw to entry (iw + pad_left) / 2
   const int64_t pl = s.pad_left;
+  if (sw == 1 && !phases) {
+    const int64_t origin = b.flat ? b.lead : pl, iw0 = b.flat ? 0 : lo[0] - pl, iw1 = b.flat ? s.W : hi[0] - pl;
+    const int64_t top = oh0 * sh - s.pad_top, in0 = std::clamp<int64_t>(-top, 0, used);
+    const int64_t in1 = std::clamp<int64_t>(s.H - top, in0, used);  // band rows [in0, in1) are input rows
+    for (int64_t c = 0; c < s.Cg(); ++c) {
+      T* dp = buf + c * b.chan_stride + origin + iw0;
+      for (int64_t lr = 0; lr < used; ++lr)
+        if (lr < in0 || lr >= in1) std::fill(dp + lr * b.row_stride, dp + lr * b.row_stride + (iw1 - iw0), T(0));
+      kt.copy_rows(in1 - in0, iw1 - iw0, xg + (c * s.H + top + in0) * s.W + iw0, s.W, dp + in0 * b.row_stride,
+                   b.row_stride, nullptr);
+    }
+    return;
+  }
+  const int64_t pstride = phases ? b.plane : b.Wq;  // from one column phase to the next
+  const bool split2 = sw == 2 && pl >= 0;  // input column iw to entry (iw + pad_left) / 2
   for (int64_t c = 0; c < s.Cg(); ++c)
     for (int64_t lr = 0; lr < used; ++lr) {
       const int64_t ih = oh0 * sh + lr - s.pad_top;
@@ -756,29 +770,9 @@ void fill_band(const kern::Table<T>& kt, const ConvShape& s, const Band& b, cons
       for (int64_t pw = 0; pw < sw; ++pw) {
         T* dp = row + pw * pstride;
         const T* sp = src + pw - pl;
-        if (sw == 1) {
-#pragma omp simd
-          for (int64_t u = lo[pw]; u < hi[pw]; ++u) dp[u] = sp[u];
-        } else {
-          for (int64_t u = lo[pw]; u < hi[pw]; ++u) dp[u] = sp[u * sw];
-        }
+        for (int64_t u = lo[pw]; u < hi[pw]; ++u) dp[u] = sp[u * sw];
       }
     }
-}
-
-// Flat bands: row lr holds input row oh0 + lr - pad_top (zeros outside the input) in its first W columns,
-// from buf + lead; the gap after each row stays zero from band_buffer.
-template <typename T>
-void fill_band_flat(const kern::Table<T>& kt, const ConvShape& s, const Band& b, const T* xg, int64_t oh0,
-                    int64_t nrows, T* buf) {
-  const int64_t used = nrows + (s.R - 1) * s.dil_h, top = oh0 - s.pad_top;
-  const int64_t lo = std::clamp<int64_t>(-top, 0, used), hi = std::clamp<int64_t>(s.H - top, lo, used);
-  for (int64_t c = 0; c < s.Cg(); ++c) {
-    T* dp = buf + c * b.chan_stride + b.lead;
-    for (int64_t lr = 0; lr < used; ++lr)
-      if (lr < lo || lr >= hi) std::fill(dp + lr * b.Wq, dp + lr * b.Wq + s.W, T(0));
-    kt.copy_rows(hi - lo, s.W, xg + (c * s.H + top + lo) * s.W, s.W, dp + lo * b.Wq, b.Wq, nullptr);
-  }
 }
 
 // Fills the band of image n, group g, output rows [oh0, oh0 + nrows), and returns the kernel arguments
@@ -787,8 +781,7 @@ template <typename T>
 kern::DirectArgs<T> load_band(const kern::Table<T>& kt, const ConvShape& s, const Band& band, const T* x,
                               int64_t n, int64_t g, int64_t oh0, int64_t nrows, T* buf) {
   const T* xg = x + (n * s.C + g * s.Cg()) * s.H * s.W;
-  if (band.flat && !band.plane) fill_band_flat(kt, s, band, xg, oh0, nrows, buf);
-  else fill_band(kt, s, band, xg, oh0, nrows, buf);
+  fill_band(kt, s, band, xg, oh0, nrows, buf);
   kern::DirectArgs<T> a{};
   a.in = buf + band.lead; a.Cg = s.Cg(); a.chan_stride = band.chan_stride; a.row_stride = band.row_stride;
   a.R = s.R; a.S = s.S; a.dil_h = s.dil_h; a.stride_h = s.stride_h; a.tap_off = band.tap_off;
@@ -812,7 +805,8 @@ void forward_direct(const ConvShape& s, const T* x, const T* w, const T* b, T* y
         for (int64_t t = 0; t < kb; ++t) wp[(g * Kg + k0) * CRS + i * kb + t] = w[(g * Kg + k0 + t) * CRS + i];
   // One output channel a group: a flat band also lets the blocks grow past a short row (to max_nv vectors).
   const bool widen = Kg == 1 && ceil_div(s.OW, kt.vl) < kt.max_nv;
-  Band band = make_band(s, kt, s.N * G, widen ? 0.0 : 0.01);
+  const bool rows = Kg == 1 && kern::direct_rows_apply(s.R, s.stride_h, s.dil_h);  // never flat then
+  Band band = make_band(s, kt, s.N * G, rows ? 1.0 : widen ? 0.0 : 0.01);
   const int64_t tasks = s.N * G * band.nbands, V = band.nb * band.Wq;
 #pragma omp parallel
   {

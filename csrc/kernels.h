@@ -37,6 +37,12 @@ struct DirectArgs {
   T* gw;
 };
 
+// The direct forward kernel computes 8 or 4 output rows at once for one output channel per call (kb = 1)
+// when the band's rows are rows of the image (not flat) and this holds (kernels_impl.h).
+inline bool direct_rows_apply(int64_t R, int64_t stride_h, int64_t dil_h) {
+  return (R == 3 || R == 5) && stride_h == 1 && dil_h == 1;
+}
+
 // Column strides the pooling kernels are compiled for (one instance each).
 constexpr int64_t kPoolMaxStride = 8;
 

@@ -372,6 +372,59 @@ void direct_forward_block(const DirectArgs<T>& a, int64_t oh, int64_t ow_lo, int
   }
 }
 
+// One output channel (depthwise; backward-input of one input channel a group) at unit row stride and
+// dilation: NR output rows at once, so each input vector loaded feeds the up to R rows that read it, where
+// the row-by-row block gives one FMA per load. Rows oh..oh+NR-1, columns [ow_lo, ow_hi) in blocks of NVD
+// vectors, last block first: a block past a row's end stores whole vectors onto the next row's first
+// columns, which that row's earlier blocks (written after it) overwrite.
+template <typename T, int R, int NR, int NVD>
+void direct_forward_rows(const DirectArgs<T>& a, int64_t oh, int64_t ow_lo, int64_t ow_hi) {
+  constexpr int L = VL<T>, W = NVD * L;
+  const int64_t nblocks = (ow_hi - ow_lo + W - 1) / W;
+  for (int64_t bi = nblocks - 1; bi >= 0; --bi) {
+    const int64_t ow0 = ow_lo + bi * W;
+    V<T> acc[NR][NVD];
+    const V<T> b0 = bcast(a.bias ? a.bias[0] : T(0));
+#pragma GCC unroll 16
+    for (int j = 0; j < NR; ++j)
+#pragma GCC unroll 4
+      for (int v = 0; v < NVD; ++v) acc[j][v] = b0;
+    for (int64_t c = 0; c < a.Cg; ++c) {
+      const T* wc = a.wp + c * R * a.S;
+      const T* base = a.in + c * a.chan_stride + oh * a.row_stride + ow0;
+#pragma GCC unroll 16
+      for (int i = 0; i < NR + R - 1; ++i) {  // input row oh + i feeds output rows oh + i - r
+        if (oh + i < a.row_lo || oh + i >= a.row_hi) continue;  // zero padding
+        const T* row = base + i * a.row_stride;
+        for (int64_t q = 0; q < a.S; ++q) {
+          V<T> x[NVD];
+#pragma GCC unroll 4
+          for (int v = 0; v < NVD; ++v) x[v] = load(row + a.tap_off[q] + v * L);
+#pragma GCC unroll 8
+          for (int r = 0; r < R; ++r) {
+            if (i - r < 0 || i - r >= NR) continue;
+            const V<T> wv = bcast(wc[r * a.S + q]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NVD; ++v) acc[i - r][v] += wv * x[v];
+          }
+        }
+      }
+    }
+#pragma GCC unroll 16
+    for (int j = 0; j < NR; ++j) {
+      T* out = a.out + (oh + j) * a.OW + ow0;
+      if (ow0 + W <= ow_hi || (ow_hi == a.OW && (oh + j) * a.OW + ow0 + W <= a.nrows * a.OW)) {
+#pragma GCC unroll 4
+        for (int v = 0; v < NVD; ++v) store(out + v * L, acc[j][v]);
+      } else {
+        alignas(64) T tmp[W];
+        for (int v = 0; v < NVD; ++v) store(tmp + v * L, acc[j][v]);
+        for (int64_t t = 0; t < ow_hi - ow0; ++t) out[t] = tmp[t];
+      }
+    }
+  }
+}
+
 // The block widths, in vectors, that direct_forward_kb instantiates (those within its register budget).
 constexpr int kDirectWidths[] = {1, 2, 3, 4, 6, 8};
 constexpr int direct_width_at_least(int nv) {
@@ -404,7 +457,20 @@ void direct_forward_kb(const DirectArgs<T>& a) {
   // of 2 vectors and 4 outputs, which a full-width block would compute 32 of.
   const int64_t full = a.OW / (nvd * L) * (nvd * L);
   const int tail = direct_width_at_least(int((a.OW - full + L - 1) / L));
-  for (int64_t oh = 0; oh < a.nrows; ++oh) {
+  int64_t oh = 0;
+  if constexpr (KB == 1)
+    if (direct_rows_apply(a.R, a.stride_h, a.dil_h)) {  // blocks of 8 rows, then one of 4 (28 = 3 x 8 + 4)
+      const bool two = need > 1;
+      for (; oh + 8 <= a.nrows; oh += 8)
+        (a.R == 3 ? (two ? direct_forward_rows<T, 3, 8, 2> : direct_forward_rows<T, 3, 8, 1>)
+                  : (two ? direct_forward_rows<T, 5, 8, 2> : direct_forward_rows<T, 5, 8, 1>))(a, oh, 0, a.OW);
+      if (oh + 4 <= a.nrows) {
+        (a.R == 3 ? (two ? direct_forward_rows<T, 3, 4, 2> : direct_forward_rows<T, 3, 4, 1>)
+                  : (two ? direct_forward_rows<T, 5, 4, 2> : direct_forward_rows<T, 5, 4, 1>))(a, oh, 0, a.OW);
+        oh += 4;
+      }
+    }
+  for (; oh < a.nrows; ++oh) {
     if (full > 0) direct_forward_width<T, KB, budget>(a, nvd, oh, 0, full);
     if (full < a.OW) direct_forward_width<T, KB, budget>(a, tail, oh, full, a.OW);
   }

@@ -126,6 +126,17 @@ def test_conv_channel_counts(cap, dtype):
             _conv_case(1, C, 6, 7, K, 3, 3, 1, 1, 1, 1, dtype, algo, bias=(C + K) % 2 == 0)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_conv_one_output_channel_rows(cap, dtype):
+    """One output channel a group at stride 1 (depthwise 3x3, one-channel 5x5, and their backward-input with
+    one input channel a group) runs blocks of 8 and 4 rows: row counts around them, rows of one to several
+    column blocks whose last block spills onto the next row, padding rows skipped."""
+    for H, W in itertools.product((4, 12, 13, 21), (5, 17, 33, 40, 70)):
+        for algo in FAST:
+            _conv_case(2, 2, H, W, 2, 3, 3, 1, 1, 1, 2, dtype, algo)
+            _conv_case(1, 1, H + 2, W, 1, 5, 5, 1, (2, 0), 1, 1, dtype, algo, bias=H % 2 == 0)
+
+
 @pytest.mark.parametrize("algo", ALGOS)
 def test_conv_empty_and_single(algo):
     for dtype in DTYPES:
