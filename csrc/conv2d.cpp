@@ -663,9 +663,9 @@ inline void set_taps(const ConvShape& s, Band& b) {
 }
 
 // flat_gain: how much more of its lanes a flat band must fill than rows padded to whole vectors, for the
-// band to go flat (forward: +1%, as its outputs then take a copy, or ties where flat widens the blocks:
-// 0.87x the time of LeNet's first backward-input; backward-weight: ties too, as flat saves it a masked
-// tail per row: 0.90x the time of LeNet's first layer).
+// band to go flat (forward: +1%, as its outputs then take a copy, or ties where flat widens the blocks;
+// backward-weight: ties too, as flat saves it a masked tail per row; 1, never, where the kernels work
+// on several rows at once: kern::direct_rows_apply, kern::direct_bwdw_rows_apply).
 template <typename T>
 Band make_band(const ConvShape& s, const kern::Table<T>& kt, int64_t tasks_per_band, double flat_gain,
                int64_t elems_per_out_row = 0) {
@@ -786,6 +786,8 @@ kern::DirectArgs<T> load_band(const kern::Table<T>& kt, const ConvShape& s, cons
   a.in = buf + band.lead; a.Cg = s.Cg(); a.chan_stride = band.chan_stride; a.row_stride = band.row_stride;
   a.R = s.R; a.S = s.S; a.dil_h = s.dil_h; a.stride_h = s.stride_h; a.tap_off = band.tap_off;
   a.row_off = band.row_off.data();
+  a.row_lo = std::max<int64_t>(0, s.pad_top - oh0 * s.stride_h);  // band row lr holds input row
+  a.row_hi = s.pad_top - oh0 * s.stride_h + s.H;                   // oh0*stride_h + lr - pad_top
   return a;
 }
 
@@ -821,8 +823,6 @@ void forward_direct(const ConvShape& s, const T* x, const T* w, const T* b, T* y
       for (auto [k0, kb] : blocks) {
         kern::DirectArgs<T> a = banded;
         a.nrows = nrows; a.OW = s.OW; a.kb = kb;
-        a.row_lo = std::max<int64_t>(0, s.pad_top - oh0 * s.stride_h);  // band row lr holds input row
-        a.row_hi = s.pad_top - oh0 * s.stride_h + s.H;                   // oh0*stride_h + lr - pad_top
         a.wp = wp + (g * Kg + k0) * CRS;
         a.bias = b ? b + g * Kg + k0 : nullptr;
         a.out = y + (n * s.K + g * Kg + k0) * P + oh0 * s.OW;
@@ -854,7 +854,8 @@ void backward_weight_direct(const ConvShape& s, const T* gy, const T* x, T* gw, 
   const auto& kt = kern::table<T>();
   const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), CRS = Cg * s.R * s.S, P = s.OH * s.OW;
   const int64_t len = s.K * CRS, OWp = round_up(s.OW, kt.vl);  // partials: gw, then gb (K more)
-  Band band = make_band(s, kt, s.N * G, 0.0, Kg * (OWp + s.S * s.dil_w));
+  const bool rows = kern::direct_bwdw_rows_apply(s.R, s.S, s.stride_h, s.dil_h, Kg);  // never flat then
+  Band band = make_band(s, kt, s.N * G, rows ? 1.0 : 0.0, Kg * (OWp + s.S * s.dil_w));
   // gy of one band row by row (OWp apart) or, flat, as one row (Wq apart), zero past the valid columns
   const int64_t grow = band.flat ? band.Wq : OWp, gstride = round_up(band.nb * grow, kt.vl);
   const int64_t tasks = s.N * G * band.nbands;

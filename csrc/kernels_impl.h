@@ -574,8 +574,57 @@ void direct_bwdw_row(const DirectArgs<T>& a, int64_t k0, int64_t kn, const T* in
   }
 }
 
+// Backward-weight at unit row stride and dilation, square R x R kernels: all R*R taps of one (k, c) pair
+// accumulate in registers over one-vector strips of the band's columns. Input row i meets gy rows i - r,
+// r < R, which stay in registers as they slide down (slot i % R: the loop over i is unrolled by R), so
+// each input vector loaded feeds R FMAs, where the per-tap kernel feeds KB <= 4 and reloads gy per tap.
+template <typename T, int R>
+void direct_bwdw_rows(const DirectArgs<T>& a) {
+  constexpr int L = VL<T>;
+  const int64_t used = a.nrows + R - 1;  // band rows read
+  for (int64_t k = 0; k < a.kb; ++k)
+    for (int64_t c = 0; c < a.Cg; ++c) {
+      V<T> acc[R][R];
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+        for (int q = 0; q < R; ++q) acc[r][q] = V<T>{};
+      for (int64_t col = 0; col < a.OW; col += L) {
+        const T* g = a.gy + k * a.gy_kstride + col;
+        const T* xc = a.in + c * a.chan_stride + col;
+        V<T> gv[R];
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) gv[r] = V<T>{};
+        for (int64_t i0 = 0; i0 < used; i0 += R) {
+#pragma GCC unroll 8
+          for (int u = 0; u < R; ++u) {
+            const int64_t i = i0 + u;
+            gv[u] = i < a.nrows ? load(g + i * a.gy_row) : V<T>{};
+            if (i >= used || i < a.row_lo || i >= a.row_hi) continue;  // past the band, or zero padding
+            const T* xr = xc + i * a.row_stride;
+#pragma GCC unroll 8
+            for (int q = 0; q < R; ++q) {
+              const V<T> x = load(xr + a.tap_off[q]);
+#pragma GCC unroll 8
+              for (int r = 0; r < R; ++r) acc[r][q] += gv[(u - r + R) % R] * x;
+            }
+          }
+        }
+      }
+      T* gw = a.gw + (k * a.Cg + c) * R * R;
+      for (int r = 0; r < R; ++r)
+        for (int q = 0; q < R; ++q) gw[r * R + q] += hsum<T>(acc[r][q]);
+    }
+}
+
 template <typename T>
 void direct_backward_weight(const DirectArgs<T>& a) {
+  // R*R accumulators, R gy rows and the input vector must fit the registers (32 with AVX-512, else 16)
+  constexpr int regs = STRIDED_VBYTES == 64 ? 32 : 16;
+  if (direct_bwdw_rows_apply(a.R, a.S, a.stride_h, a.dil_h, a.kb)) {
+    if (a.R == 3) return direct_bwdw_rows<T, 3>(a);
+    if constexpr (5 * 5 + 5 + 1 <= regs) return direct_bwdw_rows<T, 5>(a);
+  }
   for (int64_t c = 0; c < a.Cg; ++c) {
     const T* inc = a.in + c * a.chan_stride;
     for (int64_t r = 0; r < a.R; ++r) {

@@ -130,7 +130,8 @@ def test_conv_channel_counts(cap, dtype):
 def test_conv_one_output_channel_rows(cap, dtype):
     """One output channel a group at stride 1 (depthwise 3x3, one-channel 5x5, and their backward-input with
     one input channel a group) runs blocks of 8 and 4 rows: row counts around them, rows of one to several
-    column blocks whose last block spills onto the next row, padding rows skipped."""
+    column blocks whose last block spills onto the next row, padding rows skipped. Their backward-weight
+    slides gy rows through registers over the same bands."""
     for H, W in itertools.product((4, 12, 13, 21), (5, 17, 33, 40, 70)):
         for algo in FAST:
             _conv_case(2, 2, H, W, 2, 3, 3, 1, 1, 1, 2, dtype, algo)
