@@ -313,6 +313,23 @@ void copy_rows(int64_t rows, int64_t cols, const T* src, int64_t lds, T* dst, in
 
 // ---------------------------------------------------------------- direct convolution
 constexpr int kDirectMaxNV = 8;  // widest direct-forward block, in vectors (Table::max_nv)
+
+// Stores NVD vectors of output row oh from column ow0 (of a block ending by ow_hi) into the plane at out. A
+// block past the row's end stores whole vectors too while they end inside the call's rows: the lanes past
+// the row fall on the next row's first columns, which its blocks overwrite later.
+template <typename T, int NVD>
+inline void store_block(const DirectArgs<T>& a, const V<T>* acc, T* out, int64_t oh, int64_t ow0, int64_t ow_hi) {
+  constexpr int L = VL<T>, W = NVD * L;
+  out += oh * a.OW + ow0;
+  if (ow0 + W <= ow_hi || (ow_hi == a.OW && oh * a.OW + ow0 + W <= a.nrows * a.OW)) {
+#pragma GCC unroll 8
+    for (int v = 0; v < NVD; ++v) store(out + v * L, acc[v]);
+  } else {
+    alignas(64) T tmp[W];
+    for (int v = 0; v < NVD; ++v) store(tmp + v * L, acc[v]);
+    for (int64_t j = 0; j < ow_hi - ow0; ++j) out[j] = tmp[j];
+  }
+}
 // For few input channels (C = 1, 3) or depthwise groups an im2col column has too few rows to amortize
 // its gather. Instead each output vector (VL consecutive ow) accumulates in registers for KB output
 // channels at once: per tap, NVD input vectors are loaded once and reused by KB broadcast weights.
@@ -353,36 +370,21 @@ void direct_forward_block(const DirectArgs<T>& a, int64_t oh, int64_t ow_lo, int
         }
       }
     }
-    // A block past the row's end stores whole vectors too while they end inside the call's rows: the
-    // lanes past the row fall on the next row's first columns, which its blocks overwrite later.
-    T* out = a.out + oh * a.OW + ow0;
-    if (ow0 + W <= ow_hi || (ow_hi == a.OW && oh * a.OW + ow0 + W <= a.nrows * a.OW)) {
 #pragma GCC unroll 16
-      for (int k = 0; k < KB; ++k)
-#pragma GCC unroll 8
-        for (int v = 0; v < NVD; ++v) store(out + k * a.out_kstride + v * L, acc[k][v]);
-    } else {
-      alignas(64) T tmp[W];
-      const int64_t n = ow_hi - ow0;
-      for (int k = 0; k < KB; ++k) {
-        for (int v = 0; v < NVD; ++v) store(tmp + v * L, acc[k][v]);
-        for (int64_t j = 0; j < n; ++j) out[k * a.out_kstride + j] = tmp[j];
-      }
-    }
+    for (int k = 0; k < KB; ++k) store_block<T, NVD>(a, acc[k], a.out + k * a.out_kstride, oh, ow0, ow_hi);
   }
 }
 
 // One output channel (depthwise; backward-input of one input channel a group) at unit row stride and
 // dilation: NR output rows at once, so each input vector loaded feeds the up to R rows that read it, where
-// the row-by-row block gives one FMA per load. Rows oh..oh+NR-1, columns [ow_lo, ow_hi) in blocks of NVD
+// the row-by-row block gives one FMA per load. Rows oh..oh+NR-1, all columns in blocks of NVD
 // vectors, last block first: a block past a row's end stores whole vectors onto the next row's first
 // columns, which that row's earlier blocks (written after it) overwrite.
 template <typename T, int R, int NR, int NVD>
-void direct_forward_rows(const DirectArgs<T>& a, int64_t oh, int64_t ow_lo, int64_t ow_hi) {
+void direct_forward_rows(const DirectArgs<T>& a, int64_t oh) {
   constexpr int L = VL<T>, W = NVD * L;
-  const int64_t nblocks = (ow_hi - ow_lo + W - 1) / W;
-  for (int64_t bi = nblocks - 1; bi >= 0; --bi) {
-    const int64_t ow0 = ow_lo + bi * W;
+  for (int64_t bi = (a.OW + W - 1) / W - 1; bi >= 0; --bi) {
+    const int64_t ow0 = bi * W;
     V<T> acc[NR][NVD];
     const V<T> b0 = bcast(a.bias ? a.bias[0] : T(0));
 #pragma GCC unroll 16
@@ -411,18 +413,15 @@ void direct_forward_rows(const DirectArgs<T>& a, int64_t oh, int64_t ow_lo, int6
       }
     }
 #pragma GCC unroll 16
-    for (int j = 0; j < NR; ++j) {
-      T* out = a.out + (oh + j) * a.OW + ow0;
-      if (ow0 + W <= ow_hi || (ow_hi == a.OW && (oh + j) * a.OW + ow0 + W <= a.nrows * a.OW)) {
-#pragma GCC unroll 4
-        for (int v = 0; v < NVD; ++v) store(out + v * L, acc[j][v]);
-      } else {
-        alignas(64) T tmp[W];
-        for (int v = 0; v < NVD; ++v) store(tmp + v * L, acc[j][v]);
-        for (int64_t t = 0; t < ow_hi - ow0; ++t) out[t] = tmp[t];
-      }
-    }
+    for (int j = 0; j < NR; ++j) store_block<T, NVD>(a, acc[j], a.out, oh + j, ow0, a.OW);
   }
+}
+
+// The row-block kernel for R = 3 or 5 and rows of one vector or more.
+template <typename T, int NR>
+auto direct_rows_kernel(int64_t R, bool wide) {
+  return R == 3 ? (wide ? direct_forward_rows<T, 3, NR, 2> : direct_forward_rows<T, 3, NR, 1>)
+                : (wide ? direct_forward_rows<T, 5, NR, 2> : direct_forward_rows<T, 5, NR, 1>);
 }
 
 // The block widths, in vectors, that direct_forward_kb instantiates (those within its register budget).
@@ -460,13 +459,9 @@ void direct_forward_kb(const DirectArgs<T>& a) {
   int64_t oh = 0;
   if constexpr (KB == 1)
     if (direct_rows_apply(a.R, a.stride_h, a.dil_h)) {  // blocks of 8 rows, then one of 4 (28 = 3 x 8 + 4)
-      const bool two = need > 1;
-      for (; oh + 8 <= a.nrows; oh += 8)
-        (a.R == 3 ? (two ? direct_forward_rows<T, 3, 8, 2> : direct_forward_rows<T, 3, 8, 1>)
-                  : (two ? direct_forward_rows<T, 5, 8, 2> : direct_forward_rows<T, 5, 8, 1>))(a, oh, 0, a.OW);
+      for (const auto run = direct_rows_kernel<T, 8>(a.R, need > 1); oh + 8 <= a.nrows; oh += 8) run(a, oh);
       if (oh + 4 <= a.nrows) {
-        (a.R == 3 ? (two ? direct_forward_rows<T, 3, 4, 2> : direct_forward_rows<T, 3, 4, 1>)
-                  : (two ? direct_forward_rows<T, 5, 4, 2> : direct_forward_rows<T, 5, 4, 1>))(a, oh, 0, a.OW);
+        direct_rows_kernel<T, 4>(a.R, need > 1)(a, oh);
         oh += 4;
       }
     }
