@@ -14,7 +14,7 @@ import strided
 from strided import _C
 from strided import reference as ref
 from strided.bench import CONV_PASSES, LAYERS, POOL_PASSES, POOLS, conv_flops
-from strided._shapes import conv_args
+from strided.ops.conv2d.args import conv_args
 
 try:
     import torch

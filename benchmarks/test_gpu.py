@@ -14,7 +14,8 @@ import pytest
 
 import strided
 from strided.bench import CONV_PASSES, LAYERS, POOL_PASSES, POOLS, conv_flops
-from strided._shapes import conv_args
+from strided.ops.conv2d import cuda as conv_cuda
+from strided.ops.conv2d.args import conv_args
 
 cp = pytest.importorskip("cupy", reason="CuPy is not installed (pip install 'strided[cuda12]' or '[cuda13]')")
 try:
@@ -119,7 +120,7 @@ def test_conv(benchmark, layer, batch, ps, impl):
     benchmark.extra_info.update(flops=flops, device=cp.cuda.runtime.getDeviceProperties(0)["name"].decode(),
                                 batch=args.N)
     if impl in ("auto", "tiled", "direct"):
-        pick = strided.cuda.forward_algorithm if ps == "forward" else strided.cuda.weight_algorithm
+        pick = conv_cuda.forward_algorithm if ps == "forward" else conv_cuda.weight_algorithm
         benchmark.extra_info["algo"] = (pick(args, impl) if ps != "backward_input" else "gather")
     benchmark.pedantic(_timed(fn), rounds=10, iterations=3, warmup_rounds=2)
 

@@ -18,7 +18,7 @@ import strided
 from oracle import CAPS
 from strided import _C
 from strided import reference as ref
-from strided._shapes import conv_args
+from strided.ops.conv2d.args import conv_args
 FAST = ["gemm", "direct"]
 ALGOS = ["simple", "im2col", "gemm", "direct", "auto"]
 DTYPES = [np.float32, np.float64]

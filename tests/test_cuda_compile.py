@@ -14,7 +14,10 @@ import numpy as np
 import pytest
 
 from strided import cuda
-from strided._shapes import conv_args, pool_args
+from strided.ops.conv2d import cuda as conv_cuda
+from strided.ops.conv2d.args import conv_args
+from strided.ops.pool2d import cuda as pool_cuda
+from strided.ops.pool2d.args import pool_args
 from strided.bench import LAYERS as BENCH_LAYERS
 
 NVCC = shutil.which("nvcc")
@@ -153,30 +156,30 @@ def _check_launches(plan):
 def test_conv_plans_respect_cuda_limits(layer, batch, dtype):
     a = _conv(layer, batch)
     for algo in ("auto", "tiled", "direct"):
-        _check_launches(cuda.plan_conv2d_forward(a, dtype, True, algo))
-        _check_launches(cuda.plan_conv2d_backward_weight(a, dtype, algo))
-    _check_launches(cuda.plan_conv2d_im2col(a, dtype))
-    _check_launches(cuda.plan_conv2d_backward_input(a, dtype))
-    _check_launches(cuda.plan_conv2d_backward_bias(a, dtype))
+        _check_launches(conv_cuda.plan_conv2d_forward(a, dtype, True, algo))
+        _check_launches(conv_cuda.plan_conv2d_backward_weight(a, dtype, algo))
+    _check_launches(conv_cuda.plan_conv2d_im2col(a, dtype))
+    _check_launches(conv_cuda.plan_conv2d_backward_input(a, dtype))
+    _check_launches(conv_cuda.plan_conv2d_backward_bias(a, dtype))
 
 
 def test_auto_picks_tiles_for_channels_and_direct_for_depthwise():
-    assert cuda.forward_algorithm(_conv("res_3x3_128")) == "tiled"
-    assert cuda.forward_algorithm(_conv("dw_3x3_128")) == "direct"
-    assert cuda.forward_algorithm(_conv("lenet_c1")) == "direct"
-    assert cuda.weight_algorithm(_conv("vgg_3x3_64")) == "tiled"
-    assert cuda.forward_algorithm(_conv("wide_groups"), "tiled") == "direct"  # grid.z would exceed 65535
+    assert conv_cuda.forward_algorithm(_conv("res_3x3_128")) == "tiled"
+    assert conv_cuda.forward_algorithm(_conv("dw_3x3_128")) == "direct"
+    assert conv_cuda.forward_algorithm(_conv("lenet_c1")) == "direct"
+    assert conv_cuda.weight_algorithm(_conv("vgg_3x3_64")) == "tiled"
+    assert conv_cuda.forward_algorithm(_conv("wide_groups"), "tiled") == "direct"  # grid.z would exceed 65535
 
 
 @pytest.mark.parametrize("layer", sorted(LAYERS))
 def test_weight_splits_cover_the_pixels_once(layer):
     a = _conv(layer)
     NP = a.N * a.OH * a.OW
-    splits, chunk = cuda.weight_splits(a)
+    splits, chunk = conv_cuda.weight_splits(a)
     assert chunk % cuda.tile_constants()["kTileK"] == 0
     assert (splits - 1) * chunk < NP <= splits * chunk
-    assert a.groups * splits <= 65535 or (a.groups > 65535 and cuda.weight_algorithm(a, "tiled") == "direct")
-    assert cuda.weight_splits(a) == (splits, chunk)  # a function of the shape alone
+    assert a.groups * splits <= 65535 or (a.groups > 65535 and conv_cuda.weight_algorithm(a, "tiled") == "direct")
+    assert conv_cuda.weight_splits(a) == (splits, chunk)  # a function of the shape alone
 
 
 @pytest.mark.parametrize("geo", [((32, 64, 56, 56), 2, 2, 0), ((8, 64, 112, 112), 3, 2, 1),
@@ -185,10 +188,10 @@ def test_pool_plans_respect_cuda_limits(geo):
     shape, k, s, p = geo
     a = pool_args(_Shape(shape), None, k, s, p, False)[0]
     for dtype in (np.float32, np.float64):
-        _check_launches(cuda.plan_max_pool2d_forward(a, dtype))
-        _check_launches(cuda.plan_max_pool2d_backward(a, dtype))
-        _check_launches(cuda.plan_avg_pool2d_forward(a, dtype, True))
-        _check_launches(cuda.plan_avg_pool2d_backward(a, dtype, False))
+        _check_launches(pool_cuda.plan_max_pool2d_forward(a, dtype))
+        _check_launches(pool_cuda.plan_max_pool2d_backward(a, dtype))
+        _check_launches(pool_cuda.plan_avg_pool2d_forward(a, dtype, True))
+        _check_launches(pool_cuda.plan_avg_pool2d_backward(a, dtype, False))
 
 
 def test_sources_and_constants():

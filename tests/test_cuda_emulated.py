@@ -14,8 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import strided
-from strided import cuda, functional, reference
-from strided._shapes import conv_args, pool_args
+from strided import cuda, reference
+from strided._cuda.launch import i64
+from strided.ops import _dispatch
+from strided.ops.conv2d import cuda as conv_cuda
+from strided.ops.conv2d.args import conv_args
+from strided.ops.pool2d.args import pool_args
 from oracle import CONV, DTYPES, POOL, case, check_conv, check_conv_case, check_pool, conv_cases
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "cuda_emu"))
@@ -38,7 +42,7 @@ def emulate(emu_lib, monkeypatch):
     for NumPy inputs."""
     def use(algo=None, order=0, seed=0):
         k = emulator.emulated_kernels(emu_lib, algo, order, seed)
-        monkeypatch.setattr(functional, "_backend", lambda *arrays: k)
+        monkeypatch.setattr(_dispatch, "backend", lambda *arrays: k)
         return k
     return use
 
@@ -74,7 +78,7 @@ def test_weight_gradient_split_over_pixels(emulate):
     rng = np.random.default_rng(2)
     x, w, b = case(rng, 2, 2, 48, 48, 16, 3, 3, dtype=np.float32)
     args, _ = conv_args(x, w, b, None, 1, 1)
-    splits, chunk = cuda.weight_splits(args)
+    splits, chunk = conv_cuda.weight_splits(args)
     assert splits > 1 and (splits - 1) * chunk < 2 * 48 * 48 <= splits * chunk
     k = emulate("tiled")
     check_conv(x, w, b, padding=1, rng=rng)
@@ -86,7 +90,7 @@ def test_backward_input_weights_too_large_for_shared_memory(emulate):
     rng = np.random.default_rng(3)
     x, w, b = case(rng, 1, 1, 46, 46, 2, 46, 46)
     args, _ = conv_args(x, w, b, None, 1, "same")
-    assert cuda.plan_conv2d_backward_input(args, np.float64).launches[0].shared == 0
+    assert conv_cuda.plan_conv2d_backward_input(args, np.float64).launches[0].shared == 0
     emulate("direct")
     check_conv(x, w, b, padding="same", rng=rng)
 
@@ -182,19 +186,19 @@ def test_emulator_catches_barrier_divergence_races_and_bad_launches(emu_lib):
     # descending: the neighbour has already written it, except for the wrap-around read of thread 63.
     assert np.isnan(results[0][:-1]).all() and results[0][-1] == 0
     assert (results[1][:-1] == np.arange(1, 64)).all() and np.isnan(results[1][-1])
-    bad = cuda.Launch("conv2d_backward_bias", (1, 1, 1), (2048, 1, 1), 0, ("gy", "gb") + cuda._i64(1, 1, 1))
+    bad = cuda.Launch("conv2d_backward_bias", (1, 1, 1), (2048, 1, 1), 0, ("gy", "gb") + i64(1, 1, 1))
     with pytest.raises(emulator.EmuError, match="block size"):
         k.backend.launch(bad, "double", {"gy": np.zeros(1), "gb": np.zeros(1)})
     bad = bad._replace(block=(256, 1, 1), params=("gy", "gb", np.int32(1), np.int64(1), np.int64(1)))
     with pytest.raises(emulator.EmuError, match="passed for 'q'"):
         k.backend.launch(bad, "double", {"gy": np.zeros(1), "gb": np.zeros(1)})
-    bad = bad._replace(params=("gy", "gb") + cuda._i64(1, 1, 1), shared=64 * 1024)
+    bad = bad._replace(params=("gy", "gb") + i64(1, 1, 1), shared=64 * 1024)
     with pytest.raises(emulator.EmuError, match="48 KiB"):
         k.backend.launch(bad, "double", {"gy": np.zeros(1), "gb": np.zeros(1)})
     # A block size that is not a power of two breaks block_sum's tree: threads of the upper half are lost,
     # which the oracle would see; here the plan's own launch is checked to be a power of two.
-    assert bin(cuda.plan_conv2d_backward_bias(conv_args(np.zeros((1, 1, 3, 3)), np.zeros((2, 1, 1, 1)))[0],
-                                              np.float64).launches[0].block[0]).count("1") == 1
+    args = conv_args(np.zeros((1, 1, 3, 3)), np.zeros((2, 1, 1, 1)))[0]
+    assert bin(conv_cuda.plan_conv2d_backward_bias(args, np.float64).launches[0].block[0]).count("1") == 1
 
 
 def test_registry_matches_name_expressions(emu_lib):

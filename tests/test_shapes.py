@@ -6,7 +6,8 @@ import pytest
 
 import strided
 from strided import _C
-from strided._shapes import conv_padding, out_size
+from strided.ops._size import out_size
+from strided.ops.conv2d.args import conv_padding
 
 
 def test_course_padding_example_n7_f3_stride3():
@@ -68,7 +69,7 @@ def test_pool_output_shape_matches_pytorch_formula():
 
 
 def test_cpp_refuses_inconsistent_geometry():
-    from strided._shapes import conv_args
+    from strided.ops.conv2d.args import conv_args
     x, w = np.zeros((1, 1, 5, 5)), np.zeros((1, 1, 3, 3))
     args, _ = conv_args(x, w)
     with pytest.raises(ValueError, match="output-size rule"):

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import strided
-from strided._shapes import conv_args
+from strided.ops.conv2d.args import conv_args
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

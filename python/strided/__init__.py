@@ -1,7 +1,8 @@
 """strided: hand-written convolution and pooling kernels (C++/OpenMP on the CPU, CUDA through CuPy on the
 GPU) with a NumPy reference, PyTorch-shaped functional ops, layers and a small trainer."""
 from . import _C, reference
-from ._shapes import conv_output_shape, pool_output_shape
+from .ops.conv2d.args import conv_output_shape
+from .ops.pool2d.args import pool_output_shape
 from .functional import (avg_pool2d, avg_pool2d_backward, conv2d, conv2d_backward, conv_algorithm,
                          conv_algorithms, linear, linear_backward, max_pool2d, max_pool2d_backward, relu,
                          relu_backward)

@@ -25,7 +25,8 @@ import numpy as np
 
 from . import _C
 from . import functional as F
-from ._shapes import conv_args
+from .ops.conv2d.args import conv_args, conv_shape_args
+from .ops.conv2d.args import conv_flops as conv_args_flops
 
 # name: (N, C, H=W, K, kernel, stride, padding, groups)
 LAYERS = {
@@ -74,8 +75,7 @@ def _median_time(fn, reps, min_time):
 
 def conv_flops(layer):
     N, C, H, K, k, s, p, g = LAYERS[layer]
-    OH = (H + 2 * p - k) // s + 1
-    return 2 * N * K * OH * OH * (C // g) * k * k
+    return conv_args_flops(conv_shape_args((N, C, H, H), (K, C // g, k, k), s, p, 1, g))
 
 
 def _conv_fns(layer, dtype, algo, torch, rng):

@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from . import nn
-from ._shapes import conv_output_shape, pool_output_shape
+from .ops.conv2d.args import conv_output_shape
+from .ops.pool2d.args import pool_output_shape
 
 
 def lenet5(num_classes=10, in_channels=1, input_size=28, activation="relu", pool="max"):

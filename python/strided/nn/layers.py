@@ -12,7 +12,9 @@ from collections import OrderedDict
 import numpy as np
 
 from .._device import array_module
-from .._shapes import _pair, conv_output_shape, pool_output_shape
+from ..ops._validate import pair as _pair
+from ..ops.conv2d.args import conv_output_shape
+from ..ops.pool2d.args import pool_output_shape
 from . import init
 from .module import Concat, Module, Parameter, Residual, Sequential, _check_cached
 

@@ -1,0 +1,58 @@
+"""Argument checks shared by every op family: ints and (h, w) pairs, the float dtype of one call, and the
+shape an array must have. Messages name the argument, what it was, and the rule it broke."""
+from __future__ import annotations
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def is_int(v):
+    return type(v) is int or (isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)))
+
+
+def pair(value, name):
+    """int or (h, w) -> (h, w) of Python ints."""
+    if type(value) is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int:
+        return value  # already normalized (every layer stores its geometry so)
+    message = f"{name} must be an int or a pair of ints, got {value!r}"
+    if is_int(value):
+        return int(value), int(value)
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise TypeError(message)
+    items = tuple(value)
+    if len(items) != 2:
+        raise ValueError(message)
+    if not all(is_int(v) for v in items):
+        raise TypeError(message)
+    return int(items[0]), int(items[1])
+
+
+def positive_pair(value, name):
+    result = pair(value, name)
+    if min(result) < 1:
+        raise ValueError(f"{name} must be positive, got {value!r}")
+    return result
+
+
+def call_dtype(required, optional=()):
+    """The dtype of one call from its (array, name) pairs: all float32 or all float64. An optional array
+    (a bias, an output gradient) that is None is skipped; a required one that is None is an error."""
+    dtypes, names = [], []
+    for a, name in list(required) + [(a, n) for a, n in optional if a is not None]:
+        dt = getattr(a, "dtype", None)
+        if dt is None:
+            raise TypeError(f"{name} must be an array (numpy.ndarray or cupy.ndarray), got {type(a).__name__}")
+        if np.dtype(dt) not in FLOAT_DTYPES:
+            raise TypeError(f"{name} has dtype {dt}; strided supports float32 and float64 only")
+        dtypes.append(np.dtype(dt))
+        names.append(name)
+    if len(set(dtypes)) > 1:
+        listing = ", ".join(f"{n}: {d}" for n, d in zip(names, dtypes))
+        raise TypeError(f"all arrays of one call must share a dtype, got {listing}")
+    return dtypes[0]
+
+
+def expect_shape(a, shape, name, rule):
+    if tuple(a.shape) != tuple(shape):
+        raise ValueError(f"{name} has shape {tuple(a.shape)}, expected {tuple(shape)} ({rule})")

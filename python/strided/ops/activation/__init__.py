@@ -1,0 +1,32 @@
+"""activation, the op family: relu and its gradient. NumPy arrays run one streaming C++ pass
+(strided._C); CuPy arrays use CuPy's elementwise operators, so the family has no cuda.py. reference.py is
+the oracle."""
+from __future__ import annotations
+
+from ... import _C
+from ..._device import array_module
+from .. import _dispatch
+from .._dispatch import contiguous as _c
+from .._dispatch import external as _external
+from .args import elementwise_args
+
+
+def relu(x):
+    """max(x, 0), NaN passing through: one streaming pass (C++) or CuPy's maximum."""
+    (x,) = _external(x)
+    dtype = elementwise_args(x)
+    if _dispatch.backend(x) is not None:
+        return array_module(x).maximum(x, 0)
+    return _C.relu_forward(_c(x, dtype))
+
+
+def relu_backward(gy, y):
+    """Gradient of relu from its output y: gy where y > 0, else 0."""
+    gy, y = _external(gy, y)
+    dtype = elementwise_args(y, gy)
+    if _dispatch.backend(gy, y) is not None:
+        return gy * (y > 0)
+    return _C.relu_backward(_c(gy, dtype), _c(y, dtype))
+
+
+__all__ = ["relu", "relu_backward"]

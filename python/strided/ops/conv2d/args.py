@@ -1,0 +1,140 @@
+"""conv2d's arguments: every accepted padding form, the geometry (ConvArgs) every kernel receives, the
+output shape, and the one validation of a call (dtypes, ndims, groups, the bias and gradient shapes).
+
+The C++, CUDA and NumPy paths all take their geometry from `conv_args`, so validation happens here once
+and the kernels trust what they are given. ConvArgs' field order is the one csrc/common.h reads.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .._size import out_size
+from .._validate import call_dtype, expect_shape, is_int, positive_pair
+
+
+class ConvArgs(NamedTuple):
+    """Normalized convolution geometry: what every kernel receives."""
+    N: int
+    C: int
+    H: int
+    W: int
+    K: int
+    R: int
+    S: int
+    OH: int
+    OW: int
+    stride_h: int
+    stride_w: int
+    pad_top: int
+    pad_bottom: int
+    pad_left: int
+    pad_right: int
+    dil_h: int
+    dil_w: int
+    groups: int
+
+
+def _same_padding(size, kernel, stride, dilation):
+    """TensorFlow's 'same': output ceil(size / stride); an odd total puts the extra row/column last."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def conv_padding(padding, hw, rs, stride, dilation):
+    """Any accepted padding form -> (top, bottom, left, right)."""
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode == "valid":
+            return 0, 0, 0, 0
+        if mode == "same":
+            return (*_same_padding(hw[0], rs[0], stride[0], dilation[0]),
+                    *_same_padding(hw[1], rs[1], stride[1], dilation[1]))
+        if mode == "full":
+            ph, pw = dilation[0] * (rs[0] - 1), dilation[1] * (rs[1] - 1)
+            return ph, ph, pw, pw
+        raise ValueError(f"padding string must be 'valid', 'same' or 'full', got {padding!r}")
+    message = ("padding must be an int, (ph, pw), (top, bottom, left, right) or 'valid'/'same'/'full', "
+               f"got {padding!r}")
+    if is_int(padding):
+        pads = (int(padding),) * 4
+    else:
+        if not hasattr(padding, "__len__"):
+            raise TypeError(message)
+        items = tuple(padding)
+        if len(items) == 2:
+            items = (items[0], items[0], items[1], items[1])
+        if len(items) != 4:
+            raise ValueError(message)
+        if not all(is_int(v) for v in items):
+            raise TypeError(message)
+        pads = tuple(int(v) for v in items)
+    if min(pads) < 0:
+        raise ValueError(f"padding must be non-negative, got {padding!r}")
+    return pads
+
+
+def conv_shape_args(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1) -> ConvArgs:
+    """The geometry of a conv2d of x (N, C, H, W) with w (K, C/groups, R, S), from the shapes alone."""
+    if len(x_shape) != 4:
+        raise ValueError(f"conv2d expects x of shape (N, C, H, W), got shape {tuple(x_shape)}")
+    if len(w_shape) != 4:
+        raise ValueError(f"conv2d expects w of shape (K, C/groups, R, S), got shape {tuple(w_shape)}")
+    if not is_int(groups):
+        raise TypeError(f"groups must be an int, got {groups!r}")
+    groups = int(groups)
+    N, C, H, W = (int(v) for v in x_shape)
+    K, Cg, R, S = (int(v) for v in w_shape)
+    stride = positive_pair(stride, "stride")
+    dilation = positive_pair(dilation, "dilation")
+    if groups < 1:
+        raise ValueError(f"groups must be positive, got {groups}")
+    if min(K, Cg, R, S) < 1:
+        raise ValueError(f"w of shape {tuple(w_shape)} must have positive K, C/groups, R and S")
+    if C % groups or K % groups:
+        raise ValueError(f"groups={groups} must divide both input channels C={C} (x shape {tuple(x_shape)}) "
+                         f"and output channels K={K} (w shape {tuple(w_shape)})")
+    if Cg * groups != C:
+        raise ValueError(f"w of shape {tuple(w_shape)} needs C/groups = {C // groups} input channels "
+                         f"for x of shape {tuple(x_shape)} with groups={groups}, got {Cg}")
+    if H < 1 or W < 1:
+        raise ValueError(f"x of shape {tuple(x_shape)} must have positive H and W")
+    pt, pb, pl, pr = conv_padding(padding, (H, W), (R, S), stride, dilation)
+    OH = out_size(H, R, stride[0], pt, pb, dilation[0])
+    OW = out_size(W, S, stride[1], pl, pr, dilation[1])
+    if OH < 1 or OW < 1:
+        raise ValueError(
+            f"conv2d output size would be {OH}x{OW} < 1: input {H}x{W} with padding (top, bottom, left, right)="
+            f"{(pt, pb, pl, pr)} is smaller than the dilated kernel "
+            f"{dilation[0] * (R - 1) + 1}x{dilation[1] * (S - 1) + 1} (x {tuple(x_shape)}, w {tuple(w_shape)})")
+    return ConvArgs(N, C, H, W, K, R, S, OH, OW, *stride, pt, pb, pl, pr, *dilation, groups)
+
+
+def conv_output_shape(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1):
+    """Output shape of conv2d: (N, K, OH, OW) for x (N, C, H, W) and w (K, C/groups, R, S).
+
+    The course's arithmetic also works on bare sizes: x_shape (H, W) with w_shape (R, S) gives (OH, OW).
+    """
+    x_shape, w_shape = tuple(x_shape), tuple(w_shape)
+    if len(x_shape) == 2 and len(w_shape) == 2:
+        a = conv_shape_args((1, 1, *x_shape), (1, 1, *w_shape), stride, padding, dilation, 1)
+        return a.OH, a.OW
+    a = conv_shape_args(x_shape, w_shape, stride, padding, dilation, groups)
+    return a.N, a.K, a.OH, a.OW
+
+
+def conv_args(x, w, b=None, gy=None, stride=1, padding=0, dilation=1, groups=1):
+    """Validate one conv2d call (forward or backward) -> (ConvArgs, dtype)."""
+    dtype = call_dtype([(x, "x"), (w, "w")], [(b, "b"), (gy, "gy")])
+    args = conv_shape_args(x.shape, w.shape, stride, padding, dilation, groups)
+    if b is not None:
+        expect_shape(b, (args.K,), "b", f"one bias per output channel of w {tuple(w.shape)}")
+    if gy is not None:
+        expect_shape(gy, (args.N, args.K, args.OH, args.OW), "gy", "the conv2d output shape for "
+                     f"x {tuple(x.shape)} and w {tuple(w.shape)}")
+    return args, dtype
+
+
+def conv_flops(args: ConvArgs) -> int:
+    """Multiply-adds x 2 of one conv2d forward (the same for backward-data and backward-weight)."""
+    return 2 * args.N * args.K * args.OH * args.OW * (args.C // args.groups) * args.R * args.S

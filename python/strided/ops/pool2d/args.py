@@ -1,0 +1,66 @@
+"""Pooling's arguments (max and average alike): the geometry (PoolArgs) every kernel receives, the output
+shape, and the one validation of a call. PoolArgs' field order is the one csrc/common.h reads."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .._size import out_size
+from .._validate import call_dtype, expect_shape, pair, positive_pair
+
+
+class PoolArgs(NamedTuple):
+    """Normalized pooling geometry (the end padding may exceed pad_h/pad_w in ceil mode)."""
+    N: int
+    C: int
+    H: int
+    W: int
+    OH: int
+    OW: int
+    kernel_h: int
+    kernel_w: int
+    stride_h: int
+    stride_w: int
+    pad_h: int
+    pad_w: int
+    ceil_mode: bool
+
+
+def _pool_geometry(x_shape, kernel_size, stride, padding, ceil_mode):
+    if len(x_shape) != 4:
+        raise ValueError(f"pooling expects x of shape (N, C, H, W), got shape {tuple(x_shape)}")
+    N, C, H, W = (int(v) for v in x_shape)
+    kh, kw = positive_pair(kernel_size, "kernel_size")
+    sh, sw = (kh, kw) if stride is None else positive_pair(stride, "stride")
+    ph, pw = pair(padding, "padding")
+    if ph < 0 or pw < 0:
+        raise ValueError(f"padding must be non-negative, got {padding!r}")
+    if 2 * ph > kh or 2 * pw > kw:
+        raise ValueError(f"pool padding {(ph, pw)} must be at most half the kernel size {(kh, kw)}")
+    if H < 1 or W < 1:
+        raise ValueError(f"x of shape {tuple(x_shape)} must have positive H and W")
+    OH = out_size(H, kh, sh, ph, ph, ceil_mode=bool(ceil_mode))
+    OW = out_size(W, kw, sw, pw, pw, ceil_mode=bool(ceil_mode))
+    if OH < 1 or OW < 1:
+        raise ValueError(f"pooling output size would be {OH}x{OW} < 1: input {H}x{W} with padding {(ph, pw)} "
+                         f"is smaller than the kernel {(kh, kw)} (x {tuple(x_shape)})")
+    return PoolArgs(N, C, H, W, OH, OW, kh, kw, sh, sw, ph, pw, bool(ceil_mode))
+
+
+def pool_output_shape(x_shape, kernel_size, stride=None, padding=0, ceil_mode=False):
+    """Output shape of pooling: (N, C, OH, OW) for x (N, C, H, W), or (OH, OW) for x_shape (H, W)."""
+    x_shape = tuple(x_shape)
+    if len(x_shape) == 2:
+        a = _pool_geometry((1, 1, *x_shape), kernel_size, stride, padding, ceil_mode)
+        return a.OH, a.OW
+    a = _pool_geometry(x_shape, kernel_size, stride, padding, ceil_mode)
+    return a.N, a.C, a.OH, a.OW
+
+
+def pool_args(x, gy=None, kernel_size=2, stride=None, padding=0, ceil_mode=False):
+    """Validate one pooling call (forward or backward) -> (PoolArgs, dtype)."""
+    dtype = call_dtype([(x, "x")], [(gy, "gy")])
+    args = _pool_geometry(x.shape, kernel_size, stride, padding, ceil_mode)
+    if gy is not None:
+        expect_shape(gy, (args.N, args.C, args.OH, args.OW), "gy",
+                     f"the pooling output shape for x {tuple(x.shape)}")
+    return args, dtype
