@@ -1,0 +1,80 @@
+"""The source layout stays navigable: no import cycles between strided's modules (tools/import_cycles.py)
+and no source file over 500 lines in python/strided or csrc."""
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "python" / "strided"
+MAX_LINES = 500
+SOURCE_SUFFIXES = {".py", ".pyi", ".h", ".cpp", ".cu", ".cuh"}
+
+# Files other branches are splitting or untangling at the same time as this test lands (nn/module.py <->
+# nn/layers.py <-> nn/summary.py imports; train.py, nn/layers.py, csrc/conv2d.cpp, csrc/kernels_impl.h
+# over 500 lines). To be emptied once those branches are merged: nothing else may fail.
+KNOWN_UNTIL_MERGE = {
+    "python/strided/nn/layers.py",
+    "python/strided/nn/module.py",
+    "python/strided/nn/summary.py",
+    "python/strided/train.py",
+    "csrc/conv2d.cpp",
+    "csrc/kernels_impl.h",
+}
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("import_cycles", ROOT / "tools" / "import_cycles.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _file_of(module):
+    """Repository-relative path of a dotted module name of the strided package."""
+    path = ROOT / "python" / Path(*module.split("."))
+    return str((path / "__init__.py" if path.is_dir() else path.with_suffix(".py")).relative_to(ROOT))
+
+
+def test_no_import_cycles():
+    tool = _tool()
+    cycles = tool.cycles(tool.import_graph(PACKAGE))
+    unexpected = [c for c in cycles if not {_file_of(m) for m in c} <= KNOWN_UNTIL_MERGE]
+    assert not unexpected, "import cycles:\n" + "\n".join(" -> ".join(c) for c in unexpected)
+
+
+def test_the_cycle_tool_finds_relative_absolute_and_function_level_imports(tmp_path):
+    """A package whose cycles hide in each kind of import: the tool names them all and exits 1; once they
+    are broken it exits 0."""
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("from . import a\n")
+    (pkg / "a.py").write_text("from .sub import b\n")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "b.py").write_text("def f():\n    import pkg.a\n")   # a -> b -> a, inside a function
+    (pkg / "c.py").write_text("from .sub.d import g\n")
+    (pkg / "sub" / "d.py").write_text("from .. import c\ng = 1\n")      # c -> d -> c, relative
+    tool = _tool()
+    assert tool.cycles(tool.import_graph(pkg)) == [["pkg.a", "pkg.sub.b", "pkg.a"], ["pkg.c", "pkg.sub.d", "pkg.c"]]
+    run = subprocess.run([sys.executable, str(ROOT / "tools" / "import_cycles.py"), str(pkg)],
+                         capture_output=True, text=True)
+    assert run.returncode == 1 and "pkg.a -> pkg.sub.b -> pkg.a" in run.stdout, run.stdout
+    (pkg / "sub" / "b.py").write_text("")
+    (pkg / "sub" / "d.py").write_text("g = 1\n")
+    assert tool.cycles(tool.import_graph(pkg)) == []
+    assert subprocess.run([sys.executable, str(ROOT / "tools" / "import_cycles.py"), str(pkg)],
+                          capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize("folder", ["python/strided", "csrc"])
+def test_no_source_file_over_500_lines(folder):
+    too_long = {}
+    for path in sorted((ROOT / folder).rglob("*")):
+        if path.suffix in SOURCE_SUFFIXES and path.is_file():
+            rel = str(path.relative_to(ROOT))
+            lines = len(path.read_text().splitlines())
+            if lines > MAX_LINES and rel not in KNOWN_UNTIL_MERGE:
+                too_long[rel] = lines
+    assert not too_long, f"files over {MAX_LINES} lines (split them by what lives there): {too_long}"
