@@ -1,5 +1,5 @@
 """Every CUDA source compiles with nvcc for sm_80 and sm_90, warnings as errors, no register spills, and
-with NVRTC itself when libnvrtc is around; and the launch plans of strided.cuda respect CUDA's limits.
+with NVRTC itself when libnvrtc is around; and the launch plans (strided/ops/*/cuda.py) respect CUDA's limits.
 
 Each source is compiled as the text strided.cuda hands to NVRTC (load_source: common.cuh inlined) plus a
 line that takes the address of every instantiation CuPy asks for (name_expressions), so each template is

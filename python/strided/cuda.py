@@ -12,6 +12,7 @@ float and double). The launch records and source loading are in strided/_cuda/.
 from __future__ import annotations
 
 import threading
+
 import numpy as np
 
 from . import _device

@@ -1,9 +1,10 @@
 """Build and drive the grid emulator (emu.cpp) that runs csrc/cuda/*.cu on the CPU.
 
 `build(folder)` compiles the harness with g++ into `folder` (cached by a hash of every input);
-`EmuBackend(lib)` is a backend for strided.cuda.Kernels: it runs the same Launch plans strided.cuda makes
-for CuPy, on NumPy arrays, checking each launch against the kernel's C signature and every buffer against
-out-of-bounds writes (guard zones), with outputs pre-filled with NaN so an element no thread writes shows.
+`EmuBackend(lib)` is a backend for strided.cuda.Kernels: it runs the same Launch plans the op families
+make for CuPy (strided/ops/*/cuda.py), on NumPy arrays, checking each launch against the kernel's C
+signature and every buffer against out-of-bounds writes (guard zones), with outputs pre-filled with NaN so
+an element no thread writes shows.
 """
 from __future__ import annotations
 
