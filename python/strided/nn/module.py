@@ -327,6 +327,14 @@ def _check_cached(module, value):
     return value
 
 
+def _check_dtype(module, x, param):
+    """Linear and BatchNorm would silently promote a float32 input against float64 parameters (conv2d
+    refuses the mix); refuse it here as well, with the fix."""
+    if param is not None and x.dtype != param.data.dtype:
+        raise TypeError(f"{type(module).__name__} has {param.data.dtype} parameters but got a {x.dtype} input; "
+                        f"cast the model (model.astype({str(x.dtype)!r})) or the input")
+
+
 def _add(a, b):
     if a is None:
         return b
