@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 from .. import data as sdata
+from .. import distributed as sdist
 from .. import losses as slosses
 from .. import optim as soptim
 from .callbacks import EarlyStopping
@@ -89,7 +90,7 @@ def build_parser():
     p.add_argument("--labels", default=None, help="labels CSV for --data images (default: *label*.csv next to it)")
     p.add_argument("--image-size", type=int, default=64, help="side images of --data folders/zips are resized to")
     p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"], help=f"default {DEFAULTS['epochs']}")
-    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], help=f"default {DEFAULTS['batch_size']}")
+    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], help=f"the global batch, split over the MPI ranks (default {DEFAULTS['batch_size']})")
     p.add_argument("--optimizer", default=DEFAULTS["optimizer"],
                    choices=["sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta"],
                    help=f"default {DEFAULTS['optimizer']}")
@@ -108,7 +109,8 @@ def build_parser():
     p.add_argument("--test", type=float, default=0.2,
                    help="test share when the data have no test split (default 0.2: 1,000 of the 5,000 sample)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N (shuffled) samples (quick runs)")
-    p.add_argument("--threads", type=int, default=None, help="threads of the CPU kernels (strided.set_num_threads)")
+    p.add_argument("--threads", type=int, default=None, help="threads of the CPU kernels (strided.set_num_threads); under MPI, default: cores / "
+                        "ranks on the node")
     p.add_argument("--checkpoint-dir", default=None, help="write last.npz each epoch and best.npz here")
     p.add_argument("--resume", default=None, help="continue from a checkpoint file or directory")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda (needs CuPy)")
@@ -125,8 +127,13 @@ def run(argv=None) -> dict:
     import strided
     from ..nn import init
 
+    comm = sdist.init(threads=args.threads)  # under MPI: cores / (ranks on the node) threads by default
     if args.threads is not None:
         strided.set_num_threads(args.threads)
+    if args.device == "cuda" and comm.size > 1:  # one GPU per rank
+        import cupy
+
+        cupy.cuda.Device(comm.local_rank % cupy.cuda.runtime.getDeviceCount()).use()
     t_start = time.perf_counter()
     ds = sdata.load_dataset(args.data, labels=args.labels, size=args.image_size)
     x, y = ds["train"]
@@ -168,12 +175,12 @@ def run(argv=None) -> dict:
     elif args.scheduler == "step":
         sched = soptim.StepLR(opt, step_size=max(1, args.epochs // 3), gamma=0.1)
     es = EarlyStopping(patience=args.patience if args.patience > 0 else None, monitor="val_loss")
-    progress = not args.no_progress
+    progress = not args.no_progress and comm.rank == 0
     if progress:
         print(f"data {ds.get('name', args.data)}: train {len(x_tr)}, validation {len(x_va)}, test {len(x_te)} "
               f"images {tuple(x.shape[1:])}, {num_classes} classes | model {args.model} "
               f"({sum(p.data.size for p in model.parameters()):,} parameters) on {args.device}, "
-              f"{strided.get_num_threads()} threads | {type(opt).__name__}(lr={opt.lr:g}), "
+              f"{comm.size} x {strided.get_num_threads()} threads | {type(opt).__name__}(lr={opt.lr:g}), "
               f"{args.epochs} epochs of batch {args.batch_size}")
     trainer = Trainer(model, opt, slosses.CrossEntropyLoss(), scheduler=sched, transform=train_tf,
                       eval_transform=eval_tf, progress=progress, seed=args.seed)
@@ -184,13 +191,14 @@ def run(argv=None) -> dict:
                 checkpoint_dir=args.checkpoint_dir, resume=args.resume)
     if es is not None and es.best_epoch > 0 and progress:
         print(f"restored the weights of epoch {es.best_epoch} (best validation loss {es.best:.4f})")
-    if args.plot and trainer.history:
+    if args.plot and trainer.history and comm.rank == 0:
         if _plot(trainer.history, args.plot) and progress:
             print(f"curves written to {args.plot}")
     result = trainer.evaluate((x_te, y_te))
     if progress:
         print(f"{len(x_te)} test images, total time {time.perf_counter() - t_start:.1f}s")
-    print(f"test accuracy: {100 * result['accuracy']:.2f}%")
+    if comm.rank == 0:
+        print(f"test accuracy: {100 * result['accuracy']:.2f}%")
     return result
 
 

@@ -1,7 +1,14 @@
 """The Trainer (fit / evaluate / predict / save / load) and fit(), its functional form.
 
 The data order of epoch e is a function of (seed, e), so resuming from a checkpoint continues the run with
-the batches it would have seen (Dropout masks restart from their own stream)."""
+the batches it would have seen (Dropout masks restart from their own stream).
+
+Under MPI with several ranks (strided.distributed) the same Trainer trains data-parallel: batch_size stays
+the global batch (each rank takes batch_size / ranks samples of every batch of the one-process order), the
+gradients are averaged during the backward, metrics are exact sums over the ranks, and rank 0 alone
+prints, plots and writes checkpoints; so a run gives the same results on any number of ranks, up to
+floating-point summation order, the per-rank augmentation and Dropout streams, and BatchNorm's batch
+statistics (taken per rank, as PyTorch's DistributedDataParallel does)."""
 from __future__ import annotations
 
 import math
@@ -11,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import data as sdata
+from .. import distributed as sdist
 from .. import losses as slosses
 from .. import optim as soptim
 from .._device import array_module, normalize_device, to_device
@@ -26,14 +34,23 @@ class Trainer:
     transform / eval_transform: batch transforms used when data come as (x, y) arrays (augmentation +
     normalization for training; normalization only for evaluate/predict). uint8 batches left untouched by
     the transforms are scaled to [0, 1]. regularization: penalties (strided.losses.L1/L2Regularization)
-    added to the loss and its gradient. device: 'cpu' or 'cuda' (moves the model; default: where it is)."""
+    added to the loss and its gradient. device: 'cpu' or 'cuda' (moves the model; default: where it is).
+    distributed: train data-parallel over the MPI ranks (strided.distributed.DataParallel); default: when
+    the process runs under MPI with more than one rank. Rank 0 alone shows progress."""
 
     def __init__(self, model, optimizer="adam", loss=None, *, scheduler=None, device=None, transform=None,
-                 eval_transform=None, regularization=None, progress=True, seed=0, lr=None):
+                 eval_transform=None, regularization=None, progress=True, seed=0, lr=None, distributed=None):
         self.model = model
         if device is not None:
             model.to(normalize_device(device))
         self.device = _model_device(model)
+        comm = sdist.init()
+        if distributed is None:
+            distributed = comm.size > 1
+        self.comm = comm if distributed else sdist.Communicator(None)
+        # before the optimizer reads the parameters: every rank starts from rank 0's
+        self.data_parallel = sdist.DataParallel(model, self.comm) if self.comm.size > 1 else None
+        progress = progress and self.comm.rank == 0
         if isinstance(optimizer, str):
             kw = {} if lr is None else {"lr": lr}
             optimizer = soptim.get_optimizer(optimizer, model.parameters(), **kw)
@@ -57,10 +74,16 @@ class Trainer:
 
     # ---- one pass ----------------------------------------------------------------------------------
     def _train_loader(self, data, batch_size):
+        """(x, y) arrays: a shuffled loader of this rank's shard; a DataLoader is taken as it is."""
         if isinstance(data, sdata.DataLoader):
             return data
         x, y = data
-        return sdata.DataLoader(x, y, batch_size=batch_size, shuffle=True, seed=self.seed, transform=self.transform)
+        size = self.comm.size
+        if batch_size % size:
+            raise ValueError(f"batch_size {batch_size} is the global batch, split over {size} ranks: it must "
+                             f"be a multiple of {size}")
+        return sdata.DataLoader(x, y, batch_size=batch_size // size, shuffle=True, seed=self.seed,
+                                transform=self.transform, num_replicas=size, rank=self.comm.rank)
 
     def train_step(self, xb, yb):
         """One optimisation step on a batch (already on the device): returns (loss value, correct count)."""
@@ -68,6 +91,8 @@ class Trainer:
         out = self.model(xb)
         value = self.loss(out, yb)
         self.model.backward(self.loss.backward(), need_input_grad=False)
+        if self.data_parallel is not None:  # before the penalties: theirs are the same on every rank
+            self.data_parallel.synchronize()
         if self.regularization:
             params = [p for p in self.model.parameters() if getattr(p, "requires_grad", True)]
             for r in self.regularization:
@@ -109,6 +134,7 @@ class Trainer:
         finally:
             bar.close()
         dt = time.perf_counter() - t0
+        total, loss_sum, correct = self.comm.allreduce_sum([total, loss_sum, correct])
         return {"loss": loss_sum / max(total, 1), "accuracy": correct / total if has_acc and total else None,
                 "time": dt, "images_per_s": total / max(dt, 1e-9)}
 
@@ -133,6 +159,8 @@ class Trainer:
             early_stopping.reset()
         if log is None:
             log = print if self.progress else (lambda s: None)
+        if self.comm.rank != 0:
+            log = lambda s: None  # noqa: E731
         for epoch in range(self.epoch, epochs):
             row = {"epoch": epoch + 1, "lr": float(self.optimizer.lr)}
             row.update(self._run_epoch(loader, epoch, epochs))
@@ -187,10 +215,17 @@ class Trainer:
         return " | ".join(parts)
 
     def evaluate(self, data, batch_size=256) -> dict:
-        """Mean loss and accuracy of the model on data ((x, y) or a DataLoader), in eval mode."""
+        """Mean loss and accuracy of the model on data ((x, y) or a DataLoader), in eval mode. Data
+        parallel, each rank evaluates every ranks-th sample of (x, y) and the sums are added, so each
+        sample counts once; a DataLoader is evaluated whole on every rank."""
         was_training = getattr(self.model, "training", False)
         self.model.eval()
         total, loss_sum, correct, has_acc = 0, 0.0, 0, True
+        shard = not isinstance(data, sdata.DataLoader) and self.comm.size > 1
+        if shard:
+            self.data_parallel.sync_buffers()
+            step, r = self.comm.size, self.comm.rank
+            data = (data[0][r::step], data[1][r::step]) if isinstance(data, (tuple, list)) else data[r::step]
         try:
             for xb, yb in _eval_loader(data, batch_size, self.eval_transform):
                 xb = to_device(_as_float_batch(np.asarray(xb)), self.device)
@@ -206,6 +241,8 @@ class Trainer:
                 total += n
         finally:
             self.model.train(was_training)
+        if shard:
+            total, loss_sum, correct = self.comm.allreduce_sum([total, loss_sum, correct])
         return {"loss": loss_sum / max(total, 1), "accuracy": correct / total if has_acc and total else None}
 
     def predict(self, x, batch_size=256):
@@ -213,11 +250,17 @@ class Trainer:
         return predict_proba(self.model, x, batch_size, self.eval_transform, self.device)
 
     def save(self, path):
+        """Write the checkpoint (rank 0 only, with the ranks' buffers averaged first; every rank returns
+        once it is on disk)."""
         extra = {"seed": self.seed, "stopped_early": self.stopped_early, "best_val_loss": self._best_val_loss}
         if self.early_stopping is not None:
             extra["early_stopping"] = self.early_stopping.state()
-        save_checkpoint(path, self.model, self.optimizer, self.scheduler, epoch=self.epoch,
-                        history=self.history, extra=extra)
+        if self.data_parallel is not None:
+            self.data_parallel.sync_buffers()
+        if self.comm.rank == 0:
+            save_checkpoint(path, self.model, self.optimizer, self.scheduler, epoch=self.epoch,
+                            history=self.history, extra=extra)
+        self.comm.barrier()
 
     def load(self, path):
         """Restore model, optimizer, scheduler, epoch, history, seed and early-stopping state."""
@@ -238,12 +281,12 @@ class Trainer:
 
 def fit(model, train_data, *, epochs, batch_size=64, optimizer="adam", loss=None, val_data=None, scheduler=None,
         early_stopping=None, checkpoint_dir=None, resume=None, device=None, progress=True, seed=0,
-        transform=None, eval_transform=None, regularization=None, lr=None):
+        transform=None, eval_transform=None, regularization=None, lr=None, distributed=None):
     """Functional form of Trainer(...).fit(...): returns (history, trainer). optimizer: an Optimizer or a name
     ('adam', 'sgd', ...; built over model.parameters() with `lr` when given)."""
     trainer = Trainer(model, optimizer, loss, scheduler=scheduler, device=device, transform=transform,
                       eval_transform=eval_transform, regularization=regularization, progress=progress, seed=seed,
-                      lr=lr)
+                      lr=lr, distributed=distributed)
     history = trainer.fit(train_data, epochs=epochs, batch_size=batch_size, val_data=val_data,
                           early_stopping=early_stopping, checkpoint_dir=checkpoint_dir, resume=resume)
     return history, trainer
