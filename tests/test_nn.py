@@ -106,7 +106,7 @@ def test_need_input_grad_false_skips_first_conv_input_gradient(monkeypatch, rng)
         calls.append(kw.get("input_grad", True))
         return real(*args, **kw)
 
-    monkeypatch.setattr(strided, "conv2d_backward", spy)
+    monkeypatch.setattr(strided.functional, "conv2d_backward", spy)
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Conv2d(2, 2, 3), nn.Flatten(), nn.Linear(2, 1))
     y = model(rng.standard_normal((1, 1, 5, 5)).astype(np.float32))
     assert model.backward(np.ones_like(y), need_input_grad=False) is None
@@ -338,7 +338,7 @@ def test_relu_before_max_pool_runs_after_it_with_identical_results(pool, dtype, 
     want_gx = relu.backward(mp.backward(gy))
     seen = []
     real_relu = strided.relu
-    monkeypatch.setattr(strided, "relu", lambda a: seen.append(a.shape) or real_relu(a))
+    monkeypatch.setattr(strided.functional, "relu", lambda a: seen.append(a.shape) or real_relu(a))
     seq = nn.Sequential(nn.ReLU(), nn.MaxPool2d(**pool))
     y = seq(x)
     assert seen == [gy_shape]  # the ReLU ran on the pooled tensor
@@ -350,7 +350,7 @@ def test_relu_is_not_moved_past_avg_pool(monkeypatch, rng):
     x = rng.standard_normal((1, 2, 4, 4))
     seen = []
     real_relu = strided.relu
-    monkeypatch.setattr(strided, "relu", lambda a: seen.append(a.shape) or real_relu(a))
+    monkeypatch.setattr(strided.functional, "relu", lambda a: seen.append(a.shape) or real_relu(a))
     y = nn.Sequential(nn.ReLU(), nn.AvgPool2d(2))(x)
     assert seen == [x.shape]
     np.testing.assert_allclose(y, R.avg_pool2d(np.maximum(x, 0), 2))

@@ -99,6 +99,6 @@ def test_mlp_and_custom_module_fallback():
 
 def test_summary_uses_shape_rules_not_a_forward(monkeypatch):
     import strided
-    monkeypatch.setattr(strided, "conv2d", lambda *a, **k: pytest.fail("summary ran a convolution"))
+    monkeypatch.setattr(strided.functional, "conv2d", lambda *a, **k: pytest.fail("summary ran a convolution"))
     assert _baseline().summary((1, 128, 128)).output_shape == (2,)
     assert np.prod((32, 31, 31)) == 30752

@@ -53,13 +53,22 @@ class DataLoader:
     shuffle: a new seeded permutation every epoch (epoch e uses numpy's default_rng([seed, e]), so a
     resumed run sees exactly the batches it would have seen). transform: called as transform(xb, rng) on
     every batch (augmentation / normalization) with the same per-epoch generator. The epoch counter moves on
-    after each full pass; set_epoch(e) sets it explicitly (the trainer does, for resume)."""
+    after each full pass; set_epoch(e) sets it explicitly (the trainer does, for resume).
 
-    def __init__(self, x, y=None, batch_size=64, shuffle=False, seed=0, transform=None, drop_last=False):
+    num_replicas / rank: the shard of one of `num_replicas` data-parallel ranks (PyTorch's
+    DistributedSampler): every rank draws the same order for the epoch, pads it by wrap-around to a
+    multiple of num_replicas (the first samples of the order come again at its end), and takes every
+    num_replicas-th sample from position `rank`; its transform draws from seed + rank instead."""
+
+    def __init__(self, x, y=None, batch_size=64, shuffle=False, seed=0, transform=None, drop_last=False,
+                 num_replicas=1, rank=0):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if y is not None and len(y) != len(x):
             raise ValueError(f"{len(x)} samples but {len(y)} labels")
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank must be in [0, num_replicas): got rank {rank} of {num_replicas}")
+        self.num_replicas, self.rank = int(num_replicas), int(rank)
         self.x, self.y = x, y
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
@@ -68,22 +77,31 @@ class DataLoader:
         self.drop_last = bool(drop_last)
         self.epoch = 0
 
+    def _shard_size(self):
+        return -(-len(self.x) // self.num_replicas)
+
     def __len__(self):
-        n = len(self.x)
+        n = self._shard_size()
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     @property
     def num_samples(self):
-        n = len(self.x)
-        return len(self) * self.batch_size if self.drop_last else n
+        return len(self) * self.batch_size if self.drop_last else self._shard_size()
 
     def set_epoch(self, epoch):
         self.epoch = int(epoch)
 
     def __iter__(self):
-        rng = np.random.default_rng([int(self.seed), self.epoch])
+        # the transform's stream: seed + rank; rank 0's first draw is the order that every rank takes
+        rng = np.random.default_rng([int(self.seed) + self.rank, self.epoch])
         n = len(self.x)
         order = rng.permutation(n) if self.shuffle else None
+        if self.num_replicas > 1:
+            if self.shuffle and self.rank:
+                order = np.random.default_rng([int(self.seed), self.epoch]).permutation(n)
+            order = np.arange(n) if order is None else order
+            order = np.resize(order, self._shard_size() * self.num_replicas)[self.rank::self.num_replicas]
+            n = len(order)
         stop = len(self) * self.batch_size if self.drop_last else n
         for start in range(0, stop, self.batch_size):
             sl = slice(start, min(start + self.batch_size, n))

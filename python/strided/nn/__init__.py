@@ -6,13 +6,25 @@
     model.zero_grad(); model.backward(dL_dy, need_input_grad=False)   # fills p.grad (accumulates)
     print(model.summary((1, 128, 128)))            # Keras-style table
 
-See strided.nn.module for the Module contract and strided.nn.init for the default initializations.
+Every layer keeps the dtype of its input; parameters are float32 unless the model is cast with
+`model.double()` / `model.astype(np.float64)` (the gradient checks run in float64).
+
+What lives where: module.py (the Module contract, Parameter, Sequential / Residual / Concat / Identity),
+one file per layer family mirroring the ops (conv.py, linear.py, pooling.py, activation.py, dropout.py,
+norm.py, shape.py), blocks.py (BasicBlock, Inception), summary.py (model.summary), init.py (the default
+initializations), interop.py (to_torch).
 """
 from . import init
-from .layers import (ELU, AvgPool2d, BasicBlock, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten,
-                     GlobalAvgPool2d, Inception, LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid, Softplus, Tanh)
+from .activation import ELU, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh
+from .blocks import BasicBlock, Inception
+from .conv import Conv2d
+from .dropout import Dropout
 from .interop import to_torch
+from .linear import Linear
 from .module import Concat, Identity, Module, Parameter, Residual, Sequential
+from .norm import BatchNorm1d, BatchNorm2d
+from .pooling import AvgPool2d, GlobalAvgPool2d, MaxPool2d
+from .shape import Flatten
 from .summary import Summary, summarize
 
 __all__ = ["init", "Module", "Parameter", "Sequential", "Identity", "Residual", "Concat", "Conv2d", "Linear",

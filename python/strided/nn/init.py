@@ -49,6 +49,11 @@ def skipping() -> bool:
     return _skip
 
 
+def empty(shape, dtype=np.float32):
+    """A parameter array for an initializer to fill: zeros, or np.empty inside skip_init() (never filled)."""
+    return np.empty(shape, dtype) if _skip else np.zeros(shape, dtype)
+
+
 def _array(t):
     """The array of a Parameter (duck-typed: .data and .requires_grad), or t itself."""
     return t.data if hasattr(t, "requires_grad") and hasattr(t, "data") else t

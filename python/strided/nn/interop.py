@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
+from .activation import ReLU
+from .conv import Conv2d
+from .linear import Linear
+from .pooling import MaxPool2d
+from .shape import Flatten
 
 
 def to_torch(model):

@@ -62,7 +62,8 @@ class Module:
     """Base class of every layer and model (see the module docstring for the forward/backward contract).
 
     Attributes that are Parameters, Modules or registered buffers are tracked in assignment order, which
-    fixes the order of parameters() and the keys of state_dict() (dotted names such as "0.weight")."""
+    fixes the order of parameters() and the keys of state_dict() (dotted names such as "0.weight").
+    summary(input_shape) is strided.nn.summary.summarize, attached to this class by that module."""
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -303,11 +304,20 @@ class Module:
             return head + ")"
         return head + "\n  " + "\n  ".join(lines) + "\n)"
 
-    def summary(self, input_shape):
-        """Keras-style table of output shapes, parameters, FLOPs and receptive fields for one input of
-        shape (C, H, W) (or (F,)); see strided.nn.summary.Summary."""
-        from .summary import summarize
-        return summarize(self, input_shape)
+    # ---- what a layer declares about itself (Sequential's schedule, strided.nn.summary) -------------
+    def runs_after(self, next_module) -> bool:
+        """True when this module, directly followed by `next_module` in a Sequential, may run after it
+        instead, with bit-identical outputs and gradients (see Sequential._schedule); False by default."""
+        return False
+
+    def forward_flops(self, in_shape, out_shape) -> int:
+        """Forward FLOPs for one sample of shape in_shape (summary's convention: one per output element)."""
+        return int(np.prod(out_shape))
+
+    def receptive_window(self):
+        """How this layer grows the receptive field in the summary: None (it does not), 'all' (every
+        position mixes) or ((kh, kw), stride, dilation) of its window."""
+        return None
 
 
 def _check_cached(module, value):
@@ -315,6 +325,14 @@ def _check_cached(module, value):
         raise RuntimeError(f"{type(module).__name__}.backward called without a preceding forward "
                            "(or twice for one forward)")
     return value
+
+
+def _check_dtype(module, x, param):
+    """Linear and BatchNorm would silently promote a float32 input against float64 parameters (conv2d
+    refuses the mix); refuse it here as well, with the fix."""
+    if param is not None and x.dtype != param.data.dtype:
+        raise TypeError(f"{type(module).__name__} has {param.data.dtype} parameters but got a {x.dtype} input; "
+                        f"cast the model (model.astype({str(x.dtype)!r})) or the input")
 
 
 def _add(a, b):
@@ -328,7 +346,8 @@ def _add(a, b):
 class Sequential(Module):
     """Modules applied in order: Sequential(m0, m1, ...) or Sequential(OrderedDict(name=module)).
     Indexable (an int gives a module, a slice a Sequential), len(), iteration, append().
-    One reordering with identical results: ReLU then MaxPool2d runs as MaxPool2d then ReLU (_schedule)."""
+    Reorderings with identical results, declared by the layers through runs_after (_schedule): ReLU then
+    MaxPool2d runs as MaxPool2d then ReLU."""
 
     def __init__(self, *modules):
         super().__init__()
@@ -359,15 +378,11 @@ class Sequential(Module):
         return items[idx][1]
 
     def _schedule(self):
-        """The children in execution order: a ReLU directly followed by a MaxPool2d runs after it.
-        relu(max(window)) == max(relu(window)), and both orders send the gradient to the same element
-        (the first maximum; a window whose maximum is <= 0 passes no gradient either way), so outputs
-        and gradients are bit-identical while the ReLU reads a kernel-area times smaller tensor (in the
-        brain models its two passes over the 63 MB conv1 output were a quarter of a training step)."""
-        from .layers import MaxPool2d, ReLU
+        """The children in execution order: a child whose runs_after(next child) is True swaps with it
+        (ReLU before MaxPool2d, see ReLU.runs_after), in one left-to-right pass."""
         mods = list(self._modules.values())
         for i in range(len(mods) - 1):
-            if type(mods[i]) is ReLU and type(mods[i + 1]) is MaxPool2d:  # not AvgPool2d, a subclass
+            if mods[i].runs_after(mods[i + 1]):
                 mods[i], mods[i + 1] = mods[i + 1], mods[i]
         return mods
 
@@ -395,6 +410,9 @@ class Identity(Module):
 
     def output_shape(self, in_shape):
         return tuple(in_shape)
+
+    def forward_flops(self, in_shape, out_shape):
+        return 0
 
 
 class Residual(Module):

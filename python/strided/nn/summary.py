@@ -2,7 +2,9 @@
 receptive field for ONE input of shape (C, H, W) (or (F,) for a model that starts with Linear).
 
 Shapes come from strided.conv_output_shape / strided.pool_output_shape (the layers' output_shape methods),
-not from running the model, so summarizing VGG-16 at 224x224 costs nothing.  Conventions:
+not from running the model, so summarizing VGG-16 at 224x224 costs nothing.  Each layer declares its FLOPs
+and receptive-field window (Module.forward_flops / receptive_window); the containers are walked here.
+Conventions:
   * Param #: the layer's own parameters (PyTorch's count: BatchNorm running statistics are buffers and
     are not counted); Non-trainable params: parameters with requires_grad=False (model.requires_grad_()).
   * FLOPs per sample of the forward pass: conv and linear 2 per multiply-add (bias adds not counted),
@@ -18,8 +20,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from . import layers as L
-from .module import Concat, Identity, Module, Residual, Sequential
+from .module import Concat, Module, Residual, Sequential
 
 SummaryRow = namedtuple("SummaryRow", ["name", "type", "output_shape", "params", "trainable_params", "flops",
                                        "receptive_field"])
@@ -45,30 +46,12 @@ def _rf_combine(a, b):
 
 
 def _leaf_rf(m, rf):
-    if isinstance(m, L.Conv2d):
-        return _rf_window(rf, m.kernel_size, m.stride, m.dilation)
-    if isinstance(m, L.MaxPool2d):  # AvgPool2d too
-        return _rf_window(rf, m.kernel_size, m.stride, (1, 1))
-    if isinstance(m, (L.Linear, L.GlobalAvgPool2d)):
+    window = m.receptive_window()
+    if window is None:
+        return rf
+    if window == "all":
         return None if rf is None else "all"
-    return rf
-
-
-def _leaf_flops(m, in_shape, out_shape):
-    n_out = _numel(out_shape)
-    if isinstance(m, L.Conv2d):
-        return 2 * n_out * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
-    if isinstance(m, L.Linear):
-        return 2 * m.in_features * m.out_features
-    if isinstance(m, L.MaxPool2d):
-        return n_out * m.kernel_size[0] * m.kernel_size[1]
-    if isinstance(m, L.GlobalAvgPool2d):
-        return _numel(in_shape)
-    if isinstance(m, L._BatchNorm):
-        return 2 * n_out
-    if isinstance(m, (L.Flatten, Identity)):
-        return 0
-    return n_out
+    return _rf_window(rf, *window)
 
 
 def _own_params(m):
@@ -105,7 +88,7 @@ def _walk(m, shape, rf, name, rows):
     if not m._modules and hasattr(m, "output_shape"):
         out = tuple(int(v) for v in m.output_shape(tuple(shape)))
         rf = _leaf_rf(m, rf)
-        flops = _leaf_flops(m, shape, out)
+        flops = m.forward_flops(tuple(shape), out)
     else:  # a user module without output_shape: run one zero sample in eval mode
         total = sum(p.size for p in m.parameters())
         trainable = sum(p.size for p in m.parameters() if p.requires_grad)
@@ -179,7 +162,7 @@ class Summary:
 
 
 def summarize(model: Module, input_shape) -> Summary:
-    """The Summary of `model` for one input of shape (C, H, W) (or (F,))."""
+    """The Summary of `model` for one input of shape (C, H, W) (or (F,)); also model.summary(input_shape)."""
     input_shape = tuple(int(v) for v in input_shape)
     if len(input_shape) not in (1, 3):
         raise ValueError(f"summary input_shape is one sample's shape, (C, H, W) or (F,), got {input_shape}")
@@ -188,5 +171,9 @@ def summarize(model: Module, input_shape) -> Summary:
     _walk(model, input_shape, rf, "", rows)
     return Summary(model, input_shape, rows)
 
+
+# model.summary(shape) is attached here rather than defined in module.py, so that the import edge runs one
+# way only: summary -> module.
+Module.summary = summarize
 
 __all__ = ["Summary", "SummaryRow", "summarize"]
