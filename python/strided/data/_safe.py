@@ -19,7 +19,7 @@ class UnsafePickleError(pickle.UnpicklingError, ValueError):
     """A pickle asked for a global that plain data (dicts, lists, bytes, NumPy arrays) never needs."""
 
 
-def read_at_most(f, limit: int) -> bytes:
+def read_at_most(f, limit: int) -> bytearray:
     """Up to limit + 1 bytes of the binary stream f, in chunks, so memory follows the data actually there
     (a single read(n) would reserve n bytes up front, whatever the stream holds)."""
     buf = bytearray()
@@ -28,7 +28,7 @@ def read_at_most(f, limit: int) -> bytes:
         if not chunk:
             break
         buf += chunk
-    return bytes(buf)
+    return buf  # not bytes(buf): that would copy a whole MNIST file once more
 
 
 def _latin1(text, encoding="latin1"):

@@ -108,7 +108,7 @@ def load_mnist(path) -> dict:
         x, y = read_idx(imgs), read_idx(labs)
         if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
             raise ValueError(f"{imgs.name} {x.shape} and {labs.name} {y.shape} do not pair up")
-        if not np.isfinite(x).all() or (x.size and (x.min() < 0 or x.max() > 255)):
+        if (x.dtype.kind == "f" and not np.isfinite(x).all()) or (x.size and (x.min() < 0 or x.max() > 255)):
             raise ValueError(f"{imgs}: pixel values must be finite and lie in 0..255")
         out[split] = (np.ascontiguousarray(x[:, None].astype(np.uint8)), check_labels(y, str(labs)))
     return out

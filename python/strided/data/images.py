@@ -90,11 +90,11 @@ def _to_chw(img: np.ndarray, channels: int) -> np.ndarray:
     return img
 
 
-def _read_file(path, where=None) -> bytes:
+def _read_file(path) -> bytearray:
     with open(path, "rb") as f:
         data = read_at_most(f, MAX_FILE_BYTES)
     if len(data) > MAX_FILE_BYTES:
-        raise ValueError(f"{where or path}: larger than the {MAX_FILE_BYTES >> 20} MiB limit for one file")
+        raise ValueError(f"{path}: larger than the {MAX_FILE_BYTES >> 20} MiB limit for one file")
     return data
 
 
@@ -131,7 +131,7 @@ class _Source:
         """How errors name a file of this source."""
         return f"{self.path} member {name}" if self.zip is not None else str(self.path / name)
 
-    def read(self, name) -> bytes:
+    def read(self, name) -> bytearray:
         if self.zip is None:
             return _read_file(self.path / name)
         info = self.zip.getinfo(name)
