@@ -8,13 +8,14 @@ homework folder/zip), seeded splits, a batch iterator, normalization and augment
     tf = data.Compose([data.ToFloat(), data.RandomAffine(10, (0.1, 0.1)), data.Normalize(mean, std)])
     for xb, yb in data.DataLoader(*train, batch_size=64, shuffle=True, seed=0, transform=tf): ...
 """
-from .datasets import (MNIST_SAMPLE_PATH, decode_image, load_cifar10, load_dataset, load_images, load_malaria,
-                       load_mnist, load_mnist_sample, read_idx, resize_image, write_idx)
+from ._safe import UnsafePickleError
+from .datasets import MNIST_SAMPLE_PATH, load_cifar10, load_dataset, load_mnist, load_mnist_sample, read_idx, write_idx
+from .images import decode_image, load_images, load_malaria, resize_image
 from .loader import DataLoader, train_val_test_split
 from .transforms import (ColorJitter, Compose, GaussianNoise, Normalize, RandomAffine, RandomCrop,
                          RandomHorizontalFlip, RandomRotation, RandomVerticalFlip, ToFloat, channel_stats)
 
 __all__ = ["load_mnist_sample", "load_mnist", "load_cifar10", "load_malaria", "load_images", "load_dataset",
-           "read_idx", "write_idx", "decode_image", "resize_image", "MNIST_SAMPLE_PATH", "DataLoader",
+           "read_idx", "write_idx", "decode_image", "resize_image", "MNIST_SAMPLE_PATH", "UnsafePickleError", "DataLoader",
            "train_val_test_split", "Compose", "ToFloat", "Normalize", "channel_stats", "RandomHorizontalFlip",
            "RandomVerticalFlip", "RandomCrop", "RandomAffine", "RandomRotation", "GaussianNoise", "ColorJitter"]

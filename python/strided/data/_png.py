@@ -3,6 +3,7 @@
 Reads non-interlaced PNGs of every colour type (grey, RGB, palette, grey+alpha, RGBA) at bit depths
 1/2/4/8/16 (16-bit samples keep their high byte). Interlaced (Adam7) files raise NotImplementedError:
 install Pillow for those (strided.data.decode_image uses Pillow first whenever it is importable).
+Broken files raise ValueError; the image data is inflated only up to the size the header implies.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+MAX_PIXELS = 1 << 26  # 64 Mpixel: far beyond a cell image or photo, and refused before inflating anything
 
 
 def _unfilter(raw: bytes, height: int, stride: int, bpp: int) -> np.ndarray:
@@ -68,6 +70,8 @@ def read_png(data: bytes) -> np.ndarray:
         body = data[pos + 8:pos + 8 + length]
         pos += 12 + length
         if ctype == b"IHDR":
+            if len(body) != 13:
+                raise ValueError(f"PNG IHDR chunk of {len(body)} bytes, not 13")
             header = struct.unpack(">IIBBBBB", body)
         elif ctype == b"PLTE":
             palette = np.frombuffer(body, np.uint8).reshape(-1, 3)
@@ -84,11 +88,17 @@ def read_png(data: bytes) -> np.ndarray:
         raise NotImplementedError("interlaced PNG: install Pillow (pip install pillow) to read it")
     if ctype not in _CHANNELS or depth not in (1, 2, 4, 8, 16):
         raise ValueError(f"unsupported PNG colour type {ctype} / bit depth {depth}")
+    if not 0 < width * height <= MAX_PIXELS:
+        raise ValueError(f"PNG of {width}x{height} pixels: refused (between 1 and {MAX_PIXELS} pixels)")
     ch = _CHANNELS[ctype]
     bits = ch * depth
     stride = (width * bits + 7) // 8
     bpp = max(1, bits // 8)
-    rows = _unfilter(zlib.decompress(b"".join(idat)), height, stride, bpp)
+    try:  # at most one byte beyond what the header implies: a small file cannot inflate to gigabytes
+        raw = zlib.decompressobj().decompress(b"".join(idat), height * (stride + 1) + 1)
+    except zlib.error as e:
+        raise ValueError(f"PNG image data is corrupt ({e})") from e
+    rows = _unfilter(raw, height, stride, bpp)
     if depth == 16:
         img = rows.reshape(height, width * ch, 2)[:, :, 0]  # big-endian: the high byte
     elif depth == 8:
@@ -102,7 +112,7 @@ def read_png(data: bytes) -> np.ndarray:
         img = img.astype(np.uint8)
     img = img.reshape(height, width, ch)
     if ctype == 3:
-        if palette is None:
+        if palette is None or not len(palette):
             raise ValueError("palette PNG without a PLTE chunk")
         idx = img[:, :, 0]
         rgb = palette[np.minimum(idx, len(palette) - 1)]
