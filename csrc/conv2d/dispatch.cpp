@@ -105,17 +105,18 @@ const Impl<BackwardWeightFn> kBackwardWeight[] = {
 };
 #undef STRIDED_KERNEL
 
-// Auto: the first entry that pays. A forced algorithm: its entry if it runs the shape, else the next one
-// that does. An id no entry has (the Python side only passes listed names) is taken as Auto.
+// A forced algorithm takes its entry if that runs the shape, else the next entry that does. Auto, which
+// no entry has, takes the first entry that pays; so does an id no entry has (the Python side only passes
+// listed names). The last entry runs and pays for every shape, so both searches end.
 template <class Entry, size_t n>
 const Entry& pick(const Entry (&list)[n], const ConvShape& s, Algo algo) {
   size_t i = 0;
   while (i < n && list[i].algo != algo) ++i;
   if (i == n) {
-    for (i = 0; !list[i].pays(s);) ++i;  // the last entry always pays
+    for (i = 0; !list[i].pays(s);) ++i;
     return list[i];
   }
-  while (!list[i].runs(s)) ++i;  // so does it run
+  while (!list[i].runs(s)) ++i;
   return list[i];
 }
 
