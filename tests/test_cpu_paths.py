@@ -160,7 +160,7 @@ def test_thread_counts_agree():
 
 
 # The benchmark layers and the algorithm the dispatcher documents for each pass
-# (forward, backward_input, backward_weight); see the rule above conv2d.cpp's choose().
+# (forward, backward_input, backward_weight); see the rule in csrc/conv2d/dispatch.cpp.
 LAYERS = {
     "lenet_c1": ((64, 1, 32, 6, 5, 1, 0, 1), ("direct", "direct", "direct")),
     "brain_c1": ((32, 1, 128, 32, 5, 1, 0, 1), ("direct", "gemm", "direct")),

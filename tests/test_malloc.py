@@ -1,4 +1,4 @@
-"""The malloc tuning done at import (csrc/module.cpp, keep_freed_memory): a freed large block is reused by
+"""The malloc tuning done at import (csrc/core/bind.cpp, keep_freed_memory): a freed large block is reused by
 the next allocation of its size instead of being unmapped and page-faulted in again."""
 import os
 import subprocess

@@ -6,4 +6,4 @@
 #define STRIDED_ISA_NAME "avx2"
 #define STRIDED_TABLE_F32 table_avx2_f32
 #define STRIDED_TABLE_F64 table_avx2_f64
-#include "kernels_impl.h"
+#include "kern/table_impl.h"

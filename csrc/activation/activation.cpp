@@ -1,5 +1,5 @@
 // Elementwise activations (activation.h): parallel over contiguous chunks, vectorized by the compiler.
-#include "activation.h"
+#include "activation/activation.h"
 
 namespace strided::act {
 

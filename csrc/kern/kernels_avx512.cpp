@@ -7,4 +7,4 @@
 #define STRIDED_ISA_NAME "avx512"
 #define STRIDED_TABLE_F32 table_avx512_f32
 #define STRIDED_TABLE_F64 table_avx512_f64
-#include "kernels_impl.h"
+#include "kern/table_impl.h"

@@ -1,6 +1,6 @@
 // 2-D max and average pooling, forward and backward, NCHW.
 #pragma once
-#include "common.h"
+#include "core/common.h"
 
 namespace strided::pool {
 

@@ -1,13 +1,15 @@
-// The SIMD microkernels behind the fast conv algorithms, and the run-time table that picks an ISA.
+// The SIMD microkernels behind the fast conv, pooling and linear kernels, and the run-time table that
+// picks an ISA.
 //
-// One generic source (kernels_impl.h, GCC vector extensions) is compiled three times with different
-// per-file flags (CMakeLists.txt): kernels_avx512.cpp, kernels_avx2.cpp and kernels_default.cpp (the
-// portable baseline). Each defines a Table per dtype; table<T>() returns the one matching
-// strided::cpu_capability(), so what users build never assumes the build machine's CPU.
+// One generic source (table_impl.h and the *_simd.h headers it includes, GCC vector extensions) is
+// compiled three times with different per-file flags (CMakeLists.txt): kernels_avx512.cpp,
+// kernels_avx2.cpp and kernels_default.cpp (the portable baseline). Each defines a Table per dtype;
+// table<T>() returns the one matching strided::cpu_capability(), so what users build never assumes the
+// build machine's CPU.
 #pragma once
 #include <cstdint>
 
-#include "cpu_features.h"
+#include "core/cpu_features.h"
 
 namespace strided::kern {
 
@@ -21,7 +23,7 @@ struct DirectArgs {
   int64_t R, S, dil_h, stride_h;
   const int64_t* tap_off;               // S offsets: phase * Wq + (q * dil_w) / stride_w
   const int64_t* row_off;               // R offsets of kernel row r: r * dil_h * row_stride, or into a
-                                        // row-phase plane (see conv2d.cpp make_band)
+                                        // row-phase plane (see conv2d/direct.cpp make_band)
   int64_t nrows, OW;                    // output rows of this band, output width
   int64_t row_lo, row_hi;               // band rows [lo, hi) hold input; the rest is zero padding (skipped)
   int64_t kb;                           // output channels handled by this call
@@ -38,13 +40,13 @@ struct DirectArgs {
 };
 
 // The direct forward kernel computes 8 or 4 output rows at once for one output channel per call (kb = 1)
-// when the band's rows are rows of the image (not flat) and this holds (kernels_impl.h).
+// when the band's rows are rows of the image (not flat) and this holds (conv2d/direct_simd.h).
 inline bool direct_rows_apply(int64_t R, int64_t stride_h, int64_t dil_h) {
   return (R == 3 || R == 5) && stride_h == 1 && dil_h == 1;
 }
 
 // The direct backward-weight kernel runs all taps of square kernels with such rows, for up to 8 output
-// channels a group (kernels_impl.h); more channels share each input load better tap by tap (brain_c1,
+// channels a group (conv2d/direct_simd.h); more channels share each input load better tap by tap (brain_c1,
 // K = 32: 0.98x the time in float32, 1.16x in float64 with all taps).
 inline bool direct_bwdw_rows_apply(int64_t R, int64_t S, int64_t stride_h, int64_t dil_h, int64_t kb) {
   return R == S && kb <= 8 && direct_rows_apply(R, stride_h, dil_h);
@@ -65,7 +67,7 @@ struct PoolArgs {
   void* scratch;           // backward, per thread, zeroed before its first use: pool_scratch_bytes(OH, W, kw)
 };
 
-// Rows of the backward kernels (pool_rows.h): max, one row of picks; avg, OH rows of gradients with up
+// Rows of the backward kernels (pool2d/pool_rows.h): max, one row of picks; avg, OH rows of gradients with up
 // to kw zeros on each side; of 8-byte elements at most.
 inline int64_t pool_scratch_bytes(int64_t OH, int64_t W, int64_t kw) { return 8 * OH * (W + 2 * kw); }
 
@@ -94,7 +96,7 @@ struct Table {
   void (*copy_rows)(int64_t rows, int64_t cols, const T* src, int64_t lds, T* dst, int64_t ldd, T* sum);
   void (*direct_forward)(const DirectArgs<T>& a);
   void (*direct_backward_weight)(const DirectArgs<T>& a);
-  // Pooling over the interior windows of one plane (pool_rows.h): x is the input plane, y and gy the
+  // Pooling over the interior windows of one plane (pool2d/pool_rows.h): x is the input plane, y and gy the
   // output (gradient) plane from column ow0, gx the input-gradient plane, zeroed: the backward kernels
   // leave the interior windows' gradients in it.
   void (*pool_max)(const PoolArgs<T>& p, int64_t oh0, int64_t oh1, const T* x, T* y);

@@ -4,9 +4,9 @@
 // deterministic. The windows inside the input's columns, of any shape, run in the vectorized kernels
 // of pool_rows.h; those overhanging the left or right edge take the general code here, which defines
 // the semantics.
-#include "pool2d.h"
+#include "pool2d/pool2d.h"
 
-#include "kernels.h"
+#include "kern/kernels.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>

@@ -6,7 +6,7 @@
 #define STRIDED_ISA_NAME "default"
 #define STRIDED_TABLE_F32 table_default_f32
 #define STRIDED_TABLE_F64 table_default_f64
-#include "kernels_impl.h"
+#include "kern/table_impl.h"
 
 namespace strided::kern {
 

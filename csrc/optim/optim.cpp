@@ -1,6 +1,6 @@
 // Fused optimizer updates (optim.h). No -ffp-contract=fast here: an FMA would round differently from
 // the NumPy rule this mirrors.
-#include "optim.h"
+#include "optim/optim.h"
 
 #include <omp.h>
 

@@ -1,11 +1,11 @@
-// The pieces of a packed GEMM that conv2d.cpp and linear.cpp share: per-thread workspaces, the
+// The pieces of a packed GEMM that conv2d/ and linear/ share: per-thread workspaces, the
 // contraction block size, and the packing of A into the microkernel's panels (kern::Table::gemm).
 #pragma once
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 
-#include "kernels.h"
+#include "kern/kernels.h"
 
 namespace strided {
 

@@ -1,4 +1,5 @@
-#include "cpu_features.h"
+// Reads the CPU's SIMD level (cpu_features.h) and holds the one the kernels use.
+#include "core/cpu_features.h"
 
 #include <atomic>
 #include <cstdlib>

@@ -2,15 +2,15 @@
 //   forward          y  (N x out) = x (N x in) * W^T        + b
 //   backward-input   gx (N x in)  = gy (N x out) * W
 //   backward-weight  gW (out x in) = gy^T (out x N) * x
-#include "linear.h"
+#include "linear/linear.h"
 
 #include <omp.h>
 
 #include <algorithm>
 #include <vector>
 
-#include "common.h"
-#include "gemm_util.h"
+#include "core/common.h"
+#include "kern/gemm_util.h"
 
 namespace strided::linear {
 namespace {

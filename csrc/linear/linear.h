@@ -1,5 +1,5 @@
 // Fully connected layers, y = x W^T + b, x (N x in), W (out x in): forward and the two gradients, each
-// one GEMM on the packed SIMD microkernel of kernels.h, or (simple = true) plain loops: the twin the
+// one GEMM on the packed SIMD microkernel of kern/kernels.h, or (simple = true) plain loops: the twin the
 // tests hold the fast path to. They run on strided's OpenMP threads rather than NumPy's BLAS
 // pool: two pools that spin-wait for work on the same two cores halved the speed of a training step.
 #pragma once

@@ -1,0 +1,191 @@
+// conv2d's dispatcher (conv2d.h): for each pass an ordered list of implementations, as oneDNN's
+// cpu_convolution_list and XNNPACK do, and the public entry points, which run the one the list picks.
+// Adding an algorithm is adding its Algo and name (conv2d.h, algo_name) and its entries here.
+#include <type_traits>
+
+#include "conv2d/internal.h"
+
+namespace strided::conv {
+namespace {
+
+// A 1x1 convolution with stride 1 and no padding treats each plane as one long row: the same
+// arithmetic, with one im2col segment per tile instead of one per output row.
+inline ConvShape flatten_pointwise(const ConvShape& s) {
+  if (s.R != 1 || s.S != 1 || s.stride_h != 1 || s.stride_w != 1 || s.pad_top || s.pad_bottom || s.pad_left ||
+      s.pad_right)
+    return s;
+  ConvShape f = s;
+  f.W = f.OW = s.H * s.W;
+  f.H = f.OH = 1;
+  return f;
+}
+
+// ---------------------------------------------------------------- the rule Auto follows
+//
+// Forward: the direct kernel wherever it keeps its vectors full: few input or output channels per group
+// (the first layer of a net, depthwise: im2col columns too short to amortize their gather, a GEMM tile
+// mostly padding), and any layer with a real window (R*S > 1) on rows at least 6 wide, because it
+// accumulates the whole C/g*R*S reduction in registers and reads shifted input rows instead of packing
+// columns (measured on AVX-512: 1.2-2.5x the GEMM at widths 6-14, e.g. LeNet's 10x10 and ResNet's 7x7;
+// the GEMM wins at 4-5). 1x1 layers and tiny images run the implicit GEMM, which flattens all pixels.
+// Backward-input with stride 1 is a forward convolution of gy (see flipped_shape) and follows the same
+// rule for that shape; with a larger stride it is a GEMM plus col2im, and so it is for one input channel
+// per group and K/g >= 16 (col2im_pays): the flipped direct kernel would then have one output channel,
+// one FMA per input load, while the GEMM contracts over K/g (measured at 2 threads: 0.61x the direct
+// time on brain_c1 in float32, 0.54x in float64, 0.7-0.8x at K = 16-64; 1.2x at K = 8, and 1.1-1.8x for
+// 3-8 channels). Backward-weight runs the channels-last GEMM (backward_weight_gemm) when its tile is
+// mostly real work, S*C/g >= 12 rows (one AVX-512 micro-tile) and K/g >= 16 columns, and the direct
+// kernel otherwise (C = 1 layers, depthwise).
+constexpr int64_t kDirectMinWidth = 6, kBwdWeightMinRows = 12, kBwdWeightMinCols = 16;
+
+bool any(const ConvShape&) { return true; }
+bool never(const ConvShape&) { return false; }
+bool unit_stride(const ConvShape& s) { return s.stride_h == 1 && s.stride_w == 1; }
+// The direct kernels' tap table holds 64 columns (Band::tap_off in direct.cpp).
+bool direct_fits(const ConvShape& s) { return s.S <= 64; }
+// Backward-input runs the direct kernel on the flipped forward problem, which exists at unit stride.
+bool direct_fits_flipped(const ConvShape& s) { return unit_stride(s) && direct_fits(s); }
+
+bool direct_forward_pays(const ConvShape& f) {
+  const bool few_channels = f.Cg() <= 4 || f.Kg() <= 4;
+  return direct_fits(f) && (few_channels || (f.R * f.S > 1 && f.OW >= kDirectMinWidth));
+}
+bool direct_backward_input_pays(const ConvShape& s) {
+  return unit_stride(s) && !col2im_pays(s) && direct_forward_pays(flipped_shape(s));
+}
+// The channels-last GEMM tile: S*C/g rows by K/g columns.
+bool direct_backward_weight_pays(const ConvShape& s) {
+  return direct_fits(s) && !(s.S * s.Cg() >= kBwdWeightMinRows && s.Kg() >= kBwdWeightMinCols);
+}
+
+template <typename T>
+using ForwardFn = void (*)(const ConvShape&, const T*, const T*, const T*, T*);
+template <typename T>
+using BackwardInputFn = void (*)(const ConvShape&, const T*, const T*, T*);
+template <typename T>
+using BackwardWeightFn = void (*)(const ConvShape&, const T*, const T*, T*, T*);
+
+// One implementation of a pass: `runs` says it has a kernel for the shape, `pays` that Auto should take
+// it (Auto takes the first entry whose `pays` holds).
+template <template <typename> class Fn>
+struct Impl {
+  Algo algo;
+  bool (*runs)(const ConvShape&);
+  bool (*pays)(const ConvShape&);
+  Fn<float> f32;
+  Fn<double> f64;
+  template <typename T>
+  Fn<T> kernel() const {
+    if constexpr (std::is_same_v<T, float>) return f32;
+    else return f64;
+  }
+};
+
+#define STRIDED_KERNEL(name) name<float>, name<double>
+// Each list: Direct first (so that a forced Direct without a kernel for the shape falls to Gemm), Gemm
+// (every shape: what Auto takes when Direct does not pay), Im2col (forced only), and Simple last: it runs
+// everything, the fallback and the oracle.
+const Impl<ForwardFn> kForward[] = {
+    {Algo::Direct, direct_fits, direct_forward_pays, STRIDED_KERNEL(forward_direct)},
+    {Algo::Gemm, any, any, STRIDED_KERNEL(forward_gemm)},
+    {Algo::Im2col, any, never, STRIDED_KERNEL(forward_im2col)},
+    {Algo::Simple, any, any, STRIDED_KERNEL(forward_simple)},
+};
+const Impl<BackwardInputFn> kBackwardInput[] = {
+    {Algo::Direct, direct_fits_flipped, direct_backward_input_pays, STRIDED_KERNEL(backward_input_direct)},
+    {Algo::Gemm, any, any, STRIDED_KERNEL(backward_input_gemm)},
+    {Algo::Im2col, any, never, STRIDED_KERNEL(backward_input_im2col)},
+    {Algo::Simple, any, any, STRIDED_KERNEL(backward_input_simple)},
+};
+const Impl<BackwardWeightFn> kBackwardWeight[] = {
+    {Algo::Direct, direct_fits, direct_backward_weight_pays, STRIDED_KERNEL(backward_weight_direct)},
+    {Algo::Gemm, any, any, STRIDED_KERNEL(backward_weight_gemm)},
+    {Algo::Im2col, any, never, STRIDED_KERNEL(backward_weight_im2col)},
+    {Algo::Simple, any, any, STRIDED_KERNEL(backward_weight_simple)},
+};
+#undef STRIDED_KERNEL
+
+// A forced algorithm takes its entry if that runs the shape, else the next entry that does. Auto, which
+// no entry has, takes the first entry that pays; so does an id no entry has (the Python side only passes
+// listed names). The last entry runs and pays for every shape, so both searches end.
+template <class Entry, size_t n>
+const Entry& pick(const Entry (&list)[n], const ConvShape& s, Algo algo) {
+  size_t i = 0;
+  while (i < n && list[i].algo != algo) ++i;
+  if (i == n) {
+    for (i = 0; !list[i].pays(s);) ++i;
+    return list[i];
+  }
+  while (!list[i].runs(s)) ++i;
+  return list[i];
+}
+
+}  // namespace
+
+Algo choose(const ConvShape& s, Pass pass) { return resolve(s, pass, Algo::Auto); }
+
+Algo resolve(const ConvShape& shape, Pass pass, Algo algo) {
+  const ConvShape s = flatten_pointwise(shape);
+  switch (pass) {
+    case Pass::BackwardInput: return pick(kBackwardInput, s, algo).algo;
+    case Pass::BackwardWeight: return pick(kBackwardWeight, s, algo).algo;
+    default: return pick(kForward, s, algo).algo;
+  }
+}
+
+const char* algo_name(Algo a) {
+  switch (a) {
+    case Algo::Simple: return "simple";
+    case Algo::Im2col: return "im2col";
+    case Algo::Gemm: return "gemm";
+    case Algo::Direct: return "direct";
+    default: return "auto";
+  }
+}
+
+template <typename T>
+void forward(const ConvShape& shape, const T* x, const T* w, const T* b, T* y, Algo algo) {
+  const ConvShape s = flatten_pointwise(shape);
+  pick(kForward, s, algo).template kernel<T>()(s, x, w, b, y);
+}
+
+template <typename T>
+void backward_input(const ConvShape& shape, const T* gy, const T* w, T* gx, Algo algo) {
+  const ConvShape s = flatten_pointwise(shape);
+  pick(kBackwardInput, s, algo).template kernel<T>()(s, gy, w, gx);
+}
+
+// Direct and Gemm sum gb while they copy gy into their tiles (one pass over gy instead of two: for a
+// C = 1 layer, whose gy is far larger than x, that pass was a quarter of the backward); Simple and Im2col
+// stay the plain loops and call backward_bias.
+template <typename T>
+void backward_weight(const ConvShape& shape, const T* gy, const T* x, T* gw, T* gb, Algo algo) {
+  const ConvShape s = flatten_pointwise(shape);
+  pick(kBackwardWeight, s, algo).template kernel<T>()(s, gy, x, gw, gb);
+}
+
+template <typename T>
+void backward_bias(const ConvShape& s, const T* gy, T* gb) {
+  const int64_t P = s.OH * s.OW;
+#pragma omp parallel for schedule(static)
+  for (int64_t k = 0; k < s.K; ++k) {
+    T acc = 0;
+    for (int64_t n = 0; n < s.N; ++n) {
+      const T* g = gy + (n * s.K + k) * P;
+#pragma omp simd reduction(+ : acc)
+      for (int64_t p = 0; p < P; ++p) acc += g[p];
+    }
+    gb[k] = acc;
+  }
+}
+
+#define STRIDED_INSTANTIATE(T)                                                                   \
+  template void forward<T>(const ConvShape&, const T*, const T*, const T*, T*, Algo);            \
+  template void backward_input<T>(const ConvShape&, const T*, const T*, T*, Algo);               \
+  template void backward_weight<T>(const ConvShape&, const T*, const T*, T*, T*, Algo);          \
+  template void backward_bias<T>(const ConvShape&, const T*, T*);
+STRIDED_INSTANTIATE(float)
+STRIDED_INSTANTIATE(double)
+#undef STRIDED_INSTANTIATE
+
+}  // namespace strided::conv

@@ -1,0 +1,306 @@
+// conv2d's Gemm algorithm: implicit GEMM on the run-time-selected SIMD microkernel (kern::Table::gemm):
+// im2col tiles packed straight into its panels (forward), GEMM + col2im (backward-input, or the flipped
+// forward at unit stride), and channels-last GEMMs over bands of rows (backward-weight). No pass unrolls
+// the whole batch: workspaces are per thread, bounded by a tile, and reused across calls.
+#include "conv2d/internal.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+namespace strided::conv {
+namespace {
+
+// A run of tile pixels j .. j+len that lie in one output row (oh, columns ow ..) and one panel.
+struct Seg {
+  int64_t oh, ow, len, j;
+};
+
+// Splits pixels [p0, p0 + np) at output-row ends and at multiples of `panel` (in tile index j).
+inline void make_segments(const ConvShape& s, int64_t p0, int64_t np, int64_t panel, std::vector<Seg>& segs) {
+  segs.clear();
+  int64_t j = 0;
+  while (j < np) {
+    const int64_t p = p0 + j, oh = p / s.OW, ow = p % s.OW;
+    const int64_t len = std::min({s.OW - ow, np - j, panel - j % panel});
+    segs.push_back({oh, ow, len, j});
+    j += len;
+  }
+}
+
+// Gathers im2col row (r, q) of channel plane xc for the segments: pixel j goes to
+// dst + (j / panel) * panel_stride + (j % panel) * pstride (a zero where the tap falls in the padding).
+template <typename T>
+void gather_row(const ConvShape& s, const T* xc, int64_t r, int64_t q, const std::vector<Seg>& segs, T* dst,
+                int64_t panel, int64_t panel_stride, int64_t pstride) {
+  for (const Seg& g : segs) {
+    T* d = dst + (g.j / panel) * panel_stride + (g.j % panel) * pstride;
+    const int64_t ih = g.oh * s.stride_h - s.pad_top + r * s.dil_h;
+    int64_t lo = g.len, hi = g.len;
+    const int64_t iw0 = g.ow * s.stride_w - s.pad_left + q * s.dil_w;
+    if (ih >= 0 && ih < s.H) valid_range(iw0, s.stride_w, s.W, g.len, lo, hi);
+    else lo = hi = 0;
+    for (int64_t t = 0; t < lo; ++t) d[t * pstride] = T(0);
+    const T* src = xc + ih * s.W + iw0;
+    if (pstride == 1 && s.stride_w == 1) {
+      if (hi > lo) std::memcpy(d + lo, src + lo, size_t(hi - lo) * sizeof(T));
+    } else {
+      for (int64_t t = lo; t < hi; ++t) d[t * pstride] = src[t * s.stride_w];
+    }
+    for (int64_t t = hi; t < g.len; ++t) d[t * pstride] = T(0);
+  }
+}
+
+// The inverse of gather_row with pixel stride 1 and no panels: gxc[tap of pixel j] += src[j].
+template <typename T>
+void scatter_row(const ConvShape& s, T* gxc, int64_t r, int64_t q, const std::vector<Seg>& segs, const T* src) {
+  for (const Seg& g : segs) {
+    const int64_t ih = g.oh * s.stride_h - s.pad_top + r * s.dil_h;
+    if (ih < 0 || ih >= s.H) continue;
+    int64_t lo, hi;
+    const int64_t iw0 = g.ow * s.stride_w - s.pad_left + q * s.dil_w;
+    valid_range(iw0, s.stride_w, s.W, g.len, lo, hi);
+    T* d = gxc + ih * s.W + iw0;
+    const T* sj = src + g.j;
+    if (s.stride_w == 1) {
+#pragma omp simd
+      for (int64_t t = lo; t < hi; ++t) d[t] += sj[t];
+    } else {
+      for (int64_t t = lo; t < hi; ++t) d[t * s.stride_w] += sj[t];
+    }
+  }
+}
+
+}  // namespace
+
+// y tile = W_g (Kg x Cg*R*S) * columns (Cg*R*S x pixels). Tasks are (image, group, pixel tile, block of
+// output channels): pixel tiles first, and output-channel blocks only when images x tiles cannot feed the
+// threads (N = 1 with a small image). Per thread: one packed B tile of kc x NT.
+template <typename T>
+void forward_gemm(const ConvShape& s, const T* x, const T* w, const T* b, T* y) {
+  const auto& kt = kern::table<T>();
+  const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), P = s.OH * s.OW, RS = s.R * s.S, rows = Cg * RS;
+  const int64_t MR = kt.mr, NR = kt.nr, KC = kc_block(kt), Mp = round_up(Kg, MR);
+  if (s.N == 0) return;
+  T* Ap = workspace<T>(kPackedWeights, G * Mp * rows);
+  for (int64_t g = 0; g < G; ++g) pack_a(w + g * Kg * rows, rows, 1, Kg, rows, KC, MR, Ap + g * Mp * rows);
+
+  const int64_t threads = omp_get_max_threads();
+  int64_t NT = std::min(round_up(P, NR), std::max(NR, (int64_t(256) * 1024 / int64_t(sizeof(T)) / KC) / NR * NR));
+  while (s.N * G * ceil_div(P, NT) < 2 * threads && NT > NR) NT = round_up(NT / 2, NR);
+  const int64_t ptiles = ceil_div(P, NT);
+  int64_t mblocks = 1;
+  if (s.N * G * ptiles < threads) mblocks = std::min(Mp / MR, ceil_div(threads, s.N * G * ptiles));
+  const int64_t msize = round_up(ceil_div(Mp, mblocks), MR);
+  mblocks = ceil_div(Mp, msize);
+  const int64_t tasks = s.N * G * ptiles * mblocks;
+  // A 1x1 layer (flattened: one output row per plane) has the channel planes themselves as columns.
+  const bool plain = s.R == 1 && s.S == 1 && s.H == 1 && s.OH == 1 && s.OW == s.W && s.stride_w == 1 &&
+                     s.pad_left == 0;
+#pragma omp parallel
+  {
+    DenormalGuard ftz;
+    T* Bp = workspace<T>(kTile, KC * round_up(NT, NR));
+    thread_local std::vector<Seg> segs;
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tasks; ++t) {
+      const int64_t mb = t % mblocks, pt = t / mblocks % ptiles, g = t / (mblocks * ptiles) % G;
+      const int64_t n = t / (mblocks * ptiles * G);
+      const int64_t p0 = pt * NT, np = std::min(NT, P - p0), m0 = mb * msize;
+      const int64_t mlen = std::min(msize, Kg - m0);
+      if (mlen <= 0) continue;
+      make_segments(s, p0, np, NR, segs);
+      const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
+      T* yt = y + (n * s.K + g * Kg + m0) * P + p0;
+      for (int64_t k0 = 0; k0 < rows; k0 += KC) {
+        const int64_t kl = std::min(KC, rows - k0);
+        if (plain) {
+          kt.pack_panels(kl, np, xg + k0 * P + p0, P, Bp);
+        } else {
+          if (np % NR) std::fill(Bp + (np / NR) * kl * NR, Bp + (np / NR + 1) * kl * NR, T(0));
+          for (int64_t kk = 0; kk < kl; ++kk) {
+            const int64_t row = k0 + kk, c = row / RS, r = row % RS / s.S, q = row % s.S;
+            gather_row(s, xg + c * s.H * s.W, r, q, segs, Bp + kk * NR, NR, kl * NR, 1);
+          }
+        }
+        kt.gemm(mlen, np, kl, Ap + g * Mp * rows + k0 * Mp + (m0 / MR) * kl * MR, Bp, yt, P, k0 > 0);
+      }
+      if (b) {
+        for (int64_t k = 0; k < mlen; ++k) {
+          const T bk = b[g * Kg + m0 + k];
+          T* yk = yt + k * P;
+#pragma omp simd
+          for (int64_t j = 0; j < np; ++j) yk[j] += bk;
+        }
+      }
+    }
+  }
+}
+
+namespace {
+
+// Backward-input for any stride: columns = W_g^T (Cg*R*S x Kg) * gy tile (Kg x pixels), then col2im.
+// Tasks are (image, group, block of input channels) and own their slice of gx, so col2im never races;
+// channel blocks appear only when images x groups cannot feed the threads. Per thread: a packed gy tile
+// (kc x NT) and a column tile (block rows x NT, about 256 KiB).
+template <typename T>
+void backward_input_col2im(const ConvShape& s, const T* gy, const T* w, T* gx) {
+  const auto& kt = kern::table<T>();
+  const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), P = s.OH * s.OW, RS = s.R * s.S, rows = Cg * RS;
+  const int64_t MR = kt.mr, NR = kt.nr, KC = kc_block(kt);
+  if (s.N == 0) return;
+  const int64_t threads = omp_get_max_threads();
+  const int64_t cblocks = std::clamp<int64_t>(ceil_div(2 * threads, s.N * G), 1, Cg);
+  const int64_t cb = ceil_div(Cg, cblocks), Mpb = round_up(cb * RS, MR);
+  // W_g^T per channel block: A[m = (c, r, q)][k] = w[g*Kg + k][c0*RS + m].
+  T* Ap = workspace<T>(kPackedWeights, G * cblocks * Mpb * Kg);
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t bi = 0; bi < cblocks; ++bi) {
+      const int64_t c0 = bi * cb, cl = std::max<int64_t>(0, std::min(cb, Cg - c0));
+      pack_a(w + g * Kg * rows + c0 * RS, 1, rows, cl * RS, Kg, KC, MR, Ap + (g * cblocks + bi) * Mpb * Kg);
+    }
+  const int64_t NT = std::clamp(round_up(int64_t(64) * 1024 / std::max<int64_t>(cb * RS, 1), NR), NR,
+                                round_up(P, NR));
+  const int64_t tasks = s.N * G * cblocks;
+#pragma omp parallel
+  {
+    DenormalGuard ftz;
+    T* Bp = workspace<T>(kTile, std::min(KC, Kg) * NT);
+    T* col = workspace<T>(kTile2, cb * RS * NT);
+    thread_local std::vector<Seg> segs;
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tasks; ++t) {
+      const int64_t bi = t % cblocks, g = t / cblocks % G, n = t / (cblocks * G);
+      const int64_t c0 = bi * cb, cl = std::min(cb, Cg - c0);
+      if (cl <= 0) continue;
+      T* gxb = gx + (n * s.C + g * Cg + c0) * s.H * s.W;
+      std::fill(gxb, gxb + cl * s.H * s.W, T(0));
+      const T* gyg = gy + (n * s.K + g * Kg) * P;
+      const T* Ab = Ap + (g * cblocks + bi) * Mpb * Kg;
+      for (int64_t p0 = 0; p0 < P; p0 += NT) {
+        const int64_t np = std::min(NT, P - p0);
+        for (int64_t k0 = 0; k0 < Kg; k0 += KC) {
+          const int64_t kl = std::min(KC, Kg - k0);
+          kt.pack_panels(kl, np, gyg + k0 * P + p0, P, Bp);  // gy rows k0.. as NR-pixel panels
+          kt.gemm(cl * RS, np, kl, Ab + k0 * Mpb, Bp, col, NT, k0 > 0);
+        }
+        make_segments(s, p0, np, NT, segs);
+        for (int64_t m = 0; m < cl * RS; ++m)
+          scatter_row(s, gxb + (m / RS) * s.H * s.W, m % RS / s.S, m % s.S, segs, col + m * NT);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+// Unit stride runs the flipped forward GEMM, unless col2im_pays (see dispatch.cpp).
+template <typename T>
+void backward_input_gemm(const ConvShape& s, const T* gy, const T* w, T* gx) {
+  if (s.stride_h > 1 || s.stride_w > 1 || col2im_pays(s)) return backward_input_col2im(s, gy, w, gx);
+  backward_input_flipped(s, gy, w, gx, forward_gemm<T>);
+}
+
+// Backward-weight as channels-last GEMMs. Per task (image, group, band of output rows) the input band is
+// transposed to Xt[row][col][c] (zero-padded) and gy to Gt[pixel][k] (k padded to whole vectors). Then for each
+// kernel row r, gw_r[(q, c)][k] = sum_pixels Xt[oh*sh + r*dh][ow*sw + q*dw][c] * Gt[oh][ow][k]: with
+// dil_w = 1 the S*Cg values (q, c) of one pixel are contiguous in Xt, so the whole kernel row is one GEMM
+// whose operands are read in place, the pixel loop innermost with the accumulators in registers. The
+// transposes cost Cg*rows*Wp + OW*nb*Kp per band, 1/(R*S) of an im2col. Each thread sums into its own
+// gw copy laid out [g][r][q][c][k]; the copies are added (and transposed) at the end: no atomics.
+// Per thread: that copy (G*R*S*Cg*Kp) + the band tiles (bounded to about 1 MiB).
+template <typename T>
+void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T* gb) {
+  const auto& kt = kern::table<T>();
+  const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), P = s.OH * s.OW, RS = s.R * s.S;
+  const int64_t MR = kt.mr, Kp = round_up(Kg, kt.vl);  // gemm_rows takes columns in whole vectors
+  const int64_t Wp = s.W + s.pad_left + s.pad_right, sh = s.stride_h, sw = s.stride_w;
+  const int64_t plen = G * RS * Cg * Kp + s.K, len = s.K * Cg * RS;  // the gw copy, then gb's
+  // Pixel stride of Xt: Cg, except that a 1x1 kernel (no (q, c) run to keep contiguous) gets one cache
+  // line more when Cg*sizeof(T) is a multiple of 256 bytes, so successive pixels do not share L1 sets.
+  const int64_t Cs = s.S == 1 && (Cg * int64_t(sizeof(T))) % 256 == 0 ? Cg + 64 / int64_t(sizeof(T)) : Cg;
+  if (s.N == 0) {
+    std::fill(gw, gw + len, T(0));
+    if (gb) std::fill(gb, gb + s.K, T(0));
+    return;
+  }
+  const int64_t threads = omp_get_max_threads();
+  // Band height: whole images when the batch feeds the threads, and tiles of at most ~128K elements.
+  int64_t nb = s.OH;
+  if (s.N * G < 2 * threads) nb = ceil_div(s.OH, ceil_div(2 * threads, s.N * G));
+  const int64_t cap = int64_t(128) * 1024;
+  nb = std::max<int64_t>(1, std::min({nb, cap / std::max<int64_t>(1, sh * Wp * Cs), cap / (s.OW * Kp)}));
+  const int64_t nbands = ceil_div(s.OH, nb), in_rows = (nb - 1) * sh + (s.R - 1) * s.dil_h + 1;
+  const int64_t tasks = s.N * G * nbands;
+  const int64_t chunk = std::max<int64_t>(1, 256 / s.OW);  // output rows per pass: B chunk stays in L1
+  std::vector<T*> parts;
+#pragma omp parallel
+  {
+    DenormalGuard ftz;
+    T* mine = workspace<T>(kPartial, plen);
+    std::fill(mine, mine + plen, T(0));
+#pragma omp single
+    parts.assign(size_t(omp_get_num_threads()), nullptr);
+    parts[size_t(omp_get_thread_num())] = mine;
+    T* Xt = workspace<T>(kTile, in_rows * Wp * Cs + MR + s.S * Cs);
+    T* Gt = workspace<T>(kTile2, nb * s.OW * Kp);
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tasks; ++t) {
+      const int64_t bi = t % nbands, g = t / nbands % G, n = t / (nbands * G);
+      const int64_t oh0 = bi * nb, rows = std::min(nb, s.OH - oh0);
+      const int64_t used = (rows - 1) * sh + (s.R - 1) * s.dil_h + 1;
+      const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
+      std::fill(Xt, Xt + used * Wp * Cs + MR + s.S * Cs, T(0));
+      for (int64_t lr = 0; lr < used; ++lr) {
+        const int64_t ih = oh0 * sh + lr - s.pad_top;
+        if (ih < 0 || ih >= s.H) continue;
+        kt.transpose(Cg, s.W, xg + ih * s.W, s.H * s.W, Xt + (lr * Wp + s.pad_left) * Cs, Cs);
+      }
+      const T* gyg = gy + (n * s.K + g * Kg) * P + oh0 * s.OW;
+      const int64_t np = rows * s.OW;
+      kt.transpose(Kg, np, gyg, P, Gt, Kp);
+      if (Kp > Kg)
+        for (int64_t p = 0; p < np; ++p) std::fill(Gt + p * Kp + Kg, Gt + (p + 1) * Kp, T(0));
+      for (int64_t k = 0; k < Kg; ++k) {
+        const T* src = gyg + k * P;
+        T sum = 0;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t p = 0; p < np; ++p) sum += src[p];
+        mine[plen - s.K + g * Kg + k] += sum;
+      }
+      T* pg = mine + g * RS * Cg * Kp;
+      for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+        const int64_t rl = std::min(chunk, rows - r0);
+        for (int64_t r = 0; r < s.R; ++r) {
+          const T* A = Xt + ((r0 * sh + r * s.dil_h) * Wp) * Cs;
+          const T* B = Gt + r0 * s.OW * Kp;
+          if (s.dil_w == 1) {
+            kt.gemm_rows(s.S * Cg, Kp, rl, s.OW, A, sw * Cs, sh * Wp * Cs, B, Kp, s.OW * Kp,
+                         pg + r * s.S * Cg * Kp, Kp);
+          } else {
+            for (int64_t q = 0; q < s.S; ++q)
+              kt.gemm_rows(Cg, Kp, rl, s.OW, A + q * s.dil_w * Cs, sw * Cs, sh * Wp * Cs, B, Kp, s.OW * Kp,
+                           pg + (r * s.S + q) * Cg * Kp, Kp);
+          }
+        }
+      }
+    }
+    const int64_t nt = int64_t(parts.size());
+#pragma omp for schedule(static)
+    for (int64_t row = 0; row < G * RS * Cg; ++row) {  // row = (g*RS + rq)*Cg + c: Kp partial sums
+      const int64_t c = row % Cg, rq = row / Cg % RS, g = row / (Cg * RS);
+      T* out = gw + (g * Kg * Cg + c) * RS + rq;  // gw[((g*Kg + k)*Cg + c)*RS + rq]
+      for (int64_t k = 0; k < Kg; ++k) {
+        T acc = 0;
+        for (int64_t th = 0; th < nt; ++th) acc += parts[size_t(th)][row * Kp + k];
+        out[k * Cg * RS] = acc;
+      }
+    }
+    if (gb) reduce_partials(parts, s.K, gb, plen - s.K);
+  }
+}
+
+STRIDED_CONV_INSTANTIATE(gemm, float)
+STRIDED_CONV_INSTANTIATE(gemm, double)
+
+}  // namespace strided::conv
