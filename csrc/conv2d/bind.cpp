@@ -12,7 +12,7 @@ namespace strided {
 namespace {
 
 ConvShape conv_shape(const std::vector<int64_t>& g) {
-  if (g.size() != 18) throw py::value_error("conv geometry must have 18 fields (strided._shapes.ConvArgs)");
+  if (g.size() != 18) throw py::value_error("conv geometry must have 18 fields (strided.ops.conv2d.args.ConvArgs)");
   ConvShape s{g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8],
               g[9], g[10], g[11], g[12], g[13], g[14], g[15], g[16], g[17]};
   if (s.OH != out_size(s.H, s.R, s.stride_h, s.pad_top, s.pad_bottom, s.dil_h, false) ||

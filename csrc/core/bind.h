@@ -1,5 +1,5 @@
 // What every family's pybind11 bindings share (each family's bind.cpp defines its bind_<family>, which
-// module.cpp calls). Arguments arrive validated and normalized by strided._shapes (C-contiguous, one float
+// module.cpp calls). Arguments arrive validated and normalized by strided.ops (C-contiguous, one float
 // dtype); the bindings only check that array sizes match the geometry (so a direct caller cannot make a
 // kernel read out of bounds), allocate outputs and release the GIL around the kernels.
 #pragma once

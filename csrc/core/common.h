@@ -1,5 +1,5 @@
 // Geometry structs shared by every CPU kernel, and the C++ copy of the output-size rule.
-// The Python side (python/strided/_shapes.py) validates and normalizes arguments; kernels trust them.
+// The Python side (python/strided/ops/<family>/args.py) validates and normalizes arguments; kernels trust them.
 #pragma once
 #include <cstdint>
 
@@ -10,7 +10,7 @@
 namespace strided {
 
 // (N - F + pads) / stride + 1 with F the dilated kernel extent; ceil_mode drops a last window that would
-// start in the end padding (as PyTorch). Mirrors _shapes.out_size; tests check that both agree.
+// start in the end padding (as PyTorch). Mirrors strided/ops/_size.py out_size; tests check that both agree.
 inline int64_t out_size(int64_t size, int64_t kernel, int64_t stride, int64_t pad_begin, int64_t pad_end,
                         int64_t dilation, bool ceil_mode) {
   const int64_t span = size + pad_begin + pad_end - (dilation * (kernel - 1) + 1);
@@ -20,7 +20,7 @@ inline int64_t out_size(int64_t size, int64_t kernel, int64_t stride, int64_t pa
   return out;
 }
 
-// Field order matches strided._shapes.ConvArgs.
+// Field order matches strided.ops.conv2d.args.ConvArgs.
 struct ConvShape {
   int64_t N, C, H, W, K, R, S, OH, OW;
   int64_t stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right, dil_h, dil_w, groups;
@@ -28,7 +28,7 @@ struct ConvShape {
   int64_t Kg() const { return K / groups; }
 };
 
-// Field order matches strided._shapes.PoolArgs.
+// Field order matches strided.ops.pool2d.args.PoolArgs.
 struct PoolShape {
   int64_t N, C, H, W, OH, OW, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
   bool ceil_mode;

@@ -1,13 +1,13 @@
 // Shared helpers of the CUDA kernels (conv2d.cu, pool2d.cu).
 //
 // The kernels are compiled three ways, so this header uses nothing but the core language:
-//   * at run time by NVRTC through CuPy (strided/cuda.py inlines this header into each source text);
+//   * at run time by NVRTC through CuPy (strided/_cuda/sources.py inlines this header into each source text);
 //   * by nvcc in tests/test_cuda_compile.py (warnings as errors, sm_80 and sm_90);
 //   * by g++ in the grid emulator of tests/cuda_emu/, which defines STRIDED_EMULATED and supplies
 //     threadIdx/blockIdx/blockDim/gridDim, __syncthreads and the per-block dynamic shared memory.
 // No standard headers (NVRTC has none), no atomics, no warp intrinsics.
 //
-// The tile constants below are the one copy of the tiling: strided/cuda.py reads them from this file to
+// The tile constants below are the one copy of the tiling: strided/_cuda/sources.py reads them from this file to
 // size its grids, and the emulator compiles this file.
 #pragma once
 
@@ -46,7 +46,7 @@ STRIDED_DEVICE bool is_nan(T v) { return v != v; }
 // Division rounding toward -infinity (b > 0), for window bounds that may start in the padding.
 STRIDED_DEVICE i64 floor_div(i64 a, i64 b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
-// The dynamic shared memory of the block (its size is the launch's shared_bytes, set by strided/cuda.py).
+// The dynamic shared memory of the block (its size is the launch's shared_bytes, set by the launch plans in strided/ops/<family>/cuda.py).
 #ifndef STRIDED_EMULATED
 STRIDED_DEVICE unsigned char* shared_bytes() {
   extern __shared__ __align__(16) unsigned char strided_shared[];

@@ -1,7 +1,7 @@
-// CUDA conv2d kernels: the GPU twins of csrc/conv2d.cpp, templated on float/double and compiled at run
-// time by NVRTC (strided/cuda.py instantiates them through CuPy's name_expressions).
+// CUDA conv2d kernels: the GPU twins of csrc/conv2d/, templated on float/double and compiled at run
+// time by NVRTC (strided/ops/conv2d/cuda.py instantiates them through CuPy's name_expressions).
 //
-// Every kernel takes contiguous NCHW arrays and the geometry of strided._shapes.ConvArgs as 64-bit
+// Every kernel takes contiguous NCHW arrays and the geometry of strided.ops.conv2d.args.ConvArgs as 64-bit
 // scalars (CONV_GEOMETRY below, in that order). No atomics anywhere: every output element is written by
 // exactly one thread, which sums its terms in a fixed order, so results are bitwise reproducible.
 //
@@ -91,7 +91,7 @@ STRIDED_DEVICE T tap_value(const T* x, i64 n, i64 c, i64 rs, i64 ohw, i64 C, i64
 }
 
 // The geometry the GEMM loaders need, with the 32-bit quantities as int (q = (c, r, s) < C/groups*R*S and
-// a pixel within an image, both below 2^31: strided/cuda.py checks) so their divisions are cheap.
+// a pixel within an image, both below 2^31: strided/ops/conv2d/cuda.py checks) so their divisions are cheap.
 struct Geometry {
   i64 C, H, W, K, P;  // P = OH * OW
   int R, S, RS, OW, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w;

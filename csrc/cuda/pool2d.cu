@@ -1,7 +1,7 @@
 // CUDA pooling kernels: the GPU twins of csrc/pool2d.cpp, templated on float/double.
 //
 // Every kernel is elementwise over a grid-stride 1-D index space (kBlock threads per block) and takes the
-// geometry of strided._shapes.PoolArgs as 64-bit scalars (POOL_GEOMETRY). Backward kernels gather: each
+// geometry of strided.ops.pool2d.args.PoolArgs as 64-bit scalars (POOL_GEOMETRY). Backward kernels gather: each
 // input element visits the windows that cover it, in row-major output order, so there are no atomics and
 // the sums are deterministic (and in the same order as the C++ kernels).
 //

@@ -8,7 +8,7 @@ namespace strided {
 namespace {
 
 PoolShape pool_shape(const std::vector<int64_t>& g) {
-  if (g.size() != 13) throw py::value_error("pool geometry must have 13 fields (strided._shapes.PoolArgs)");
+  if (g.size() != 13) throw py::value_error("pool geometry must have 13 fields (strided.ops.pool2d.args.PoolArgs)");
   PoolShape s{g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], g[12] != 0};
   if (s.OH != out_size(s.H, s.kernel_h, s.stride_h, s.pad_h, s.pad_h, 1, s.ceil_mode) ||
       s.OW != out_size(s.W, s.kernel_w, s.stride_w, s.pad_w, s.pad_w, 1, s.ceil_mode) || s.OH < 1 || s.OW < 1)

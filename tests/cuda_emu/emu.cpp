@@ -3,7 +3,7 @@
 // bytes and an array of pointers to the kernel's parameters. tests/cuda_emu/emulator.py builds it.
 //
 // The kernels registered are listed in registry.inc, which the test generates from the name_expressions
-// of strided/cuda.py (one EMU_KERNEL(name<type>) line each), so the emulator knows exactly the kernels
+// of the families' KERNELS in strided/ops/<family>/cuda.py (one EMU_KERNEL(name<type>) line each), so the emulator knows exactly the kernels
 // CuPy instantiates. Each kernel's parameter signature is exported ('p' pointer, 'q' 64-bit int, 'i' int,
 // 'f' float, 'd' double) and the Python side checks every launch against it.
 #define STRIDED_EMULATED 1
