@@ -170,7 +170,7 @@ def _state_arrays(model):
 class _Bucket:
     """Parameters reduced together through one flat buffer; `pending` counts those not ready yet."""
 
-    __slots__ = ("params", "buf", "pending", "request", "offsets")
+    __slots__ = ("params", "buf", "pending", "request", "offsets", "started")
 
     def __init__(self, params, xp):
         self.params = params
@@ -179,6 +179,7 @@ class _Bucket:
         self.buf = xp.empty(int(self.offsets[-1]), params[0].dtype)
         self.pending = len(params)
         self.request = None
+        self.started = 0.0
 
 
 class DataParallel:
@@ -189,10 +190,13 @@ class DataParallel:
     Each layer's parameters count as final when that layer's backward returns; a layer run twice in one
     step (shared weights) would then be reduced too early, so it raises instead. `stats` holds seconds
     spent starting and driving the reductions (`comm_s`) and waiting for them after the backward
-    (`wait_s`), and the steps counted."""
+    (`wait_s`), and the steps counted; `schedule` the last step's bucket start times and sizes, from the
+    first layer backward that finished to the `synchronize` call (`backward_s`). overlap=False starts
+    every reduction in `synchronize` instead (the benchmark's baseline)."""
 
-    def __init__(self, model, comm=None, bucket_bytes=BUCKET_BYTES):
+    def __init__(self, model, comm=None, bucket_bytes=BUCKET_BYTES, overlap=True):
         self.model = model
+        self.overlap = overlap
         self.comm = comm if comm is not None else init()
         self.stats = {"comm_s": 0.0, "wait_s": 0.0, "steps": 0}
         self.broadcast()
@@ -201,6 +205,8 @@ class DataParallel:
         self.buckets = []
         self._bucket_of = {}
         self._seen = set()  # parameters whose layer's backward has run this step
+        self._t_first = 0.0
+        self.schedule = None
         if self.comm.size == 1 or not params:
             return
         from ._device import array_module
@@ -267,6 +273,8 @@ class DataParallel:
     # ---- the reduction -------------------------------------------------------------------------
     def _ready(self, params):
         t0 = time.perf_counter()
+        if not self._seen:
+            self._t_first = t0
         for p in params:
             if id(p) in self._seen:
                 raise RuntimeError("a layer ran its backward twice in one step (shared weights?): "
@@ -274,12 +282,13 @@ class DataParallel:
             self._seen.add(id(p))
             b, _ = self._bucket_of[id(p)]
             b.pending -= 1
-            if b.pending == 0:
+            if b.pending == 0 and self.overlap:
                 self._start(b)
         self._progress()
         self.stats["comm_s"] += time.perf_counter() - t0
 
     def _start(self, b):
+        b.started = time.perf_counter()
         xp = np if self._nccl is None else sys.modules["cupy"]
         for i, p in enumerate(b.params):
             dst = b.buf[b.offsets[i]:b.offsets[i + 1]]
@@ -312,9 +321,12 @@ class DataParallel:
         if not self.buckets:
             return
         t0 = time.perf_counter()
+        first = self._t_first if self._seen else t0
         for b in self.buckets:
             if b.request is None:
                 self._start(b)
+        self.schedule = {"backward_s": t0 - first,
+                         "buckets": [(b.started - first, b.buf.nbytes) for b in self.buckets]}
         if self._nccl is None:
             _mpi().Request.Waitall([b.request for b in self.buckets])
         else:
