@@ -2,6 +2,8 @@
 
 * LeNet-5 (strided.models.lenet5(input_size=32)) at batch 64 on 1x32x32,
 * the course's second brain model (strided.models.brain_second) at batch 32 on 1x128x128,
+* ResNet-18 with the CIFAR stem (small=True) at batch 32 on 3x32x32 and with the ImageNet stem at batch 16
+  on 3x112x112, VGG-11 with batch norm at batch 32 on 3x32x32,
 
 for strided and, when torch is importable, the same architectures in PyTorch CPU (same weights, same
 thread count: strided.get_num_threads(), set it with OMP_NUM_THREADS).
@@ -20,7 +22,11 @@ except ImportError:  # the PyTorch rows skip
     torch = None
 
 CASES = {"lenet5_b64_32x32": (lambda: models.lenet5(input_size=32), 64, (1, 32, 32), 10),
-         "brain_second_b32_128x128": (lambda: models.brain_second(), 32, (1, 128, 128), 2)}
+         "brain_second_b32_128x128": (lambda: models.brain_second(), 32, (1, 128, 128), 2),
+         "resnet18_cifar_b32_32x32": (lambda: models.resnet18(num_classes=10, small=True), 32, (3, 32, 32), 10),
+         "resnet18_b16_112x112": (lambda: models.resnet18(num_classes=10), 16, (3, 112, 112), 10),
+         "vgg11_bn_b32_32x32": (lambda: models.vgg11(num_classes=10, batch_norm=True, input_size=32), 32,
+                                (3, 32, 32), 10)}
 
 
 def _batch(shape, n, classes):

@@ -8,7 +8,11 @@ threads with the widest SIMD path in use; a parallel memcpy of 256 MiB for bandw
 written), the ratio to PyTorch, and the thread count.
 
     python -m strided.bench [--threads 1,2] [--dtype float32[,float64]] [--layers a,b] [--algos auto,gemm]
-                            [--json out.json] [--plot out.png] [--quick]
+                            [--isa avx2,avx512] [--json out.json] [--plot out.png] [--quick]
+
+--isa runs the whole report once per SIMD level, each in its own process with strided forced to the level
+(STRIDED_CPU_CAPABILITY) and PyTorch capped to the same one (ONEDNN_MAX_CPU_ISA and ATEN_CPU_CAPABILITY,
+which must be set before torch is imported); the FMA peak is probed per level.
 """
 from __future__ import annotations
 
@@ -16,9 +20,12 @@ import argparse
 import datetime
 import json
 import math
+import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -32,15 +39,27 @@ from .ops.conv2d.args import conv_flops as conv_args_flops
 LAYERS = {
     "lenet_c1": (64, 1, 32, 6, 5, 1, 0, 1),
     "brain_c1": (32, 1, 128, 32, 5, 1, 0, 1),
-    "vgg_3x3_64": (32, 64, 32, 64, 3, 1, 1, 1),
+    "vgg_3x3_64": (32, 64, 32, 64, 3, 1, 1, 1),      # also ResNet-18's first stage on 3x32x32
     "res_3x3_128": (16, 128, 28, 128, 3, 1, 1, 1),
     "res_stem_7x7s2": (8, 3, 224, 64, 7, 2, 3, 1),
     "res_1x1_256": (16, 256, 14, 64, 1, 1, 0, 1),
     "down_3x3s2": (16, 64, 56, 128, 3, 2, 1, 1),
     "dw_3x3_128": (16, 128, 28, 128, 3, 1, 1, 128),
+    # ResNet-18 on 3x32x32 at batch 32: the later stages, their stride-2 downsamples and 1x1 shortcuts
+    "r18_3x3_128": (32, 128, 16, 128, 3, 1, 1, 1),
+    "r18_3x3_256": (32, 256, 8, 256, 3, 1, 1, 1),
+    "r18_3x3_512": (32, 512, 4, 512, 3, 1, 1, 1),
+    "r18_down_128": (32, 64, 32, 128, 3, 2, 1, 1),
+    "r18_down_256": (32, 128, 16, 256, 3, 2, 1, 1),
+    "r18_down_512": (32, 256, 8, 512, 3, 2, 1, 1),
+    "r18_short_128": (32, 64, 32, 128, 1, 2, 0, 1),
+    "r18_short_256": (32, 128, 16, 256, 1, 2, 0, 1),
+    "r18_short_512": (32, 256, 8, 512, 1, 2, 0, 1),
 }
-# The layers big enough for fp64 to be a compute question (and the 0.9x-of-PyTorch goal).
+# The layers big enough for fp64 to be a compute question (and the 1.0x-of-PyTorch goal).
 BIG_LAYERS = ("vgg_3x3_64", "res_3x3_128", "res_1x1_256", "down_3x3s2")
+# SIMD level -> PyTorch's caps for it: oneDNN's ISA name and ATen's capability.
+TORCH_ISA = {"avx512": ("AVX512_CORE", "avx512"), "avx2": ("AVX2", "avx2"), "default": ("SSE41", "default")}
 # name: (x shape, kind, kernel, stride, padding)
 POOLS = {
     "maxpool_2x2s2": ((32, 64, 56, 56), "max", 2, 2, 0),
@@ -259,7 +278,11 @@ def main(argv=None):
     ap.add_argument("--json", default=None, help="save the rows and machine figures here")
     ap.add_argument("--plot", default=None, help="bar chart (needs matplotlib)")
     ap.add_argument("--quick", action="store_true", help="3 repetitions, no minimum time (< 60 s)")
+    ap.add_argument("--isa", default=None, help="comma-separated SIMD levels (avx512, avx2, default): the report "
+                    "once per level, strided and PyTorch both held to it")
     a = ap.parse_args(argv)
+    if a.isa:
+        return run_levels(a.isa.split(","), argv if argv is not None else sys.argv[1:], a.json, ap)
     threads = [int(t) for t in (a.threads or ("2" if a.quick else "1,2")).split(",")]
     dtypes = a.dtype.split(",")
     for d in dtypes:
@@ -279,6 +302,41 @@ def main(argv=None):
             json.dump(result, f, indent=1)
     if a.plot:
         plot(result, a.plot)
+
+
+def run_levels(levels, argv, json_path, ap):
+    """The report once per SIMD level, each in a fresh process (the caps must precede torch's import)."""
+    order = ["default", "avx2", "avx512"]
+    for level in levels:
+        if level not in TORCH_ISA:
+            ap.error(f"unknown --isa level {level}; choose from {','.join(order)}")
+        if order.index(level) > order.index(_C.cpu_detected()):
+            ap.error(f"this CPU has no {level} (it has {_C.cpu_detected()})")
+    rest, skip = [], False
+    for arg in argv:  # the same options, less --isa and --json
+        if skip:
+            skip = False
+        elif arg in ("--isa", "--json"):
+            skip = True
+        elif not arg.startswith(("--isa=", "--json=")):
+            rest.append(arg)
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for level in levels:
+            onednn, aten = TORCH_ISA[level]
+            env = dict(os.environ, STRIDED_CPU_CAPABILITY=level, ONEDNN_MAX_CPU_ISA=onednn, ATEN_CPU_CAPABILITY=aten)
+            out = os.path.join(tmp, f"{level}.json")
+            args = [f"{root}-{level}{ext}" if i and rest[i - 1] == "--plot" else arg  # one plot per level
+                    for i, arg in enumerate(rest) for root, ext in [os.path.splitext(arg)]]
+            print(f"\n## SIMD level {level} (PyTorch capped: ONEDNN_MAX_CPU_ISA={onednn}, "
+                  f"ATEN_CPU_CAPABILITY={aten})", flush=True)
+            subprocess.run([sys.executable, "-m", "strided.bench", *args, "--json", out], env=env, check=True)
+            with open(out) as f:
+                results[level] = json.load(f)
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump({"levels": results}, f, indent=1)
+    return results
 
 
 if __name__ == "__main__":
