@@ -6,6 +6,7 @@ every image given (files, folders, .zip archives) under a checkpoint written by 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 
 def build_parser():
@@ -34,6 +35,10 @@ def run(argv=None) -> list:
     args = build_parser().parse_args(argv)
     if args.top < 1 or args.batch_size < 1:
         raise UsageError("--top and --batch-size must be at least 1")
+    ck = Path(args.checkpoint)
+    if not (ck / "last.npz" if ck.is_dir() else ck).exists():
+        raise UsageError(f"{ck}: no such checkpoint file (give the best.npz or last.npz that strided-train "
+                         "--checkpoint-dir wrote)")
     try:
         model = load_model(args.checkpoint, device=args.device)
     except (ValueError, FileNotFoundError, ImportError) as e:
