@@ -9,7 +9,7 @@ from .functional import (avg_pool2d, avg_pool2d_backward, conv2d, conv2d_backwar
 from . import models, nn
 from . import data, losses, optim
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 
 def set_num_threads(n: int) -> None:

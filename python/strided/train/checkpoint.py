@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._version import __version__
+
 STALE_SECONDS = 3600  # a temp file this old whose writer cannot be identified is taken as abandoned
 MAX_META_BYTES = 64 << 20  # the JSON metadata: history and names, kilobytes in practice
 
@@ -108,8 +110,6 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, *, epoch=0, his
                     info=None) -> None:
     """Write model weights (+ optimizer state, scheduler, epoch, history, `extra` and `info` JSON-able dicts,
     the strided version) atomically to one .npz file (loadable with allow_pickle=False)."""
-    from .. import __version__
-
     arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
     meta = {"format": "strided-checkpoint-1", "strided_version": __version__, "epoch": int(epoch),
             "history": history or {}, "extra": extra or {}, "info": info or {}}
