@@ -39,5 +39,4 @@ from .predict import ensemble_predict, predict_proba
 from .trainer import Trainer, fit
 
 __all__ = ["Trainer", "fit", "EarlyStopping", "save_checkpoint", "load_checkpoint", "read_checkpoint_info",
-           "predict_proba",
-           "ensemble_predict", "run", "main"]
+           "predict_proba", "ensemble_predict", "run", "main"]
