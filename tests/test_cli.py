@@ -19,7 +19,7 @@ from strided.data._png import write_png
 from strided.train import build
 
 ACC = re.compile(r"^test accuracy: \d{1,3}\.\d\d%$", re.M)
-QUICK = ["--limit", "24", "--epochs", "1", "--batch-size", "8", "--val", "0.25", "--test", "0.25",
+QUICK = ["--limit", "12", "--epochs", "1", "--batch-size", "4", "--val", "0.25", "--test", "0.25",
          "--no-progress", "--threads", "1"]
 
 
