@@ -174,8 +174,9 @@ def _interrupted(ckpt_dir, argv):
         hint = "" if ckpt_dir else " (add --checkpoint-dir DIR to keep one)"
         return f"interrupted before any checkpoint was written{hint}"
     epoch = read_checkpoint_info(last)["epoch"]
-    again = [a for a in argv if a != "--debug"]
-    for opt in ("--resume", "--checkpoint-dir"):  # the resumed run writes to the folder it resumes from
+    # the resumed run writes to the folder it resumes from
+    again = [a for a in argv if a != "--debug" and not a.startswith(("--resume=", "--checkpoint-dir="))]
+    for opt in ("--resume", "--checkpoint-dir"):
         while opt in again:
             i = again.index(opt)
             del again[i:i + 2]
