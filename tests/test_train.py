@@ -245,10 +245,12 @@ def test_cli_tiny_end_to_end(tmp_path, capsys):
 
 def test_cli_plot_without_matplotlib(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    T.main(["--limit", "200", "--epochs", "1", "--no-progress", "--no-augment", "--plot", str(tmp_path / "c.png"),
-            "--optimizer", "sgd"])
+    with pytest.raises(SystemExit) as e:  # before training, not after it
+        T.main(["--limit", "200", "--epochs", "1", "--no-progress", "--no-augment", "--plot",
+                str(tmp_path / "c.png"), "--optimizer", "sgd", "--checkpoint-dir", str(tmp_path / "ck")])
     err = capsys.readouterr().err
     assert "matplotlib is not installed" in err and not (tmp_path / "c.png").exists()
+    assert e.value.code == 2 and len(err.strip().splitlines()) == 1 and not (tmp_path / "ck").exists()
 
 
 def test_cli_on_an_idx_folder(tmp_path, capsys):

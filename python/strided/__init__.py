@@ -9,7 +9,7 @@ from .functional import (avg_pool2d, avg_pool2d_backward, conv2d, conv2d_backwar
 from . import models, nn
 from . import data, losses, optim
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 
 def set_num_threads(n: int) -> None:
@@ -24,6 +24,14 @@ def get_num_threads() -> int:
     return _C.get_num_threads()
 
 
+def load_model(path, device="cpu"):
+    """A checkpoint of strided-train as a ready model: eval mode, `model.preprocess(images)` (raw images ->
+    its normalized input batch; one image works), `model.classes`. See strided.train.deploy.load_model."""
+    from .train.deploy import load_model as _load
+
+    return _load(path, device)
+
+
 def cpu_capability() -> str:
     """SIMD level the CPU kernels use: 'avx512', 'avx2' or 'default' (STRIDED_CPU_CAPABILITY can lower it)."""
     return _C.cpu_capability()
@@ -31,4 +39,5 @@ def cpu_capability() -> str:
 
 __all__ = ["conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward", "avg_pool2d",
            "avg_pool2d_backward", "linear", "linear_backward", "relu", "relu_backward", "conv_output_shape",
-           "pool_output_shape", "set_num_threads", "get_num_threads", "cpu_capability", "conv_algorithm", "conv_algorithms", "__version__"]
+           "pool_output_shape", "set_num_threads", "get_num_threads", "cpu_capability", "conv_algorithm", "conv_algorithms", "load_model",
+           "__version__"]

@@ -6,6 +6,7 @@ import numpy as np
 
 import strided
 from strided import _C, reference
+from strided._device import gpu_status
 
 
 def self_check():
@@ -49,6 +50,7 @@ def main():
     print(f"  OpenMP threads : {strided.get_num_threads()}")
     print(f"  SIMD level     : {strided.cpu_capability()} (CPU offers {_C.cpu_detected()})")
     print(f"  conv algorithms: {', '.join(strided.conv_algorithms())}")
+    print(f"  GPU            : {gpu_status()[1]}")
     limits = {np.float32: 1e-5, np.float64: 1e-12}
     failed = 0
     print("self-check against strided.reference (max relative error):")

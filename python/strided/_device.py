@@ -17,6 +17,24 @@ def cupy():
     return cp
 
 
+def gpu_status():
+    """(usable, one line): whether --device cuda can work here, and the CuPy version and GPUs, or why not
+    (CuPy missing: the extra to install; CuPy present but no driver or device: CuPy's reason)."""
+    try:
+        import cupy as cp
+    except ImportError:
+        return False, _CUPY_HINT
+    try:
+        n = cp.cuda.runtime.getDeviceCount()
+        names = [cp.cuda.runtime.getDeviceProperties(i)["name"] for i in range(n)]
+    except Exception as e:  # CUDARuntimeError and friends: no driver, driver too old, no device
+        return False, f"CuPy {cp.__version__} is installed but cannot reach a GPU ({type(e).__name__}: {e})"
+    if not n:
+        return False, f"CuPy {cp.__version__} is installed but sees no GPU"
+    names = [x.decode() if isinstance(x, bytes) else str(x) for x in names]
+    return True, f"CuPy {cp.__version__}, {n} GPU(s): {', '.join(names)}"
+
+
 def is_gpu_array(a) -> bool:
     return type(a) is not np.ndarray and type(a).__module__.split(".")[0] == "cupy"
 

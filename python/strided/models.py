@@ -66,25 +66,32 @@ def brain_second(num_classes=2, in_channels=1, input_size=128):
                          nn.Linear(32 * s[2] * s[3], 128), nn.ReLU(), nn.Linear(128, num_classes))
 
 
-def alexnet(num_classes=1000, in_channels=3, small=False, dropout=0.5):
+def alexnet(num_classes=1000, in_channels=3, small=False, dropout=0.5, input_size=None):
     """AlexNet.  small=False: the paper's single-stream network on 224x224 (conv1 11x11/4 padding 2 ->
     96x55x55, pool 3/2, conv 5x5 256, pool, 3x conv3x3 384/384/256, pool -> 256x6x6, FC 4096, 4096, out;
     62,378,344 parameters for 1000 classes; LRN omitted).  small=True: a CIFAR-sized variant for 32x32
-    (3x3 convs 64-192-384-256-256, three 2x2 max pools -> 256x4x4, FC 1024, 1024, out)."""
+    (3x3 convs 64-192-384-256-256, three 2x2 max pools -> 256x4x4, FC 1024, 1024, out).  input_size (default
+    224, or 32 when small) sizes the first FC layer for other images: the features then end at
+    256 x side x side."""
     if small:
         features = [nn.Conv2d(in_channels, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                     nn.Conv2d(64, 192, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                     nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(),
                     nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(),
                     nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
-        flat, hidden = 256 * 4 * 4, 1024
+        hidden = 1024
     else:
         features = [nn.Conv2d(in_channels, 96, 11, stride=4, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
                     nn.Conv2d(96, 256, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
                     nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(),
                     nn.Conv2d(384, 384, 3, padding=1), nn.ReLU(),
                     nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2)]
-        flat, hidden = 256 * 6 * 6, 4096
+        hidden = 4096
+    side = input_size if input_size is not None else 32 if small else 224
+    shape = (in_channels, side, side)
+    for layer in features:
+        shape = layer.output_shape(shape)
+    flat = shape[0] * shape[1] * shape[2]
     classifier = [nn.Flatten(), nn.Dropout(dropout), nn.Linear(flat, hidden), nn.ReLU(),
                   nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)]
     return nn.Sequential(OrderedDict([("features", nn.Sequential(*features)),
@@ -100,9 +107,9 @@ VGG_CONFIGS = {
 }
 
 
-def vgg(config, num_classes=1000, in_channels=3, batch_norm=False, input_size=224, hidden=4096, dropout=0.5):
-    """VGG of a configuration of the paper's table ('A', 'B', 'D', 'E'): 3x3 convs (padding 1) + ReLU
-    (+ BN with batch_norm=True), 2x2 max pools, then FC hidden, hidden, num_classes with dropout.
+def vgg(config="D", num_classes=1000, in_channels=3, batch_norm=False, input_size=224, hidden=4096, dropout=0.5):
+    """VGG of a configuration of the paper's table ('A', 'B', 'D' (default: VGG-16), 'E'): 3x3 convs
+    (padding 1) + ReLU (+ BN with batch_norm=True), 2x2 max pools, then FC hidden, hidden, num_classes with dropout.
     input_size must be a multiple of 32 (224: 512x7x7 features; 32 for CIFAR: 512x1x1)."""
     if input_size % 32:
         raise ValueError(f"vgg needs input_size a multiple of 32, got {input_size}")
@@ -123,24 +130,24 @@ def vgg(config, num_classes=1000, in_channels=3, batch_norm=False, input_size=22
                                       ("classifier", nn.Sequential(*classifier))]))
 
 
-def vgg11(num_classes=1000, in_channels=3, **kw):
+def vgg11(num_classes=1000, in_channels=3, batch_norm=False, input_size=224, **kw):
     """VGG configuration A (11 weight layers): 132,863,336 parameters for 1000 classes."""
-    return vgg("A", num_classes, in_channels, **kw)
+    return vgg("A", num_classes, in_channels, batch_norm, input_size, **kw)
 
 
-def vgg13(num_classes=1000, in_channels=3, **kw):
+def vgg13(num_classes=1000, in_channels=3, batch_norm=False, input_size=224, **kw):
     """VGG configuration B (13 weight layers): 133,047,848 parameters for 1000 classes."""
-    return vgg("B", num_classes, in_channels, **kw)
+    return vgg("B", num_classes, in_channels, batch_norm, input_size, **kw)
 
 
-def vgg16(num_classes=1000, in_channels=3, **kw):
+def vgg16(num_classes=1000, in_channels=3, batch_norm=False, input_size=224, **kw):
     """VGG configuration D (16 weight layers): 138,357,544 parameters for 1000 classes."""
-    return vgg("D", num_classes, in_channels, **kw)
+    return vgg("D", num_classes, in_channels, batch_norm, input_size, **kw)
 
 
-def vgg19(num_classes=1000, in_channels=3, **kw):
+def vgg19(num_classes=1000, in_channels=3, batch_norm=False, input_size=224, **kw):
     """VGG configuration E (19 weight layers): 143,667,240 parameters for 1000 classes."""
-    return vgg("E", num_classes, in_channels, **kw)
+    return vgg("E", num_classes, in_channels, batch_norm, input_size, **kw)
 
 
 def resnet18(num_classes=1000, in_channels=3, small=False):

@@ -24,16 +24,19 @@ and the seed, so ``resume=`` continues the run where it stopped.
 What lives where (everything is re-exported here):
   trainer.py     Trainer and fit()
   callbacks.py   EarlyStopping
-  checkpoint.py  save_checkpoint / load_checkpoint, written atomically
+  checkpoint.py  save_checkpoint / load_checkpoint, written atomically, loaded only after every check
   predict.py     predict_proba, ensemble_predict and the batch helpers the Trainer shares
+  build.py       models by name, sized for the data (the command line's and load_model's)
+  deploy.py      load_model (strided.load_model) and Preprocess; the strided-predict command is
+                 strided/predict.py
   cli.py         the strided-train command: build_parser, run, main (``__main__.py`` runs it)
 Distributed (data-parallel) training, a later addition, is to get its own module beside these.
 """
 from .callbacks import EarlyStopping
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, read_checkpoint_info, save_checkpoint
 from .cli import DEFAULTS, build_parser, main, run
 from .predict import ensemble_predict, predict_proba
 from .trainer import Trainer, fit
 
-__all__ = ["Trainer", "fit", "EarlyStopping", "save_checkpoint", "load_checkpoint", "predict_proba",
-           "ensemble_predict", "run", "main"]
+__all__ = ["Trainer", "fit", "EarlyStopping", "save_checkpoint", "load_checkpoint", "read_checkpoint_info",
+           "predict_proba", "ensemble_predict", "run", "main"]

@@ -36,11 +36,14 @@ class Trainer:
     the transforms are scaled to [0, 1]. regularization: penalties (strided.losses.L1/L2Regularization)
     added to the loss and its gradient. device: 'cpu' or 'cuda' (moves the model; default: where it is).
     distributed: train data-parallel over the MPI ranks (strided.distributed.DataParallel); default: when
-    the process runs under MPI with more than one rank. Rank 0 alone shows progress."""
+    the process runs under MPI with more than one rank. Rank 0 alone shows progress. info: a JSON-able dict
+    saved in every checkpoint (what strided.load_model needs: 'model', 'model_args', 'mean', 'std',
+    'classes', 'image_size', 'in_channels')."""
 
     def __init__(self, model, optimizer="adam", loss=None, *, scheduler=None, device=None, transform=None,
-                 eval_transform=None, regularization=None, progress=True, seed=0, lr=None, distributed=None):
+                 eval_transform=None, regularization=None, progress=True, seed=0, lr=None, distributed=None, info=None):
         self.model = model
+        self.info = dict(info or {})
         if device is not None:
             model.to(normalize_device(device))
         self.device = _model_device(model)
@@ -195,7 +198,7 @@ class Trainer:
                 break
         if early_stopping is not None and early_stopping.restore_best:
             if early_stopping.best_state is None and ckpt is not None and (ckpt / "best.npz").exists():
-                early_stopping.best_state = load_checkpoint(ckpt / "best.npz")["model_state"]
+                early_stopping.best_state = load_checkpoint(ckpt / "best.npz", template=self.model)["model_state"]
             if early_stopping.best_state is not None:
                 self.model.load_state_dict(early_stopping.best_state)
         return self.history
@@ -259,7 +262,7 @@ class Trainer:
             self.data_parallel.sync_buffers()
         if self.comm.rank == 0:
             save_checkpoint(path, self.model, self.optimizer, self.scheduler, epoch=self.epoch,
-                            history=self.history, extra=extra)
+                            history=self.history, extra=extra, info=self.info)
         self.comm.barrier()
 
     def load(self, path):
@@ -275,7 +278,7 @@ class Trainer:
             self.early_stopping.load_state(extra["early_stopping"])
             best = (path if path.is_dir() else path.parent) / "best.npz"
             if self.early_stopping.restore_best and best.exists():
-                self.early_stopping.best_state = load_checkpoint(best)["model_state"]
+                self.early_stopping.best_state = load_checkpoint(best, template=self.model)["model_state"]
         return meta
 
 
