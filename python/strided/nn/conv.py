@@ -1,11 +1,12 @@
-"""Conv2d: the 2-D convolution layer over strided.conv2d / conv2d_backward."""
+"""Conv2d and ConvTranspose2d: the 2-D convolution layers over strided.conv2d / conv_transpose2d and their
+backwards."""
 from __future__ import annotations
 
 import numpy as np
 
 from .. import functional as F
 from ..ops._validate import pair as _pair
-from ..ops.conv2d.args import conv_output_shape
+from ..ops.conv2d.args import conv_output_shape, conv_transpose_shape_args
 from . import init
 from .module import Module, Parameter, _check_cached
 
@@ -82,4 +83,95 @@ class Conv2d(Module):
         return s
 
 
-__all__ = ["Conv2d"]
+class ConvTranspose2d(Module):
+    """2-D transposed convolution ("deconvolution") with weight (in_channels, out_channels/groups, R, S)
+    and bias (out_channels,), PyTorch's layout: it upsamples by `stride`, the output size being
+    (H - 1) * stride - 2 * padding + dilation * (R - 1) + output_padding + 1.
+
+    `forward(x, output_size=(OH, OW))` picks the output_padding giving that size (as PyTorch: from the
+    smallest size up to stride - 1 above it). Initialization as Conv2d's, with fan_in the weight's
+    dimensions after the first (out_channels/groups * R * S, PyTorch's convention for this layout)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1):
+        super().__init__()
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride = _pair(stride, "stride")
+        self.padding = _pair(padding, "padding")
+        self.output_padding = _pair(output_padding, "output_padding")
+        self.dilation = _pair(dilation, "dilation")
+        self.groups = int(groups)
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ValueError(f"groups={groups} must divide in_channels={in_channels} and "
+                             f"out_channels={out_channels}")
+        self.weight = Parameter(init.empty((self.in_channels, self.out_channels // self.groups, *self.kernel_size)))
+        init.kaiming_normal_(self.weight)
+        if bias:
+            self.bias = Parameter(init.empty((self.out_channels,)))
+        else:
+            self.register_parameter("bias", None)
+        self._x = None
+        self._output_padding = None
+
+    def _geometry(self, output_padding=None):
+        return dict(stride=self.stride, padding=self.padding, groups=self.groups, dilation=self.dilation,
+                    output_padding=self.output_padding if output_padding is None else output_padding)
+
+    def _padding_for(self, x, output_size):
+        """The output_padding that gives `output_size` (its last two entries), PyTorch's rule."""
+        if output_size is None:
+            return self.output_padding
+        want = tuple(int(v) for v in tuple(output_size)[-2:])
+        if len(want) != 2:
+            raise ValueError(f"output_size must end with (OH, OW), got {output_size!r}")
+        lo = tuple(int(v) for v in self.output_shape(tuple(x.shape[-3:]), (0, 0))[1:])
+        hi = tuple(v + s - 1 for v, s in zip(lo, self.stride))
+        if not all(a <= v <= b for a, v, b in zip(lo, want, hi)):
+            raise ValueError(f"output_size {want} is not possible for an input of shape {tuple(x.shape)}: valid "
+                             f"sizes are between {lo} and {hi}")
+        return tuple(v - a for v, a in zip(want, lo))
+
+    def forward(self, x, output_size=None):
+        self._output_padding = self._padding_for(x, output_size)
+        self._x = x
+        return F.conv_transpose2d(x, self.weight.data, None if self.bias is None else self.bias.data,
+                                  **self._geometry(self._output_padding))
+
+    def __call__(self, x, output_size=None):
+        return self.forward(x, output_size)
+
+    def backward(self, gy, need_input_grad=True):
+        x = _check_cached(self, self._x)
+        self._x = None
+        b = self.bias
+        gx, gw, gb = F.conv_transpose2d_backward(gy, x, self.weight.data, **self._geometry(self._output_padding),
+                                                 input_grad=bool(need_input_grad),
+                                                 weight_grad=self.weight.requires_grad,
+                                                 bias_grad=b is not None and b.requires_grad)
+        self.weight.accumulate(gw)
+        if b is not None:
+            b.accumulate(gb)
+        return gx
+
+    def output_shape(self, in_shape, output_padding=None):
+        t = conv_transpose_shape_args((1, *in_shape), self.weight.shape, **self._geometry(output_padding))
+        return t.out_shape[1:]
+
+    def forward_flops(self, in_shape, out_shape):
+        kh, kw = self.kernel_size
+        return 2 * int(np.prod(in_shape)) * (self.out_channels // self.groups) * kh * kw
+
+    def extra_repr(self):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        for name, default in (("padding", (0, 0)), ("output_padding", (0, 0)), ("dilation", (1, 1))):
+            if getattr(self, name) != default:
+                s += f", {name}={getattr(self, name)}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+__all__ = ["Conv2d", "ConvTranspose2d"]
