@@ -89,8 +89,12 @@ class ConvTranspose2d(Module):
     (H - 1) * stride - 2 * padding + dilation * (R - 1) + output_padding + 1.
 
     `forward(x, output_size=(OH, OW))` picks the output_padding giving that size (as PyTorch: from the
-    smallest size up to stride - 1 above it). Initialization as Conv2d's, with fan_in the weight's
-    dimensions after the first (out_channels/groups * R * S, PyTorch's convention for this layout)."""
+    smallest size up to stride - 1 above it).
+
+    Initialization: bias zeros, weight He-normal over the terms each output element sums,
+    fan_in = in_channels/groups * R * S / (stride_h * stride_w), so activations keep their scale through
+    the upsampling (PyTorch's fan for this layout, the weight's dims after the first, counts
+    out_channels/groups * R * S instead, a stride^2 * out/in times larger variance)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
                  bias=True, dilation=1):
@@ -106,7 +110,8 @@ class ConvTranspose2d(Module):
             raise ValueError(f"groups={groups} must divide in_channels={in_channels} and "
                              f"out_channels={out_channels}")
         self.weight = Parameter(init.empty((self.in_channels, self.out_channels // self.groups, *self.kernel_size)))
-        init.kaiming_normal_(self.weight)
+        terms = self.in_channels // self.groups * self.kernel_size[0] * self.kernel_size[1]
+        init.normal_(self.weight, std=float(np.sqrt(2.0 * self.stride[0] * self.stride[1] / terms)))
         if bias:
             self.bias = Parameter(init.empty((self.out_channels,)))
         else:
