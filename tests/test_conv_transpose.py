@@ -11,7 +11,7 @@ from strided import reference as R
 from strided.ops.conv2d.args import conv_transpose_shape_args
 from strided.ops._size import out_size, transposed_out_size
 from oracle import CONV_T, DTYPES, LAYOUTS, check_conv_transpose, conv_t_case, layout
-from test_gradcheck import numeric_grad
+from test_gradcheck import check_reference_gradients
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -96,14 +96,8 @@ def test_is_the_gradient_of_conv2d():
 def test_reference_gradients_by_finite_differences(geo):
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((2, 4, 4, 3)), rng.standard_normal((4, 6 // geo["groups"], 3, 2))
-    b = rng.standard_normal(6)
-    y = R.conv_transpose2d(x, w, b, **geo)
-    gy = rng.standard_normal(y.shape)
-    gx, gw, gb = R.conv_transpose2d_backward(gy, x, w, **geo)
-    f = lambda: R.conv_transpose2d(x, w, b, **geo)  # noqa: E731
-    np.testing.assert_allclose(gx, numeric_grad(f, x, gy), rtol=1e-7, atol=1e-8)
-    np.testing.assert_allclose(gw, numeric_grad(f, w, gy), rtol=1e-7, atol=1e-8)
-    np.testing.assert_allclose(gb, numeric_grad(f, b, gy), rtol=1e-7, atol=1e-8)
+    check_reference_gradients(R.conv_transpose2d, R.conv_transpose2d_backward, x, w, rng.standard_normal(6), geo,
+                              rng)
 
 
 @pytest.mark.parametrize("name", sorted(CONV_T))
