@@ -8,10 +8,11 @@ from ..._device import array_module
 from .. import _dispatch
 from .._dispatch import contiguous as _c
 from .._dispatch import external as _external
+from .._types import Array
 from .args import elementwise_args
 
 
-def relu(x):
+def relu(x: Array) -> Array:
     """Rectified linear unit, max(x, 0), NaN passing through: one streaming pass (C++) or CuPy's maximum.
 
     Args:
@@ -30,7 +31,7 @@ def relu(x):
     return _C.relu_forward(_c(x, dtype))
 
 
-def relu_backward(gy, y):
+def relu_backward(gy: Array, y: Array) -> Array:
     """Gradient of relu from its output y: gy where y > 0, else 0.
 
     Args:

@@ -8,12 +8,14 @@ from .. import _algorithm, _dispatch
 from .._dispatch import contiguous as _c
 from .._dispatch import external as _external
 from .._dispatch import unbatched
+from .._types import Array, Grads, IntPair, OptArray, Padding
 from .args import conv_args
 from .transpose import conv_transpose2d, conv_transpose2d_backward
 
 
 @unbatched("x")
-def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d(x: Array, w: Array, b: OptArray = None, stride: IntPair = 1, padding: Padding = 0,
+           dilation: IntPair = 1, groups: int = 1) -> Array:
     """2-D cross-correlation (PyTorch's convolution) of x with w, plus an optional bias.
 
     y[n, k, i, j] = b[k] + sum over c, r, s of w[k, c, r, s] * xpad[n, g*C/groups + c, i*sh + r*dh, j*sw + s*dw]
@@ -49,8 +51,9 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
 
 
 @unbatched("x", "gy", out=(0,))
-def conv2d_backward(gy, x, w, stride=1, padding=0, dilation=1, groups=1, *,
-                    input_grad=True, weight_grad=True, bias_grad=True):
+def conv2d_backward(gy: Array, x: Array, w: Array, stride: IntPair = 1, padding: Padding = 0, dilation: IntPair = 1,
+                    groups: int = 1, *, input_grad: bool = True, weight_grad: bool = True,
+                    bias_grad: bool = True) -> Grads:
     """Gradients (gx, gw, gb) of conv2d for the output gradient gy.
 
     Args:

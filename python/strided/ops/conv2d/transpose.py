@@ -10,6 +10,7 @@ from .. import _algorithm, _dispatch
 from .._dispatch import contiguous as _c
 from .._dispatch import external as _external
 from .._dispatch import unbatched
+from .._types import Array, Grads, IntPair, OptArray
 from .args import TransposeArgs, conv_transpose_args
 
 
@@ -25,7 +26,8 @@ def _reached(y, t: TransposeArgs, like, dtype):
 
 
 @unbatched("x")
-def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+def conv_transpose2d(x: Array, w: Array, b: OptArray = None, stride: IntPair = 1, padding: IntPair = 0,
+                     output_padding: IntPair = 0, groups: int = 1, dilation: IntPair = 1) -> Array:
     """2-D transposed convolution (the gradient of conv2d with respect to its input, "deconvolution").
 
     Args:
@@ -68,8 +70,9 @@ def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0, groups
 
 
 @unbatched("x", "gy", out=(0,))
-def conv_transpose2d_backward(gy, x, w, stride=1, padding=0, output_padding=0, groups=1, dilation=1, *,
-                              input_grad=True, weight_grad=True, bias_grad=True):
+def conv_transpose2d_backward(gy: Array, x: Array, w: Array, stride: IntPair = 1, padding: IntPair = 0,
+                              output_padding: IntPair = 0, groups: int = 1, dilation: IntPair = 1, *,
+                              input_grad: bool = True, weight_grad: bool = True, bias_grad: bool = True) -> Grads:
     """Gradients (gx, gw, gb) of conv_transpose2d for the output gradient gy; one not asked for is None.
 
     Args:

@@ -7,11 +7,12 @@ from .. import _dispatch
 from .._dispatch import contiguous as _c
 from .._dispatch import external as _external
 from .._dispatch import unbatched
+from .._types import Array, Grads, OptArray
 from .args import linear_args
 
 
 @unbatched("x", ndim=2, any_leading=True)
-def linear(x, w, b=None):
+def linear(x: Array, w: Array, b: OptArray = None) -> Array:
     """Fully connected: y = x @ w.T + b.
 
     NumPy arrays run strided's GEMM on its own threads; CuPy arrays use cupy.matmul (cuBLAS).
@@ -38,7 +39,8 @@ def linear(x, w, b=None):
 
 
 @unbatched("x", "gy", out=(0,), ndim=2, any_leading=True)
-def linear_backward(gy, x, w, *, input_grad=True, weight_grad=True, bias_grad=True):
+def linear_backward(gy: Array, x: Array, w: Array, *, input_grad: bool = True, weight_grad: bool = True,
+                    bias_grad: bool = True) -> Grads:
     """Gradients (gx, gw, gb) of linear for the output gradient gy.
 
     Args:

@@ -8,11 +8,13 @@ from .. import _dispatch
 from .._dispatch import contiguous as _c
 from .._dispatch import external as _external
 from .._dispatch import unbatched
+from .._types import Array, IntPair, OptIntPair
 from .args import pool_args
 
 
 @unbatched("x")
-def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+def max_pool2d(x: Array, kernel_size: IntPair, stride: OptIntPair = None, padding: IntPair = 0,
+               ceil_mode: bool = False) -> Array:
     """2-D max pooling: the maximum of each kernel_size window.
 
     Padding counts as -inf (never picked); ties go to the first maximum in row-major window order; a NaN
@@ -43,7 +45,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
 
 
 @unbatched("x", "gy")
-def max_pool2d_backward(gy, x, kernel_size, stride=None, padding=0, ceil_mode=False):
+def max_pool2d_backward(gy: Array, x: Array, kernel_size: IntPair, stride: OptIntPair = None, padding: IntPair = 0,
+                        ceil_mode: bool = False) -> Array:
     """Gradient of max_pool2d: each window's gy goes to its maximum (the first one of ties; a NaN
     takes it).
 
@@ -66,7 +69,8 @@ def max_pool2d_backward(gy, x, kernel_size, stride=None, padding=0, ceil_mode=Fa
 
 
 @unbatched("x")
-def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+def avg_pool2d(x: Array, kernel_size: IntPair, stride: OptIntPair = None, padding: IntPair = 0,
+               ceil_mode: bool = False, count_include_pad: bool = True) -> Array:
     """2-D average pooling: the mean of each kernel_size window.
 
     Args:
@@ -91,7 +95,8 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
 
 
 @unbatched("x", "gy")
-def avg_pool2d_backward(gy, x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+def avg_pool2d_backward(gy: Array, x: Array, kernel_size: IntPair, stride: OptIntPair = None, padding: IntPair = 0,
+                        ceil_mode: bool = False, count_include_pad: bool = True) -> Array:
     """Gradient of avg_pool2d: each window's gy, divided by its divisor, spread over the window.
 
     Args:
