@@ -9,8 +9,7 @@ Each family holds `args.py` (argument validation and geometry), `reference.py` (
 `cuda.py` where it has CUDA kernels of its own (its launch plans and GPU ops), and in `__init__.py` the
 dispatching public functions. Shared pieces: `_validate` (ints, pairs, dtypes, shapes), `_size` (the
 output-size rule), `_dispatch` (the CPU/GPU choice, unbatched inputs), `_types` (the signatures' type aliases),
-`_algorithm` (the conv-algorithm choice, below both
-dispatchers). strided.functional and strided.reference gather the families under the public names.
+`_algorithm` (the conv-algorithm choice, below both dispatchers). strided.functional and strided.reference gather the families under the public names.
 
 This package's namespace stays the families' (strided.ops.conv2d is the sub-package, not the function),
 so it re-exports nothing.
