@@ -57,26 +57,69 @@ def _f64(*arrays):
     return [None if a is None else np.asarray(a, np.float64) for a in arrays]
 
 
+def _check_conv_op(op, x, w, b, geo, gy, rng, lib, to_lib, from_lib):
+    """Compare lib.<op> and lib.<op>_backward with the reference's: y, gx, gw, gb."""
+    forward, backward = getattr(reference, op), getattr(reference, op + "_backward")
+    dtype = x.dtype
+    x64, w64, b64 = _f64(x, w, b)
+    want = forward(x64, w64, b64, **geo)
+    bound = forward(np.abs(x64), np.abs(w64), None if b is None else np.abs(b64), **geo)
+    y = from_lib(getattr(lib, op)(to_lib(x), to_lib(w), to_lib(b), **geo))
+    assert_close(y, want, bound, dtype, f"{op} forward")
+    if gy is None:
+        gy = (rng or np.random.default_rng(0)).standard_normal(want.shape).astype(dtype)
+    (gy64,) = _f64(gy)
+    want = backward(gy64, x64, w64, **geo)
+    bound = backward(np.abs(gy64), np.abs(x64), np.abs(w64), **geo)
+    got = getattr(lib, op + "_backward")(to_lib(gy), to_lib(x), to_lib(w), **geo)
+    for g, g0, gb, what in zip(got, want, bound, ("input", "weight", "bias")):
+        assert_close(from_lib(g), g0, gb, dtype, f"{op} grad {what}")
+    return y
+
+
 def check_conv(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, gy=None, rng=None,
                lib=strided, to_lib=lambda a: a, from_lib=lambda a: a):
     """Compare lib.conv2d and lib.conv2d_backward with the reference: y, gx, gw, gb."""
     geo = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
-    dtype = x.dtype
-    x64, w64, b64 = _f64(x, w, b)
-    want = reference.conv2d(x64, w64, b64, **geo)
-    bound = reference.conv2d(np.abs(x64), np.abs(w64), None if b is None else np.abs(b64), **geo)
-    y = from_lib(lib.conv2d(to_lib(x), to_lib(w), to_lib(b), **geo))
-    assert_close(y, want, bound, dtype, "conv2d forward")
-    if gy is None:
-        gy = (rng or np.random.default_rng(0)).standard_normal(want.shape).astype(dtype)
-    (gy64,) = _f64(gy)
-    gx0, gw0, gb0 = reference.conv2d_backward(gy64, x64, w64, **geo)
-    gxb, gwb, gbb = reference.conv2d_backward(np.abs(gy64), np.abs(x64), np.abs(w64), **geo)
-    gx, gw, gb = (from_lib(g) for g in lib.conv2d_backward(to_lib(gy), to_lib(x), to_lib(w), **geo))
-    assert_close(gx, gx0, gxb, dtype, "conv2d grad input")
-    assert_close(gw, gw0, gwb, dtype, "conv2d grad weight")
-    assert_close(gb, gb0, gbb, dtype, "conv2d grad bias")
-    return y
+    return _check_conv_op("conv2d", x, w, b, geo, gy, rng, lib, to_lib, from_lib)
+
+
+def check_conv_transpose(x, w, b=None, *, stride=1, padding=0, output_padding=0, groups=1, dilation=1, gy=None,
+                         rng=None, lib=strided, to_lib=lambda a: a, from_lib=lambda a: a):
+    """Compare lib.conv_transpose2d and its backward with the (scatter-form) reference: y, gx, gw, gb."""
+    geo = dict(stride=stride, padding=padding, output_padding=output_padding, groups=groups, dilation=dilation)
+    return _check_conv_op("conv_transpose2d", x, w, b, geo, gy, rng, lib, to_lib, from_lib)
+
+
+# Transposed-convolution sweeps for every backend: (N, C_in, H, W, C_out, R, S, stride, padding,
+# output_padding, dilation, groups). Cases marked "cut" have output_padding > padding + stride - 1, so the
+# last output rows/columns are reached by no input (only the bias).
+CONV_T = {
+    "basic": (2, 3, 5, 4, 4, 3, 3, 1, 0, 0, 1, 1),
+    "stride2_pad1_outpad1": (2, 4, 7, 6, 6, 3, 3, 2, 1, 1, 1, 2),
+    "dcgan_4x4_s2": (3, 8, 7, 7, 4, 4, 4, 2, 1, 0, 1, 1),
+    "asym": (1, 6, 5, 7, 9, 3, 2, (1, 2), (2, 1), (1, 0), (2, 1), 3),
+    "dilated": (2, 2, 6, 5, 3, 3, 2, 1, 2, 0, (2, 3), 1),
+    "cut_by_dilation": (2, 2, 5, 5, 2, 2, 3, 1, 0, 2, 3, 1),  # cut
+    "cut_both": (1, 3, 4, 3, 3, 2, 2, (1, 2), (0, 1), (2, 3), 4, 1),  # cut
+    "depthwise": (2, 5, 6, 6, 5, 3, 3, 2, 1, 1, 1, 5),
+    "channel_multiplier": (2, 4, 5, 5, 8, 3, 3, 3, 2, 2, 1, 4),
+    "primes": (1, 3, 11, 13, 7, 5, 7, 3, 2, 1, 1, 1),
+    "one_pixel": (2, 3, 1, 1, 2, 1, 1, 1, 0, 0, 1, 1),
+    "big_padding": (1, 2, 9, 8, 3, 3, 3, 1, 2, 0, 1, 1),
+    "stride_over_kernel": (2, 2, 4, 5, 3, 2, 2, 4, 0, 3, 1, 1),
+    "many_out_channels": (1, 2, 4, 4, 66, 3, 3, 2, 1, 1, 1, 1),
+    "empty_batch": (0, 3, 5, 5, 4, 3, 3, 2, 1, 1, 1, 1),
+}
+
+
+def conv_t_case(rng, name, dtype=np.float64, bias=True):
+    """x, w, b and the geometry keywords of one CONV_T case."""
+    N, C, H, W, K, R, S, stride, padding, out_pad, dilation, groups = CONV_T[name]
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((C, K // groups, R, S)).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype) if bias else None
+    return x, w, b, dict(stride=stride, padding=padding, output_padding=out_pad, dilation=dilation, groups=groups)
 
 
 def assert_same_max(got, want, what):

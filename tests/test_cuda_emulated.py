@@ -20,7 +20,8 @@ from strided.ops import _dispatch
 from strided.ops.conv2d import cuda as conv_cuda
 from strided.ops.conv2d.args import conv_args
 from strided.ops.pool2d.args import pool_args
-from oracle import CONV, DTYPES, POOL, case, check_conv, check_conv_case, check_pool, conv_cases
+from oracle import (CONV, CONV_T, DTYPES, POOL, case, check_conv, check_conv_case, check_conv_transpose, check_pool,
+                    conv_cases, conv_t_case)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "cuda_emu"))
 import emulator  # noqa: E402
@@ -243,3 +244,18 @@ def test_portable_ucontext_switch(tmp_path_factory):
     with pytest.raises(emulator.EmuError, match="barrier divergence"):
         k.backend.launch(cuda.Launch("emu_test_divergent_barrier", (1, 1, 1), (64, 1, 1), 0, ("out",)), "",
                          {"out": np.zeros(64)})
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(CONV_T))
+def test_conv_transpose(emulate, name, dtype):
+    """conv_transpose2d runs conv2d's GPU kernels with the roles swapped: forward on backward_input, input
+    gradient on the forward, weight gradient on backward_weight."""
+    rng = np.random.default_rng(len(name))
+    x, w, b, geo = conv_t_case(rng, name, dtype)
+    for algo in ("tiled", "direct"):
+        k = emulate(algo)
+        check_conv_transpose(x, w, b, **geo, rng=rng)
+        ran = {launch[0] for launch in k.backend.log}
+        if x.shape[0]:
+            assert {"conv2d_backward_input", f"conv2d_forward_{algo}"} <= ran

@@ -32,10 +32,14 @@ def test_conv_reference_gradients(geo):
     rng = np.random.default_rng(0)
     x, w, b = rng.standard_normal((2, 4, 6, 5)), rng.standard_normal((4, 4 // geo["groups"], 3, 2)), \
         rng.standard_normal(4)
-    y = R.conv2d(x, w, b, **geo)
-    gy = rng.standard_normal(y.shape)
-    gx, gw, gb = R.conv2d_backward(gy, x, w, **geo)
-    f = lambda: R.conv2d(x, w, b, **geo)  # noqa: E731
+    check_reference_gradients(R.conv2d, R.conv2d_backward, x, w, b, geo, rng)
+
+
+def check_reference_gradients(forward, backward, x, w, b, geo, rng):
+    """backward's (gx, gw, gb) against central differences of sum(forward(x, w, b) * gy)."""
+    gy = rng.standard_normal(forward(x, w, b, **geo).shape)
+    gx, gw, gb = backward(gy, x, w, **geo)
+    f = lambda: forward(x, w, b, **geo)  # noqa: E731
     np.testing.assert_allclose(gx, numeric_grad(f, x, gy), rtol=1e-7, atol=1e-8)
     np.testing.assert_allclose(gw, numeric_grad(f, w, gy), rtol=1e-7, atol=1e-8)
     np.testing.assert_allclose(gb, numeric_grad(f, b, gy), rtol=1e-7, atol=1e-8)

@@ -95,7 +95,8 @@ def test_threads_do_not_change_the_result():
 
 @pytest.mark.parametrize("call,exc,pattern", [
     (lambda: strided.linear(np.zeros((2, 3)), np.zeros((4, 5))), ValueError, r"x has shape \(2, 3\), expected \(N, 5\)"),
-    (lambda: strided.linear(np.zeros(3), np.zeros((4, 3))), ValueError, r"x has shape \(3,\)"),
+    (lambda: strided.linear(np.zeros(3), np.zeros((4, 5))), ValueError,
+     r"x has shape \(1, 3\), expected \(N, 5\).*x of shape \(3,\) taken as a batch of shape \(1, 3\)"),
     (lambda: strided.linear(np.zeros((2, 3)), np.zeros(3)), ValueError, r"linear weight is 2-D"),
     (lambda: strided.linear(np.zeros((2, 3)), np.zeros((4, 3)), np.zeros(3)), ValueError,
      r"b has shape \(3,\), expected \(4,\)"),

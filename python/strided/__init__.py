@@ -4,7 +4,8 @@ from . import _C, reference
 from .ops.conv2d.args import conv_output_shape
 from .ops.pool2d.args import pool_output_shape
 from .functional import (avg_pool2d, avg_pool2d_backward, conv2d, conv2d_backward, conv_algorithm,
-                         conv_algorithms, linear, linear_backward, max_pool2d, max_pool2d_backward, relu,
+                         conv_algorithms, conv_transpose2d, conv_transpose2d_backward, linear, linear_backward,
+                         max_pool2d, max_pool2d_backward, relu,
                          relu_backward)
 from . import models, nn
 from . import data, losses, optim
@@ -37,7 +38,8 @@ def cpu_capability() -> str:
     return _C.cpu_capability()
 
 
-__all__ = ["conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward", "avg_pool2d",
+__all__ = ["conv2d", "conv2d_backward", "conv_transpose2d", "conv_transpose2d_backward", "max_pool2d",
+           "max_pool2d_backward", "avg_pool2d",
            "avg_pool2d_backward", "linear", "linear_backward", "relu", "relu_backward", "conv_output_shape",
            "pool_output_shape", "set_num_threads", "get_num_threads", "cpu_capability", "conv_algorithm", "conv_algorithms", "load_model",
            "__version__"]

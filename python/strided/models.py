@@ -214,3 +214,53 @@ def googlenet(num_classes=1000, in_channels=3, dropout=0.4):
 
 __all__ = ["lenet5", "brain_baseline", "brain_second", "alexnet", "vgg", "vgg11", "vgg13", "vgg16", "vgg19",
            "resnet18", "googlenet_small", "googlenet", "VGG_CONFIGS"]
+
+
+# ---- generative models: an autoencoder and a GAN pair for 1x28x28 images --------------------------------
+# (The module docstring's table covers the classifiers above; these take `in_channels` but no num_classes.)
+
+def conv_autoencoder(in_channels=1, width=16):
+    """A convolutional autoencoder for 28x28 images (a denoiser in strided.train.denoise): the encoder is
+    conv/ReLU/max-pool twice (width x 14 x 14, then 2*width x 7 x 7), the decoder two stride-2 4x4
+    ConvTranspose2d layers back to in_channels x 28 x 28, with a linear output (clip it to the pixel range
+    to display it): a final Sigmoid trained with MSE stalls at the all-background image for hundreds of
+    steps on MNIST (in PyTorch as here). Upsampling by transposed convolution: the decoder learns its own
+    interpolation."""
+    w = int(width)
+    return nn.Sequential(OrderedDict([
+        ("encoder", nn.Sequential(OrderedDict([
+            ("conv1", nn.Conv2d(in_channels, w, 3, padding=1)), ("act1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
+            ("conv2", nn.Conv2d(w, 2 * w, 3, padding=1)), ("act2", nn.ReLU()), ("pool2", nn.MaxPool2d(2)),
+        ]))),
+        ("decoder", nn.Sequential(OrderedDict([
+            ("up1", nn.ConvTranspose2d(2 * w, w, 4, stride=2, padding=1)), ("act1", nn.ReLU()),
+            ("up2", nn.ConvTranspose2d(w, in_channels, 4, stride=2, padding=1)),
+        ]))),
+    ]))
+
+
+def dcgan_generator(latent_dim=64, in_channels=1, width=64, batch_norm=True):
+    """DCGAN-style generator (Radford et al. 2016) for 28x28 images: a latent code z of shape
+    (N, latent_dim, 1, 1) -> ConvTranspose2d 7x7 to 2*width x 7 x 7 -> stride-2 4x4 ConvTranspose2d to
+    width x 14 x 14 -> stride-2 4x4 ConvTranspose2d to in_channels x 28 x 28 -> Tanh (images in [-1, 1]).
+    BatchNorm2d and ReLU between the layers (batch_norm=False drops the norms)."""
+    w = int(width)
+
+    def block(cin, cout, *geometry):
+        layers = [nn.ConvTranspose2d(cin, cout, *geometry, bias=not batch_norm)]
+        return layers + ([nn.BatchNorm2d(cout)] if batch_norm else []) + [nn.ReLU()]
+    return nn.Sequential(*block(latent_dim, 2 * w, 7), *block(2 * w, w, 4, 2, 1),
+                         nn.ConvTranspose2d(w, in_channels, 4, 2, 1), nn.Tanh())
+
+
+def dcgan_discriminator(in_channels=1, width=64, batch_norm=True):
+    """DCGAN-style discriminator for 28x28 images: stride-2 4x4 convolutions to width x 14 x 14 and
+    2*width x 7 x 7 with LeakyReLU(0.2) (BatchNorm2d on the second), then Flatten and Linear to one logit
+    per image, shape (N, 1), for BCEWithLogitsLoss."""
+    w = int(width)
+    second = [nn.Conv2d(w, 2 * w, 4, 2, 1, bias=not batch_norm)] + ([nn.BatchNorm2d(2 * w)] if batch_norm else [])
+    return nn.Sequential(nn.Conv2d(in_channels, w, 4, 2, 1), nn.LeakyReLU(0.2), *second, nn.LeakyReLU(0.2),
+                         nn.Flatten(), nn.Linear(2 * w * 7 * 7, 1))
+
+
+__all__ += ["conv_autoencoder", "dcgan_generator", "dcgan_discriminator"]

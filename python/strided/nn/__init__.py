@@ -17,7 +17,7 @@ initializations), interop.py (to_torch).
 from . import init
 from .activation import ELU, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh
 from .blocks import BasicBlock, Inception
-from .conv import Conv2d
+from .conv import Conv2d, ConvTranspose2d
 from .dropout import Dropout
 from .interop import to_torch
 from .linear import Linear
@@ -27,7 +27,8 @@ from .pooling import AvgPool2d, GlobalAvgPool2d, MaxPool2d
 from .shape import Flatten
 from .summary import Summary, summarize
 
-__all__ = ["init", "Module", "Parameter", "Sequential", "Identity", "Residual", "Concat", "Conv2d", "Linear",
+__all__ = ["init", "Module", "Parameter", "Sequential", "Identity", "Residual", "Concat", "Conv2d",
+           "ConvTranspose2d", "Linear",
            "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "Flatten", "ReLU", "LeakyReLU", "ELU", "Sigmoid",
            "Tanh", "Softplus", "Dropout", "BatchNorm1d", "BatchNorm2d", "BasicBlock", "Inception", "Summary",
            "summarize", "to_torch"]

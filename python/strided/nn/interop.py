@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from .activation import ReLU
-from .conv import Conv2d
+from .conv import Conv2d, ConvTranspose2d
 from .linear import Linear
 from .pooling import MaxPool2d
 from .shape import Flatten
 
 
 def to_torch(model):
-    """torch.nn.Sequential twin of a Sequential of Conv2d / Linear / ReLU / MaxPool2d / Flatten layers (the
-    course's plain CNNs); its dtype follows the model's parameters."""
+    """torch.nn.Sequential twin of a Sequential of Conv2d / ConvTranspose2d / Linear / ReLU / MaxPool2d /
+    Flatten layers (the course's plain CNNs); its dtype follows the model's parameters."""
     import torch
 
     layers = []
@@ -21,6 +21,9 @@ def to_torch(model):
         if isinstance(m, Conv2d):
             t = torch.nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation,
                                 m.groups, bias=m.bias is not None)
+        elif isinstance(m, ConvTranspose2d):
+            t = torch.nn.ConvTranspose2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding,
+                                         m.output_padding, m.groups, m.bias is not None, m.dilation)
         elif isinstance(m, Linear):
             t = torch.nn.Linear(m.in_features, m.out_features, bias=m.bias is not None)
         elif isinstance(m, MaxPool2d):
@@ -28,7 +31,7 @@ def to_torch(model):
         elif isinstance(m, ReLU):
             t = torch.nn.ReLU()
         elif isinstance(m, Flatten):
-            t = torch.nn.Flatten()
+            t = torch.nn.Flatten(m.start_dim, m.end_dim)
         else:
             raise TypeError(f"to_torch has no PyTorch twin for {type(m).__name__}")
         with torch.no_grad():

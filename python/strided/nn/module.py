@@ -441,7 +441,8 @@ class Residual(Module):
 
 
 class Concat(Module):
-    """Parallel branches on the same input, outputs concatenated on the channel axis (axis 1);
+    """Parallel branches on the same input, outputs concatenated on the channel axis (axis 1, or 0 for an
+    unbatched (C, H, W) input);
     backward splits the gradient and sums the branches' input gradients.
     Concat(b0, b1, ...) or Concat(OrderedDict(name=branch))."""
 
@@ -457,15 +458,17 @@ class Concat(Module):
 
     def forward(self, x):
         outs = [m(x) for m in self._modules.values()]
-        object.__setattr__(self, "_sizes", [o.shape[1] for o in outs])
-        return array_module(x).concatenate(outs, axis=1)
+        axis = 0 if x.ndim == 3 else 1  # an unbatched (C, H, W) input has its channels first
+        object.__setattr__(self, "_sizes", (axis, [o.shape[axis] for o in outs]))
+        return array_module(x).concatenate(outs, axis=axis)
 
     def backward(self, gy, need_input_grad=True):
-        sizes = _check_cached(self, self._sizes)
+        axis, sizes = _check_cached(self, self._sizes)
         xp = array_module(gy)
         gx, start = None, 0
         for m, c in zip(self._modules.values(), sizes):
-            g = m.backward(xp.ascontiguousarray(gy[:, start:start + c]), need_input_grad)
+            g = m.backward(xp.ascontiguousarray(gy[(slice(None),) * axis + (slice(start, start + c),)]),
+                           need_input_grad)
             start += c
             gx = _add(gx, g) if need_input_grad else None
         return gx

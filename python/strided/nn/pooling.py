@@ -77,7 +77,7 @@ class AvgPool2d(MaxPool2d):
 
 
 class GlobalAvgPool2d(Module):
-    """Mean over H and W: (N, C, H, W) -> (N, C) (keepdim=True gives (N, C, 1, 1))."""
+    """Mean over H and W: (N, C, H, W) -> (N, C) (keepdim=True gives (N, C, 1, 1)); (C, H, W) -> (C,)."""
 
     def __init__(self, keepdim=False):
         super().__init__()
@@ -85,10 +85,10 @@ class GlobalAvgPool2d(Module):
         self._shape = None
 
     def forward(self, x):
-        if x.ndim != 4:
-            raise ValueError(f"GlobalAvgPool2d expects (N, C, H, W), got {tuple(x.shape)}")
+        if x.ndim not in (3, 4):
+            raise ValueError(f"GlobalAvgPool2d expects (N, C, H, W) or unbatched (C, H, W), got {tuple(x.shape)}")
         self._shape = x.shape
-        return x.mean(axis=(2, 3), keepdims=self.keepdim)
+        return x.mean(axis=(-2, -1), keepdims=self.keepdim)
 
     def backward(self, gy, need_input_grad=True):
         shape = _check_cached(self, self._shape)
@@ -96,7 +96,7 @@ class GlobalAvgPool2d(Module):
         if not need_input_grad:
             return None
         xp = array_module(gy)
-        g = gy.reshape(shape[0], shape[1], 1, 1) / (shape[2] * shape[3])
+        g = gy.reshape(shape[:-2] + (1, 1)) / (shape[-2] * shape[-1])
         return xp.ascontiguousarray(xp.broadcast_to(g, shape))
 
     def output_shape(self, in_shape):

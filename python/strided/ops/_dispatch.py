@@ -1,11 +1,14 @@
 """What every op's dispatcher does before it calls a kernel: accept foreign GPU arrays, pick the backend
 from the array type (NumPy -> strided._C, CuPy -> strided.cuda), and hand the C++ kernels C-contiguous
-arrays of the call's dtype.
+arrays of the call's dtype; and `unbatched`, which lets every op take one unbatched sample as PyTorch does.
 
 Dispatchers call `_dispatch.backend(...)` through the module, so a test can point the GPU path at the
 CUDA grid emulator by replacing this one function.
 """
 from __future__ import annotations
+
+import functools
+import inspect
 
 import numpy as np
 
@@ -36,3 +39,51 @@ def contiguous(a, dtype):
     if a is None or (a.dtype == dtype and a.flags.c_contiguous and a.flags.aligned):  # the common case, fast
         return a
     return np.require(a, dtype, ["C", "A"])
+
+
+def unbatched(*names, out=None, ndim=4, any_leading=False):
+    """Decorator: the op, written for batched arrays of `ndim` dimensions, also takes one unbatched sample
+    (ndim - 1 dimensions) as PyTorch does, and returns unbatched results. With any_leading (linear) the
+    arrays may have any number of leading dimensions instead of one batch axis, (..., features).
+
+    `names` are the op's batched array arguments, the first deciding (x; gy must match its leading shape,
+    else it is passed on as it is and validation names the mismatch). `out`: None when the op returns one
+    batched array, else the indices of the batched arrays in the tuple it returns (None entries pass)."""
+    def decorate(fn):
+        params = list(inspect.signature(fn).parameters)
+        positions = [params.index(n) for n in names]
+
+        def get(args, kwargs, i):
+            return args[positions[i]] if positions[i] < len(args) else kwargs.get(names[i])
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            first = get(args, kwargs, 0)
+            rank = getattr(first, "ndim", ndim)
+            if rank == ndim or (rank != ndim - 1 and not (any_leading and rank >= 1)):
+                return fn(*args, **kwargs)  # batched (or a rank validation will refuse)
+            lead = tuple(first.shape[:rank - ndim + 1])
+            n = int(np.prod(lead))
+            args = list(args)
+            for i, name in enumerate(names):
+                a = get(args, kwargs, i)
+                if a is None or a.ndim != rank or tuple(a.shape[:len(lead)]) != lead:
+                    continue
+                a = a.reshape((n,) + tuple(a.shape[len(lead):]))
+                if positions[i] < len(args):
+                    args[positions[i]] = a
+                else:
+                    kwargs[name] = a
+            try:
+                result = fn(*args, **kwargs)
+            except ValueError as e:  # the message names the batched shapes: say where they came from
+                raise ValueError(f"{e} ({names[0]} of shape {tuple(first.shape)} taken as a batch of shape "
+                                 f"{(n,) + tuple(first.shape[len(lead):])})") from None
+
+            def restore(y):
+                return None if y is None else y.reshape(lead + tuple(y.shape[1:]))
+            if out is None:
+                return restore(result)
+            return tuple(restore(r) if i in out else r for i, r in enumerate(result))
+        return wrapper
+    return decorate

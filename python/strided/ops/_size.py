@@ -16,3 +16,9 @@ def out_size(size, kernel, stride, pad_begin, pad_end, dilation=1, ceil_mode=Fal
     if ceil_mode and (out - 1) * stride >= size + pad_begin:
         out -= 1
     return out
+
+
+def transposed_out_size(size, kernel, stride, padding, dilation=1, output_padding=0):
+    """A transposed convolution's output size, (size - 1) * stride - 2 * padding + dilation * (kernel - 1)
+    + output_padding + 1: the input size of the convolution whose gradient it is."""
+    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .._size import out_size
-from .._validate import call_dtype, expect_shape, is_int, positive_pair
+from .._size import out_size, transposed_out_size
+from .._validate import call_dtype, expect_shape, is_int, pair, positive_pair
 
 
 class ConvArgs(NamedTuple):
@@ -138,3 +138,84 @@ def conv_args(x, w, b=None, gy=None, stride=1, padding=0, dilation=1, groups=1):
 def conv_flops(args: ConvArgs) -> int:
     """Multiply-adds x 2 of one conv2d forward (the same for backward-data and backward-weight)."""
     return 2 * args.N * args.K * args.OH * args.OW * (args.C // args.groups) * args.R * args.S
+
+
+class TransposeArgs(NamedTuple):
+    """A transposed convolution's geometry. `conv` is the convolution whose input gradient it is: its input
+    is the transposed conv's output up to `reach` (None when no output element is reached), its output the
+    transposed conv's input; rows and columns past `reach` get no term (only the bias)."""
+    conv: "ConvArgs | None"
+    out_shape: tuple      # (N, C_out, OH, OW)
+    reach: tuple          # (rows, cols) of the output that some input element reaches
+
+
+def _transposed_dim(size, kernel, stride, pad, dilation, out_pad):
+    """(output size, reached size, end padding of the matching convolution) for one spatial dimension.
+
+    The convolution must map the reached output rows back to exactly `size` rows under the output-size
+    rule: an end padding of pad - out_pad does it, and any value up to stride - 1 above it; where that
+    would be negative (out_pad > pad + stride - 1, possible when dilation > stride) the last rows are
+    unreachable and are cut off instead."""
+    out = transposed_out_size(size, kernel, stride, pad, dilation, out_pad)
+    cut = max(0, out_pad - pad - (stride - 1))
+    return out, out - cut, max(0, pad - out_pad)
+
+
+def conv_transpose_shape_args(x_shape, w_shape, stride=1, padding=0, output_padding=0, groups=1,
+                              dilation=1) -> TransposeArgs:
+    """The geometry of a conv_transpose2d of x (N, C_in, H, W) with w (C_in, C_out/groups, R, S)."""
+    if len(x_shape) != 4:
+        raise ValueError(f"conv_transpose2d expects x of shape (N, C_in, H, W) or (C_in, H, W), "
+                         f"got shape {tuple(x_shape)}")
+    if len(w_shape) != 4:
+        raise ValueError(f"conv_transpose2d expects w of shape (C_in, C_out/groups, R, S), "
+                         f"got shape {tuple(w_shape)}")
+    if not is_int(groups):
+        raise TypeError(f"groups must be an int, got {groups!r}")
+    groups = int(groups)
+    if groups < 1:
+        raise ValueError(f"groups must be positive, got {groups}")
+    N, C, H, W = (int(v) for v in x_shape)
+    Cw, Kg, R, S = (int(v) for v in w_shape)
+    stride = positive_pair(stride, "stride")
+    dilation = positive_pair(dilation, "dilation")
+    pad = pair(padding, "padding")
+    out_pad = pair(output_padding, "output_padding")
+    if min(pad) < 0 or min(out_pad) < 0:
+        raise ValueError(f"padding {padding!r} and output_padding {output_padding!r} must be non-negative")
+    for i in range(2):
+        if out_pad[i] >= max(stride[i], dilation[i]):
+            raise ValueError(f"output_padding {out_pad} must be smaller than either stride {stride} or "
+                             f"dilation {dilation} in each dimension")
+    if min(Cw, Kg, R, S) < 1:
+        raise ValueError(f"w of shape {tuple(w_shape)} must have positive C_in, C_out/groups, R and S")
+    if C % groups:
+        raise ValueError(f"groups={groups} must divide the input channels C_in={C} (x shape {tuple(x_shape)})")
+    if Cw != C:
+        raise ValueError(f"w of shape {tuple(w_shape)} needs C_in = {C} rows (its first dimension) for x of "
+                         f"shape {tuple(x_shape)}")
+    if H < 1 or W < 1:
+        raise ValueError(f"x of shape {tuple(x_shape)} must have positive H and W")
+    OH, RH, pb = _transposed_dim(H, R, stride[0], pad[0], dilation[0], out_pad[0])
+    OW, RW, pr = _transposed_dim(W, S, stride[1], pad[1], dilation[1], out_pad[1])
+    if OH < 1 or OW < 1:
+        raise ValueError(
+            f"conv_transpose2d output size would be {OH}x{OW} < 1: (H - 1) * stride - 2 * padding + "
+            f"dilation * (kernel - 1) + output_padding + 1 with x {tuple(x_shape)}, w {tuple(w_shape)}, "
+            f"stride {stride}, padding {pad}, dilation {dilation}, output_padding {out_pad}")
+    conv = None
+    if RH >= 1 and RW >= 1:
+        conv = ConvArgs(N, Kg * groups, RH, RW, C, R, S, H, W, *stride, pad[0], pb, pad[1], pr, *dilation, groups)
+    return TransposeArgs(conv, (N, Kg * groups, OH, OW), (RH, RW))
+
+
+def conv_transpose_args(x, w, b=None, gy=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Validate one conv_transpose2d call (forward or backward) -> (TransposeArgs, dtype)."""
+    dtype = call_dtype([(x, "x"), (w, "w")], [(b, "b"), (gy, "gy")])
+    t = conv_transpose_shape_args(x.shape, w.shape, stride, padding, output_padding, groups, dilation)
+    if b is not None:
+        expect_shape(b, (t.out_shape[1],), "b", f"one bias per output channel, C_out of w {tuple(w.shape)}")
+    if gy is not None:
+        expect_shape(gy, t.out_shape, "gy", "the conv_transpose2d output shape for "
+                     f"x {tuple(x.shape)} and w {tuple(w.shape)}")
+    return t, dtype
