@@ -10,12 +10,17 @@
 
 Weights are drawn by strided.nn.init (seed it with strided.nn.init.seed(n) for reproducible models);
 build under `with strided.nn.init.skip_init():` to only count parameters or print a summary.
+resnet18, vgg11-19, alexnet and googlenet take `weights=` (a torchvision-format .safetensors or .pth file,
+or a state dict) and then give torchvision's outputs; replace_head, freeze and load_torchvision (from
+strided.pretrained) are here as well, for transfer learning.
 """
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Callable, Optional
 
 from . import nn
+from .pretrained import Weights, freeze, load_torchvision, read_state_dict, replace_head
 from .ops.conv2d.args import conv_output_shape
 from .ops.pool2d.args import pool_output_shape
 
@@ -66,29 +71,90 @@ def brain_second(num_classes=2, in_channels=1, input_size=128):
                          nn.Linear(32 * s[2] * s[3], 128), nn.ReLU(), nn.Linear(128, num_classes))
 
 
-def alexnet(num_classes=1000, in_channels=3, small=False, dropout=0.5):
-    """AlexNet.  small=False: the paper's single-stream network on 224x224 (conv1 11x11/4 padding 2 ->
-    96x55x55, pool 3/2, conv 5x5 256, pool, 3x conv3x3 384/384/256, pool -> 256x6x6, FC 4096, 4096, out;
-    62,378,344 parameters for 1000 classes; LRN omitted).  small=True: a CIFAR-sized variant for 32x32
-    (3x3 convs 64-192-384-256-256, three 2x2 max pools -> 256x4x4, FC 1024, 1024, out)."""
+def _pretrained(arch: str, weights: Weights, num_classes: int, build: Callable[[dict, int], nn.Module]
+                ) -> nn.Module:
+    """A model built by build(state_dict, classes in the weights), loaded with the torchvision-format weights,
+    and given a fresh head when num_classes differs (transfer learning: pretrained backbone, new classifier)."""
+    sd = read_state_dict(weights)
+    head_key = "fc.weight" if arch in ("resnet18", "googlenet") else "classifier.6.weight"
+    if head_key not in sd:
+        raise ValueError(f"these weights are not a torchvision {arch} state dict: no {head_key!r} "
+                         f"(keys start {list(sd)[:4]})")
+    with nn.init.skip_init():  # every parameter is overwritten (load_torchvision is strict)
+        model = build(sd, int(sd[head_key].shape[0]))
+    load_torchvision(model, sd, arch)
+    return model if int(sd[head_key].shape[0]) == num_classes else replace_head(model, num_classes)
+
+
+def _flat_features(features: nn.Sequential, in_channels: int, input_size: int) -> int:
+    shape = (in_channels, input_size, input_size)
+    for m in features:
+        shape = m.output_shape(shape)
+    return int(shape[0] * shape[1] * shape[2])
+
+
+ALEXNET_WIDTHS = {"paper": (96, 256, 384, 384, 256), "torchvision": (64, 192, 384, 256, 256)}
+
+
+def alexnet(num_classes: int = 1000, in_channels: int = 3, small: bool = False, dropout: float = 0.5,
+            torchvision: bool = False, input_size: Optional[int] = None, hidden: Optional[int] = None,
+            weights: Optional[Weights] = None) -> nn.Sequential:
+    """AlexNet: `features` (convolutions, ReLUs, max pools) then `classifier` (Flatten, Dropout, Linear,
+    ReLU, Dropout, Linear, ReLU, Linear).
+
+    small=False: the paper's single-stream network on 224x224 (conv1 11x11/4 padding 2 -> 96x55x55, pool
+    3/2, conv 5x5 256, pool, 3x conv3x3 384/384/256, pool -> 256x6x6, FC 4096, 4096, out; 62,378,344
+    parameters for 1000 classes; LRN omitted). torchvision=True: torchvision's layout (channels
+    64-192-384-256-256, as Krizhevsky 2014), the one its pretrained weights fit. small=True: a CIFAR-sized
+    variant for 32x32 (3x3 convs 64-192-384-256-256, three 2x2 max pools -> 256x4x4, FC 1024, 1024, out).
+
+    Args:
+        num_classes: outputs of the last Linear.
+        in_channels: channels of the input images.
+        small: the 32x32 variant.
+        dropout: dropout probability before the two hidden Linear layers.
+        torchvision: torchvision's channel widths (ignored with small=True).
+        input_size: the input's height and width (square), which sizes the first Linear: default 224 (32
+            with small=True); the smallest is 63 (small=False) or 8 (small=True).
+        hidden: width of the two hidden Linear layers: default 4096 (1024 with small=True).
+        weights: torchvision-format AlexNet weights (a .safetensors or .pth file or a state dict): builds
+            torchvision's layout with them (hidden from the weights), then replaces the head if
+            num_classes differs from the weights' classes. Outputs equal torchvision's on the same input
+            (its adaptive 6x6 average pool is folded into the first Linear for other input sizes).
+
+    Returns:
+        nn.Sequential with children `features` and `classifier`; input (N, in_channels, input_size,
+        input_size), output (N, num_classes) logits.
+
+    Raises:
+        ValueError: input_size too small for the feature layers; weights that do not fit.
+    """
+    if weights is not None:
+        def build(sd, classes):
+            return alexnet(classes, in_channels, dropout=dropout, torchvision=True, input_size=input_size,
+                           hidden=int(sd["classifier.1.weight"].shape[0]))
+        return _pretrained("alexnet", weights, num_classes, build)
     if small:
         features = [nn.Conv2d(in_channels, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                     nn.Conv2d(64, 192, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                     nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(),
                     nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(),
                     nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
-        flat, hidden = 256 * 4 * 4, 1024
+        size, width = 32, 1024
     else:
-        features = [nn.Conv2d(in_channels, 96, 11, stride=4, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
-                    nn.Conv2d(96, 256, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
-                    nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(),
-                    nn.Conv2d(384, 384, 3, padding=1), nn.ReLU(),
-                    nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2)]
-        flat, hidden = 256 * 6 * 6, 4096
-    classifier = [nn.Flatten(), nn.Dropout(dropout), nn.Linear(flat, hidden), nn.ReLU(),
-                  nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)]
-    return nn.Sequential(OrderedDict([("features", nn.Sequential(*features)),
-                                      ("classifier", nn.Sequential(*classifier))]))
+        c1, c2, c3, c4, c5 = ALEXNET_WIDTHS["torchvision" if torchvision else "paper"]
+        features = [nn.Conv2d(in_channels, c1, 11, stride=4, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
+                    nn.Conv2d(c1, c2, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
+                    nn.Conv2d(c2, c3, 3, padding=1), nn.ReLU(),
+                    nn.Conv2d(c3, c4, 3, padding=1), nn.ReLU(),
+                    nn.Conv2d(c4, c5, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2)]
+        size, width = 224, 4096
+    features = nn.Sequential(*features)
+    flat = _flat_features(features, in_channels, size if input_size is None else input_size)
+    width = width if hidden is None else hidden
+    classifier = [nn.Flatten(), nn.Dropout(dropout), nn.Linear(flat, width), nn.ReLU(),
+                  nn.Dropout(dropout), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, num_classes)]
+    return nn.Sequential(OrderedDict([("features", features), ("classifier", nn.Sequential(*classifier))]))
 
 
 VGG_CONFIGS = {
@@ -100,12 +166,46 @@ VGG_CONFIGS = {
 }
 
 
-def vgg(config, num_classes=1000, in_channels=3, batch_norm=False, input_size=224, hidden=4096, dropout=0.5):
-    """VGG of a configuration of the paper's table ('A', 'B', 'D', 'E'): 3x3 convs (padding 1) + ReLU
-    (+ BN with batch_norm=True), 2x2 max pools, then FC hidden, hidden, num_classes with dropout.
-    input_size must be a multiple of 32 (224: 512x7x7 features; 32 for CIFAR: 512x1x1)."""
+VGG_ARCHS = {"A": "vgg11", "B": "vgg13", "D": "vgg16", "E": "vgg19"}
+
+
+def vgg(config: str, num_classes: int = 1000, in_channels: int = 3, batch_norm: bool = False,
+        input_size: int = 224, hidden: int = 4096, dropout: float = 0.5,
+        weights: Optional[Weights] = None) -> nn.Sequential:
+    """VGG of a configuration of the paper's table: 3x3 convs (padding 1) + ReLU (+ BN with
+    batch_norm=True), 2x2 max pools, then FC hidden, hidden, num_classes with dropout; the layer indices
+    of `features` are torchvision's.
+
+    Args:
+        config: 'A', 'B', 'D' or 'E' (VGG-11, 13, 16, 19; the layers are in VGG_CONFIGS).
+        num_classes: outputs of the last Linear.
+        in_channels: channels of the input images.
+        batch_norm: BatchNorm2d after every convolution (torchvision's vgg*_bn).
+        input_size: height and width of the (square) input, a multiple of 32 (224: 512x7x7 features;
+            32 for CIFAR: 512x1x1).
+        hidden: width of the two hidden Linear layers.
+        dropout: dropout probability after each hidden Linear.
+        weights: torchvision-format VGG weights of this configuration (.safetensors / .pth file or state
+            dict): batch_norm and hidden are read from them, the head is replaced when num_classes differs,
+            and torchvision's adaptive 7x7 average pool is folded into the first Linear, so any input_size
+            gives torchvision's outputs.
+
+    Returns:
+        nn.Sequential with children `features` and `classifier` (Flatten first); input (N, in_channels,
+        input_size, input_size), output (N, num_classes) logits.
+
+    Raises:
+        ValueError: input_size not a multiple of 32, an unknown config, or weights that do not fit.
+    """
+    if config not in VGG_CONFIGS:
+        raise ValueError(f"vgg config must be one of {sorted(VGG_CONFIGS)}, got {config!r}")
     if input_size % 32:
         raise ValueError(f"vgg needs input_size a multiple of 32, got {input_size}")
+    if weights is not None:
+        def build(sd, classes):
+            return vgg(config, classes, in_channels, batch_norm=any(k.endswith("running_mean") for k in sd),
+                       input_size=input_size, hidden=int(sd["classifier.0.weight"].shape[0]), dropout=dropout)
+        return _pretrained(VGG_ARCHS[config], weights, num_classes, build)
     layers, c = [], in_channels
     for v in VGG_CONFIGS[config]:
         if v == "M":
@@ -123,30 +223,55 @@ def vgg(config, num_classes=1000, in_channels=3, batch_norm=False, input_size=22
                                       ("classifier", nn.Sequential(*classifier))]))
 
 
-def vgg11(num_classes=1000, in_channels=3, **kw):
-    """VGG configuration A (11 weight layers): 132,863,336 parameters for 1000 classes."""
+def vgg11(num_classes: int = 1000, in_channels: int = 3, **kw) -> nn.Sequential:
+    """VGG configuration A (11 weight layers): 132,863,336 parameters for 1000 classes.
+    Keywords (batch_norm, input_size, hidden, dropout, weights) as vgg(); returns vgg('A', ...)."""
     return vgg("A", num_classes, in_channels, **kw)
 
 
-def vgg13(num_classes=1000, in_channels=3, **kw):
-    """VGG configuration B (13 weight layers): 133,047,848 parameters for 1000 classes."""
+def vgg13(num_classes: int = 1000, in_channels: int = 3, **kw) -> nn.Sequential:
+    """VGG configuration B (13 weight layers): 133,047,848 parameters for 1000 classes.
+    Keywords (batch_norm, input_size, hidden, dropout, weights) as vgg(); returns vgg('B', ...)."""
     return vgg("B", num_classes, in_channels, **kw)
 
 
-def vgg16(num_classes=1000, in_channels=3, **kw):
-    """VGG configuration D (16 weight layers): 138,357,544 parameters for 1000 classes."""
+def vgg16(num_classes: int = 1000, in_channels: int = 3, **kw) -> nn.Sequential:
+    """VGG configuration D (16 weight layers): 138,357,544 parameters for 1000 classes.
+    Keywords (batch_norm, input_size, hidden, dropout, weights) as vgg(); returns vgg('D', ...)."""
     return vgg("D", num_classes, in_channels, **kw)
 
 
-def vgg19(num_classes=1000, in_channels=3, **kw):
-    """VGG configuration E (19 weight layers): 143,667,240 parameters for 1000 classes."""
+def vgg19(num_classes: int = 1000, in_channels: int = 3, **kw) -> nn.Sequential:
+    """VGG configuration E (19 weight layers): 143,667,240 parameters for 1000 classes.
+    Keywords (batch_norm, input_size, hidden, dropout, weights) as vgg(); returns vgg('E', ...)."""
     return vgg("E", num_classes, in_channels, **kw)
 
 
-def resnet18(num_classes=1000, in_channels=3, small=False):
-    """ResNet-18: stem, four stages of two BasicBlocks (64, 128, 256, 512 channels, strides 1, 2, 2, 2),
-    global average pool, linear.  small=False: ImageNet stem (7x7/2 conv, BN, ReLU, 3x3/2 max pool;
-    11,689,512 parameters for 1000 classes, 3 channels); small=True: CIFAR stem (3x3/1 conv, no pool)."""
+def resnet18(num_classes: int = 1000, in_channels: int = 3, small: bool = False,
+             weights: Optional[Weights] = None) -> nn.Sequential:
+    """ResNet-18 (He et al. 2015): stem, four stages of two BasicBlocks (64, 128, 256, 512 channels,
+    strides 1, 2, 2, 2), global average pool, linear; module names as torchvision's where the containers
+    allow (conv1, bn1, layer1..layer4, fc; a block's layers sit in its `residual`).
+
+    Args:
+        num_classes: outputs of `fc`.
+        in_channels: channels of the input images.
+        small: False: ImageNet stem (7x7/2 conv, BN, ReLU, 3x3/2 max pool; 11,689,512 parameters for 1000
+            classes, 3 channels; any input of at least 32x32 works: 64x64 gives 2x2 before the pool);
+            True: CIFAR stem (3x3/1 conv, no pool).
+        weights: torchvision-format resnet18 weights (.safetensors / .pth file or state dict), loaded into
+            the ImageNet layout, BatchNorm running statistics included; the head is replaced when
+            num_classes differs from the weights' classes.
+
+    Returns:
+        nn.Sequential; input (N, in_channels, H, W), output (N, num_classes) logits.
+
+    Raises:
+        ValueError: weights that do not fit (small=True, in_channels != 3 with ImageNet weights).
+    """
+    if weights is not None:
+        return _pretrained("resnet18", weights, num_classes,
+                           lambda sd, classes: resnet18(classes, in_channels, small=small))
     if small:
         stem = [("conv1", nn.Conv2d(in_channels, 64, 3, padding=1, bias=False)), ("bn1", nn.BatchNorm2d(64)),
                 ("relu", nn.ReLU())]
@@ -161,9 +286,20 @@ def resnet18(num_classes=1000, in_channels=3, small=False):
                                                       ("fc", nn.Linear(512, num_classes))]))
 
 
-def googlenet_small(num_classes=10, in_channels=3, batch_norm=True, dropout=0.4):
+def googlenet_small(num_classes: int = 10, in_channels: int = 3, batch_norm: bool = True,
+                    dropout: float = 0.4) -> nn.Sequential:
     """A CIFAR-sized GoogLeNet (32x32 input): 3x3 conv stem (64), Inception modules at half the paper's
-    widths (3a, 3b | pool | 4a, 4b | pool | 5a), global average pool, dropout, linear."""
+    widths (3a, 3b | pool | 4a, 4b | pool | 5a), global average pool, dropout, linear.
+
+    Args:
+        num_classes: outputs of `fc`.
+        in_channels: channels of the input images.
+        batch_norm: BatchNorm2d after every convolution (the convolutions then have no bias).
+        dropout: dropout probability before `fc`.
+
+    Returns:
+        nn.Sequential; input (N, in_channels, H, W) with H, W >= 4 (32 intended), output (N, num_classes).
+    """
     def conv_stem():
         layers = [("conv", nn.Conv2d(in_channels, 64, 3, padding=1, bias=not batch_norm))]
         if batch_norm:
@@ -185,8 +321,66 @@ def googlenet_small(num_classes=10, in_channels=3, batch_norm=True, dropout=0.4)
     ]))
 
 
-def googlenet(num_classes=1000, in_channels=3, dropout=0.4):
-    """GoogLeNet (Szegedy et al. 2014, Table 1) for 224x224 without LRN and auxiliary classifiers."""
+def _tv_conv(in_ch: int, out_ch: int, k: int, stride: int = 1, padding: int = 0) -> nn.Sequential:
+    """torchvision's BasicConv2d: conv (no bias), BatchNorm (eps 1e-3), ReLU."""
+    return nn.Sequential(OrderedDict([("conv", nn.Conv2d(in_ch, out_ch, k, stride, padding, bias=False)),
+                                      ("bn", nn.BatchNorm2d(out_ch, eps=1e-3)), ("relu", nn.ReLU())]))
+
+
+def _tv_inception(in_ch, c1, c3r, c3, c5r, c5, pool_proj) -> nn.Concat:
+    """torchvision's Inception module, with its names; its '5x5' branch is a 3x3 convolution (kept by
+    torchvision for its pretrained weights)."""
+    return nn.Concat(OrderedDict([
+        ("branch1", _tv_conv(in_ch, c1, 1)),
+        ("branch2", nn.Sequential(_tv_conv(in_ch, c3r, 1), _tv_conv(c3r, c3, 3, padding=1))),
+        ("branch3", nn.Sequential(_tv_conv(in_ch, c5r, 1), _tv_conv(c5r, c5, 3, padding=1))),
+        ("branch4", nn.Sequential(nn.MaxPool2d(3, 1, padding=1, ceil_mode=True), _tv_conv(in_ch, pool_proj, 1))),
+    ]))
+
+
+def _googlenet_torchvision(num_classes, in_channels, dropout):
+    I, pool = _tv_inception, (lambda k=3: nn.MaxPool2d(k, 2, ceil_mode=True))
+    return nn.Sequential(OrderedDict([
+        ("conv1", _tv_conv(in_channels, 64, 7, stride=2, padding=3)), ("maxpool1", pool()),
+        ("conv2", _tv_conv(64, 64, 1)), ("conv3", _tv_conv(64, 192, 3, padding=1)), ("maxpool2", pool()),
+        ("inception3a", I(192, 64, 96, 128, 16, 32, 32)), ("inception3b", I(256, 128, 128, 192, 32, 96, 64)),
+        ("maxpool3", pool()),
+        ("inception4a", I(480, 192, 96, 208, 16, 48, 64)), ("inception4b", I(512, 160, 112, 224, 24, 64, 64)),
+        ("inception4c", I(512, 128, 128, 256, 24, 64, 64)), ("inception4d", I(512, 112, 144, 288, 32, 64, 64)),
+        ("inception4e", I(528, 256, 160, 320, 32, 128, 128)), ("maxpool4", pool(2)),
+        ("inception5a", I(832, 256, 160, 320, 32, 128, 128)), ("inception5b", I(832, 384, 192, 384, 48, 128, 128)),
+        ("avgpool", nn.GlobalAvgPool2d()), ("dropout", nn.Dropout(dropout)), ("fc", nn.Linear(1024, num_classes)),
+    ]))
+
+
+def googlenet(num_classes: int = 1000, in_channels: int = 3, dropout: Optional[float] = None,
+              torchvision: bool = False, weights: Optional[Weights] = None) -> nn.Sequential:
+    """GoogLeNet (Szegedy et al. 2014, Table 1) for 224x224, without LRN and auxiliary classifiers.
+
+    Args:
+        num_classes: outputs of `fc`.
+        in_channels: channels of the input images.
+        dropout: dropout probability before `fc`: default 0.4 (the paper), 0.2 with torchvision=True.
+        torchvision: torchvision's layout and names (conv1.conv, inception3a.branch2.1.bn, ...): BatchNorm
+            (eps 1e-3) after every convolution, a 3x3 convolution in the "5x5" branch, a 2x2 maxpool4;
+            it takes inputs from 32x32 up.
+        weights: torchvision-format GoogLeNet weights (.safetensors / .pth file or state dict; aux1/aux2 are
+            skipped): builds torchvision's layout with them and replaces the head when num_classes
+            differs. torchvision's pretrained GoogLeNet re-normalizes its inputs (transform_input=True);
+            strided does not, so feed it (image - 0.5) / 0.5 per channel instead of ImageNet's mean/std.
+
+    Returns:
+        nn.Sequential; input (N, in_channels, H, W), output (N, num_classes) logits.
+
+    Raises:
+        ValueError: weights that do not fit.
+    """
+    if weights is not None:
+        return _pretrained("googlenet", weights, num_classes,
+                           lambda sd, classes: googlenet(classes, in_channels, dropout, torchvision=True))
+    if torchvision:
+        return _googlenet_torchvision(num_classes, in_channels, 0.2 if dropout is None else dropout)
+    dropout = 0.4 if dropout is None else dropout
     I = nn.Inception
     return nn.Sequential(OrderedDict([
         ("conv1", nn.Conv2d(in_channels, 64, 7, stride=2, padding=3)), ("relu1", nn.ReLU()),
@@ -206,4 +400,4 @@ def googlenet(num_classes=1000, in_channels=3, dropout=0.4):
 
 
 __all__ = ["lenet5", "brain_baseline", "brain_second", "alexnet", "vgg", "vgg11", "vgg13", "vgg16", "vgg19",
-           "resnet18", "googlenet_small", "googlenet", "VGG_CONFIGS"]
+           "resnet18", "googlenet_small", "googlenet", "VGG_CONFIGS", "load_torchvision", "replace_head", "freeze"]
