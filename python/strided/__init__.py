@@ -7,7 +7,7 @@ from .functional import (avg_pool2d, avg_pool2d_backward, conv2d, conv2d_backwar
                          conv_algorithms, linear, linear_backward, max_pool2d, max_pool2d_backward, relu,
                          relu_backward)
 from . import models, nn
-from . import data, losses, optim
+from . import data, export, losses, optim
 
 __version__ = "0.1.0"
 
