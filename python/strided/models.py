@@ -25,12 +25,28 @@ from .ops.conv2d.args import conv_output_shape
 from .ops.pool2d.args import pool_output_shape
 
 
-def lenet5(num_classes=10, in_channels=1, input_size=28, activation="relu", pool="max"):
+def lenet5(num_classes: int = 10, in_channels: int = 1, input_size: int = 28, activation: str = "relu",
+           pool: str = "max") -> nn.Sequential:
     """LeNet-5: C1 conv5x5 6 -> S2 pool 2 -> C3 conv5x5 16 -> S4 pool 2 -> C5 120 -> F6 84 -> out.
 
     input_size 32 is the original layout; 28 (MNIST) pads conv1 by 2 so every later shape is the same
     (16x5x5 before C5; 61,706 parameters for 10 classes and 1 channel).  The defaults are the modern
-    ReLU / max-pool variant; activation='tanh', pool='avg' gives the classic one."""
+    ReLU / max-pool variant; activation='tanh', pool='avg' gives the classic one.
+
+    Args:
+        num_classes: outputs of fc3.
+        in_channels: channels of the input images.
+        input_size: 28 or 32 (square inputs).
+        activation: 'relu', 'tanh' or 'sigmoid'.
+        pool: 'max' or 'avg'.
+
+    Returns:
+        nn.Sequential (conv1, act1, pool1, conv2, act2, pool2, flatten, fc1, act3, fc2, act4, fc3); input
+        (N, in_channels, input_size, input_size), output (N, num_classes) logits.
+
+    Raises:
+        ValueError: another input_size; KeyError: an unknown activation or pool.
+    """
     if input_size not in (28, 32):
         raise ValueError(f"lenet5 takes input_size 28 (MNIST, conv1 padding 2) or 32, got {input_size}")
     act = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}[activation]
@@ -51,19 +67,43 @@ def lenet5(num_classes=10, in_channels=1, input_size=28, activation="relu", pool
     ]))
 
 
-def brain_baseline(num_classes=2, in_channels=1, input_size=128):
+def brain_baseline(num_classes: int = 2, in_channels: int = 1, input_size: int = 128) -> nn.Sequential:
     """The course's baseline (Keras: Conv2D(32, 5x5, relu), MaxPooling2D(4x4), Flatten, Dense(2)):
-    1x128x128 -> 32x124x124 -> 32x31x31 -> 30752 -> 2, 62,338 parameters."""
+    1x128x128 -> 32x124x124 -> 32x31x31 -> 30752 -> 2, 62,338 parameters.
+
+    Args:
+        num_classes: outputs of the Linear layer.
+        in_channels: channels of the input images.
+        input_size: height and width of the (square) input, at least 8; sizes the Linear layer.
+
+    Returns:
+        nn.Sequential; input (N, in_channels, input_size, input_size), output (N, num_classes) logits.
+
+    Raises:
+        ValueError: input_size too small for the conv and the 4x4 pool.
+    """
     _, _, h, w = pool_output_shape(conv_output_shape((1, in_channels, input_size, input_size),
                                                      (32, in_channels, 5, 5)), 4)
     return nn.Sequential(nn.Conv2d(in_channels, 32, 5), nn.ReLU(), nn.MaxPool2d(4), nn.Flatten(),
                          nn.Linear(32 * h * w, num_classes))
 
 
-def brain_second(num_classes=2, in_channels=1, input_size=128):
+def brain_second(num_classes: int = 2, in_channels: int = 1, input_size: int = 128) -> nn.Sequential:
     """The course's second model: Conv2D(32, 5x5, relu), MaxPool(4), Conv2D(32, 2x2, relu), MaxPool(4),
     Flatten, Dense(128, relu), Dense(2): 1x128x128 -> 32x124x124 -> 32x31x31 -> 32x30x30 -> 32x7x7 ->
-    1568 -> 128 -> 2, 206,050 parameters."""
+    1568 -> 128 -> 2, 206,050 parameters.
+
+    Args:
+        num_classes: outputs of the last Linear layer.
+        in_channels: channels of the input images.
+        input_size: height and width of the (square) input, at least 24; sizes the first Linear layer.
+
+    Returns:
+        nn.Sequential; input (N, in_channels, input_size, input_size), output (N, num_classes) logits.
+
+    Raises:
+        ValueError: input_size too small for the convolutions and pools.
+    """
     s = conv_output_shape((1, in_channels, input_size, input_size), (32, in_channels, 5, 5))
     s = pool_output_shape(conv_output_shape(pool_output_shape(s, 4), (32, 32, 2, 2)), 4)
     return nn.Sequential(nn.Conv2d(in_channels, 32, 5), nn.ReLU(), nn.MaxPool2d(4),

@@ -7,7 +7,7 @@ from .module import Module, _check_cached
 
 
 class Flatten(Module):
-    """(N, d1, d2, ...) -> (N, d1*d2*...)."""
+    """Flattens every axis but the batch axis: (N, d1, d2, ...) -> (N, d1*d2*...) (a view when possible)."""
 
     def __init__(self):
         super().__init__()
