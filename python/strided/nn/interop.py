@@ -28,7 +28,10 @@ from .shape import Flatten
 
 @lru_cache(maxsize=None)
 def _tm():
-    import torch
+    try:
+        import torch
+    except ImportError as e:
+        raise ImportError("to_torch needs PyTorch: pip install torch (or pip install 'strided[torch]')") from e
 
     class TorchResidual(torch.nn.Module):
         """body(x) + shortcut(x) (or + x), as strided.nn.Residual."""
