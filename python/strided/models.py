@@ -17,10 +17,10 @@ strided.pretrained) are here as well, for transfer learning.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable, Optional
+from typing import Optional
 
 from . import nn
-from .pretrained import Weights, freeze, load_torchvision, read_state_dict, replace_head
+from .pretrained import Weights, freeze, googlenet_torchvision, load_torchvision, pretrained, replace_head
 from .ops.conv2d.args import conv_output_shape
 from .ops.pool2d.args import pool_output_shape
 
@@ -111,21 +111,6 @@ def brain_second(num_classes: int = 2, in_channels: int = 1, input_size: int = 1
                          nn.Linear(32 * s[2] * s[3], 128), nn.ReLU(), nn.Linear(128, num_classes))
 
 
-def _pretrained(arch: str, weights: Weights, num_classes: int, build: Callable[[dict, int], nn.Module]
-                ) -> nn.Module:
-    """A model built by build(state_dict, classes in the weights), loaded with the torchvision-format weights,
-    and given a fresh head when num_classes differs (transfer learning: pretrained backbone, new classifier)."""
-    sd = read_state_dict(weights)
-    head_key = "fc.weight" if arch in ("resnet18", "googlenet") else "classifier.6.weight"
-    if head_key not in sd:
-        raise ValueError(f"these weights are not a torchvision {arch} state dict: no {head_key!r} "
-                         f"(keys start {list(sd)[:4]})")
-    with nn.init.skip_init():  # every parameter is overwritten (load_torchvision is strict)
-        model = build(sd, int(sd[head_key].shape[0]))
-    load_torchvision(model, sd, arch)
-    return model if int(sd[head_key].shape[0]) == num_classes else replace_head(model, num_classes)
-
-
 def _flat_features(features: nn.Sequential, in_channels: int, input_size: int) -> int:
     shape = (in_channels, input_size, input_size)
     for m in features:
@@ -173,7 +158,7 @@ def alexnet(num_classes: int = 1000, in_channels: int = 3, small: bool = False, 
         def build(sd, classes):
             return alexnet(classes, in_channels, dropout=dropout, torchvision=True, input_size=input_size,
                            hidden=int(sd["classifier.1.weight"].shape[0]))
-        return _pretrained("alexnet", weights, num_classes, build)
+        return pretrained("alexnet", weights, num_classes, build)
     if small:
         features = [nn.Conv2d(in_channels, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                     nn.Conv2d(64, 192, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -245,7 +230,7 @@ def vgg(config: str, num_classes: int = 1000, in_channels: int = 3, batch_norm: 
         def build(sd, classes):
             return vgg(config, classes, in_channels, batch_norm=any(k.endswith("running_mean") for k in sd),
                        input_size=input_size, hidden=int(sd["classifier.0.weight"].shape[0]), dropout=dropout)
-        return _pretrained(VGG_ARCHS[config], weights, num_classes, build)
+        return pretrained(VGG_ARCHS[config], weights, num_classes, build)
     layers, c = [], in_channels
     for v in VGG_CONFIGS[config]:
         if v == "M":
@@ -310,7 +295,7 @@ def resnet18(num_classes: int = 1000, in_channels: int = 3, small: bool = False,
         ValueError: weights that do not fit (small=True, in_channels != 3 with ImageNet weights).
     """
     if weights is not None:
-        return _pretrained("resnet18", weights, num_classes,
+        return pretrained("resnet18", weights, num_classes,
                            lambda sd, classes: resnet18(classes, in_channels, small=small))
     if small:
         stem = [("conv1", nn.Conv2d(in_channels, 64, 3, padding=1, bias=False)), ("bn1", nn.BatchNorm2d(64)),
@@ -361,38 +346,6 @@ def googlenet_small(num_classes: int = 10, in_channels: int = 3, batch_norm: boo
     ]))
 
 
-def _tv_conv(in_ch: int, out_ch: int, k: int, stride: int = 1, padding: int = 0) -> nn.Sequential:
-    """torchvision's BasicConv2d: conv (no bias), BatchNorm (eps 1e-3), ReLU."""
-    return nn.Sequential(OrderedDict([("conv", nn.Conv2d(in_ch, out_ch, k, stride, padding, bias=False)),
-                                      ("bn", nn.BatchNorm2d(out_ch, eps=1e-3)), ("relu", nn.ReLU())]))
-
-
-def _tv_inception(in_ch, c1, c3r, c3, c5r, c5, pool_proj) -> nn.Concat:
-    """torchvision's Inception module, with its names; its '5x5' branch is a 3x3 convolution (kept by
-    torchvision for its pretrained weights)."""
-    return nn.Concat(OrderedDict([
-        ("branch1", _tv_conv(in_ch, c1, 1)),
-        ("branch2", nn.Sequential(_tv_conv(in_ch, c3r, 1), _tv_conv(c3r, c3, 3, padding=1))),
-        ("branch3", nn.Sequential(_tv_conv(in_ch, c5r, 1), _tv_conv(c5r, c5, 3, padding=1))),
-        ("branch4", nn.Sequential(nn.MaxPool2d(3, 1, padding=1, ceil_mode=True), _tv_conv(in_ch, pool_proj, 1))),
-    ]))
-
-
-def _googlenet_torchvision(num_classes, in_channels, dropout):
-    I, pool = _tv_inception, (lambda k=3: nn.MaxPool2d(k, 2, ceil_mode=True))
-    return nn.Sequential(OrderedDict([
-        ("conv1", _tv_conv(in_channels, 64, 7, stride=2, padding=3)), ("maxpool1", pool()),
-        ("conv2", _tv_conv(64, 64, 1)), ("conv3", _tv_conv(64, 192, 3, padding=1)), ("maxpool2", pool()),
-        ("inception3a", I(192, 64, 96, 128, 16, 32, 32)), ("inception3b", I(256, 128, 128, 192, 32, 96, 64)),
-        ("maxpool3", pool()),
-        ("inception4a", I(480, 192, 96, 208, 16, 48, 64)), ("inception4b", I(512, 160, 112, 224, 24, 64, 64)),
-        ("inception4c", I(512, 128, 128, 256, 24, 64, 64)), ("inception4d", I(512, 112, 144, 288, 32, 64, 64)),
-        ("inception4e", I(528, 256, 160, 320, 32, 128, 128)), ("maxpool4", pool(2)),
-        ("inception5a", I(832, 256, 160, 320, 32, 128, 128)), ("inception5b", I(832, 384, 192, 384, 48, 128, 128)),
-        ("avgpool", nn.GlobalAvgPool2d()), ("dropout", nn.Dropout(dropout)), ("fc", nn.Linear(1024, num_classes)),
-    ]))
-
-
 def googlenet(num_classes: int = 1000, in_channels: int = 3, dropout: Optional[float] = None,
               torchvision: bool = False, weights: Optional[Weights] = None) -> nn.Sequential:
     """GoogLeNet (Szegedy et al. 2014, Table 1) for 224x224, without LRN and auxiliary classifiers.
@@ -416,10 +369,10 @@ def googlenet(num_classes: int = 1000, in_channels: int = 3, dropout: Optional[f
         ValueError: weights that do not fit.
     """
     if weights is not None:
-        return _pretrained("googlenet", weights, num_classes,
+        return pretrained("googlenet", weights, num_classes,
                            lambda sd, classes: googlenet(classes, in_channels, dropout, torchvision=True))
     if torchvision:
-        return _googlenet_torchvision(num_classes, in_channels, 0.2 if dropout is None else dropout)
+        return googlenet_torchvision(num_classes, in_channels, 0.2 if dropout is None else dropout)
     dropout = 0.4 if dropout is None else dropout
     I = nn.Inception
     return nn.Sequential(OrderedDict([

@@ -7,8 +7,9 @@ A torchvision state dict names modules as torchvision builds them (resnet18's `l
 vgg's `classifier.0`); strided's names differ where its containers differ (`layer1.0.residual.shortcut.conv`,
 `classifier.1` after the Flatten). One renaming function per architecture (_RENAMES) translates a
 torchvision key into strided's. `.safetensors` files load without PyTorch (safetensors.numpy); `.pth`/`.pt`
-files need PyTorch (torch.load(weights_only=True)). This module builds no model (strided.models does), so
-the import edge runs models -> pretrained only.
+files need PyTorch (torch.load(weights_only=True)). strided.models builds the models; what only torchvision's
+weights need lives here (pretrained: build, load and re-head; GoogLeNet's torchvision layout), so that the
+import edge runs models -> pretrained only.
 """
 from __future__ import annotations
 
@@ -199,6 +200,56 @@ def load_torchvision(model: nn.Module, weights: Weights, arch: str, strict: bool
     return model
 
 
+# ---- models in torchvision's layout ----------------------------------------------------------------------
+def pretrained(arch: str, weights: Weights, num_classes: int, build: Callable[[dict, int], nn.Module]
+               ) -> nn.Module:
+    """A model built by build(state_dict, classes in the weights), loaded with the torchvision-format weights,
+    and given a fresh head when num_classes differs (transfer learning: pretrained backbone, new classifier)."""
+    sd = read_state_dict(weights)
+    head_key = "fc.weight" if arch in ("resnet18", "googlenet") else "classifier.6.weight"
+    if head_key not in sd:
+        raise ValueError(f"these weights are not a torchvision {arch} state dict: no {head_key!r} "
+                         f"(keys start {list(sd)[:4]})")
+    with nn.init.skip_init():  # every parameter is overwritten (load_torchvision is strict)
+        model = build(sd, int(sd[head_key].shape[0]))
+    load_torchvision(model, sd, arch)
+    return model if int(sd[head_key].shape[0]) == num_classes else replace_head(model, num_classes)
+
+
+def _tv_conv(in_ch: int, out_ch: int, k: int, stride: int = 1, padding: int = 0) -> nn.Sequential:
+    """torchvision's BasicConv2d: conv (no bias), BatchNorm (eps 1e-3), ReLU."""
+    return nn.Sequential(OrderedDict([("conv", nn.Conv2d(in_ch, out_ch, k, stride, padding, bias=False)),
+                                      ("bn", nn.BatchNorm2d(out_ch, eps=1e-3)), ("relu", nn.ReLU())]))
+
+
+def _tv_inception(in_ch, c1, c3r, c3, c5r, c5, pool_proj) -> nn.Concat:
+    """torchvision's Inception module, with its names; its '5x5' branch is a 3x3 convolution (kept by
+    torchvision for its pretrained weights)."""
+    return nn.Concat(OrderedDict([
+        ("branch1", _tv_conv(in_ch, c1, 1)),
+        ("branch2", nn.Sequential(_tv_conv(in_ch, c3r, 1), _tv_conv(c3r, c3, 3, padding=1))),
+        ("branch3", nn.Sequential(_tv_conv(in_ch, c5r, 1), _tv_conv(c5r, c5, 3, padding=1))),
+        ("branch4", nn.Sequential(nn.MaxPool2d(3, 1, padding=1, ceil_mode=True), _tv_conv(in_ch, pool_proj, 1))),
+    ]))
+
+
+def googlenet_torchvision(num_classes: int, in_channels: int, dropout: float) -> nn.Sequential:
+    """torchvision's GoogLeNet layout and names, without its auxiliary classifiers (strided.models.googlenet
+    with torchvision=True)."""
+    I, pool = _tv_inception, (lambda k=3: nn.MaxPool2d(k, 2, ceil_mode=True))
+    return nn.Sequential(OrderedDict([
+        ("conv1", _tv_conv(in_channels, 64, 7, stride=2, padding=3)), ("maxpool1", pool()),
+        ("conv2", _tv_conv(64, 64, 1)), ("conv3", _tv_conv(64, 192, 3, padding=1)), ("maxpool2", pool()),
+        ("inception3a", I(192, 64, 96, 128, 16, 32, 32)), ("inception3b", I(256, 128, 128, 192, 32, 96, 64)),
+        ("maxpool3", pool()),
+        ("inception4a", I(480, 192, 96, 208, 16, 48, 64)), ("inception4b", I(512, 160, 112, 224, 24, 64, 64)),
+        ("inception4c", I(512, 128, 128, 256, 24, 64, 64)), ("inception4d", I(512, 112, 144, 288, 32, 64, 64)),
+        ("inception4e", I(528, 256, 160, 320, 32, 128, 128)), ("maxpool4", pool(2)),
+        ("inception5a", I(832, 256, 160, 320, 32, 128, 128)), ("inception5b", I(832, 384, 192, 384, 48, 128, 128)),
+        ("avgpool", nn.GlobalAvgPool2d()), ("dropout", nn.Dropout(dropout)), ("fc", nn.Linear(1024, num_classes)),
+    ]))
+
+
 # ---- the classifier head -------------------------------------------------------------------------------
 def head(model: nn.Module) -> "tuple[nn.Module, str]":
     """(parent module, attribute name) of the model's classifier head: its last Linear layer.
@@ -279,4 +330,5 @@ def freeze(model: nn.Module, except_head: bool = True, trainable: Optional[list]
     return model
 
 
-__all__ = ["read_state_dict", "load_torchvision", "torchvision_archs", "head", "replace_head", "freeze"]
+__all__ = ["read_state_dict", "load_torchvision", "torchvision_archs", "pretrained", "googlenet_torchvision", "head",
+           "replace_head", "freeze"]
