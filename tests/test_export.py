@@ -2,6 +2,8 @@
 safetensors weights (model.save / model.load) and PyTorch (nn.to_torch), each compared with strided's own
 eval-mode outputs on every model of strided.models (tests/zoo.py) and on a model holding every layer type.
 Each part skips cleanly when its package (onnx + onnxruntime, safetensors, torch) is missing."""
+from functools import lru_cache
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,7 @@ from zoo import MODELS, build, layer_zoo, randomize_norms, untested_models
 CASES = list(MODELS) + ["layer_zoo"]
 
 
+@lru_cache(maxsize=None)  # built once for the ONNX, to_torch and safetensors tests, which do not change it
 def _model(name):
     nn.init.seed(0)
     model, shape = layer_zoo() if name == "layer_zoo" else build(name)
