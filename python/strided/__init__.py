@@ -8,20 +8,29 @@ from .functional import (avg_pool2d, avg_pool2d_backward, conv2d, conv2d_backwar
                          max_pool2d, max_pool2d_backward, relu,
                          relu_backward)
 from . import models, nn
-from . import data, losses, optim
+from . import data, export, losses, optim
 
 from ._version import __version__
 
 
 def set_num_threads(n: int) -> None:
-    """Threads the CPU kernels use (OpenMP); OMP_NUM_THREADS sets the starting value."""
+    """Set the number of threads the CPU kernels use (OpenMP), for the whole process.
+
+    OMP_NUM_THREADS sets the starting value. The CuPy (GPU) kernels are not affected.
+
+    Args:
+        n: a positive int.
+
+    Raises:
+        ValueError: n is not a positive int (bools are refused).
+    """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads needs a positive int, got {n!r}")
     _C.set_num_threads(n)
 
 
 def get_num_threads() -> int:
-    """Threads the CPU kernels use."""
+    """The number of threads the CPU kernels use (see set_num_threads)."""
     return _C.get_num_threads()
 
 
@@ -34,7 +43,12 @@ def load_model(path, device="cpu"):
 
 
 def cpu_capability() -> str:
-    """SIMD level the CPU kernels use: 'avx512', 'avx2' or 'default' (STRIDED_CPU_CAPABILITY can lower it)."""
+    """The SIMD level the CPU kernels were dispatched to on this machine.
+
+    Returns:
+        'avx512', 'avx2' or 'default'; the environment variable STRIDED_CPU_CAPABILITY (read at import)
+        can lower it, e.g. to compare paths.
+    """
     return _C.cpu_capability()
 
 

@@ -48,15 +48,32 @@ def _sigmoid(x, xp):
 
 
 class Loss:
-    """Base class: subclasses implement `_forward(pred, target) -> (value array, grad array)`."""
+    """Base class: subclasses implement `_forward(pred, target) -> (value array, grad array)`.
 
-    def __init__(self, reduction="mean"):
+    Args:
+        reduction: 'mean' (PyTorch's default, see the module docstring for each loss's mean) or 'sum'.
+
+    Raises:
+        ValueError: another reduction.
+    """
+
+    def __init__(self, reduction: str = "mean"):
         if reduction not in ("mean", "sum"):
             raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
         self.reduction = reduction
         self._grad = None
 
     def __call__(self, pred, target) -> float:
+        """The loss of predictions `pred` (a float NumPy or CuPy array: logits (N, C) for the
+        cross-entropies, any shape for the others) against `target` (class labels (N,) or an array of
+        pred's shape; see each loss). Remembers d(value)/d(pred) for backward().
+
+        Returns:
+            the reduced loss as a Python float.
+
+        Raises:
+            TypeError: non-floating predictions. ValueError: shapes that do not fit (naming both).
+        """
         xp = array_module(pred)
         if not np.issubdtype(pred.dtype, np.floating):
             raise TypeError(f"{type(self).__name__} needs floating-point predictions, got {pred.dtype}")
@@ -334,8 +351,19 @@ _LOSSES = {"cross_entropy": CrossEntropyLoss, "ce": CrossEntropyLoss, "bce": BCE
            "pseudo_huber": PseudoHuberLoss, "kl_div": KLDivLoss}
 
 
-def get_loss(name, **kwargs) -> Loss:
-    """A loss object by name: cross_entropy (ce), bce, mse, l1, huber, pseudo_huber, kl_div."""
+def get_loss(name: str, **kwargs) -> Loss:
+    """A loss object by name.
+
+    Args:
+        name: cross_entropy (or ce), bce (or bce_with_logits), mse, l1, huber, pseudo_huber, kl_div (any case).
+        **kwargs: the loss's arguments (reduction, weight, label_smoothing, delta, ...).
+
+    Returns:
+        the Loss.
+
+    Raises:
+        ValueError: an unknown name (the message lists the known ones).
+    """
     try:
         return _LOSSES[name.lower()](**kwargs)
     except KeyError:

@@ -29,7 +29,15 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta"
 
 
 class Optimizer:
-    """Base class. Subclasses list their hyper-parameters in `_hyper` and implement `_update(p, g, state)`."""
+    """Base class. Subclasses list their hyper-parameters in `_hyper` and implement `_update(p, g, state)`.
+
+    Every optimizer takes `params` (an iterable of strided.nn.Parameter, e.g. model.parameters(); frozen
+    ones, requires_grad=False, never get a gradient and are skipped by step()) and `lr` (>= 0), then its
+    own hyper-parameters (PyTorch's names and defaults). step() updates each parameter's .data in place.
+
+    Raises:
+        ValueError: an empty parameter list, a negative lr or an out-of-range hyper-parameter.
+    """
 
     _hyper: tuple = ()
 
@@ -127,7 +135,14 @@ def _check(name, value, lo=0.0, hi=None):
 
 class SGD(Optimizer):
     """Stochastic gradient descent, PyTorch's rule: g += wd*p; buf = momentum*buf + (1-dampening)*g (buf = g
-    on the first step); g = g + momentum*buf if nesterov else buf; p -= lr*g."""
+    on the first step); g = g + momentum*buf if nesterov else buf; p -= lr*g.
+
+    Args:
+        params: parameters to update; lr: the learning rate.
+        momentum: momentum factor (0: plain SGD). dampening: damping of the momentum's gradient term.
+        nesterov: Nesterov momentum (needs momentum > 0 and dampening 0).
+        weight_decay: L2 penalty added to the gradient.
+    """
 
     _hyper = ("momentum", "dampening", "nesterov", "weight_decay")
 
@@ -157,7 +172,14 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam (Kingma & Ba), PyTorch's rule: g += wd*p (L2, coupled); m = b1 m + (1-b1) g;
     v = b2 v + (1-b2) g^2; p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps).
-    amsgrad=True keeps the running maximum of v."""
+    amsgrad=True keeps the running maximum of v.
+
+    Args:
+        params: parameters to update; lr: the learning rate.
+        betas: (b1, b2), decay rates of the first and second moment estimates, each in [0, 1).
+        eps: added to the denominator. weight_decay: L2 penalty added to the gradient.
+        amsgrad: use the running maximum of the second moment (Reddi et al.).
+    """
 
     _hyper = ("betas", "eps", "weight_decay", "amsgrad")
     _decoupled = False
@@ -199,7 +221,7 @@ class Adam(Optimizer):
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter): p *= 1 - lr*wd, then the Adam step on the raw
-    gradient. PyTorch's default weight_decay=1e-2."""
+    gradient. PyTorch's default weight_decay=1e-2. Arguments as Adam (weight_decay decoupled)."""
 
     _decoupled = True
 
@@ -209,7 +231,13 @@ class AdamW(Adam):
 
 class RMSprop(Optimizer):
     """RMSprop, PyTorch's rule: g += wd*p; sq = alpha sq + (1-alpha) g^2; avg = sqrt(sq) + eps (centered:
-    sqrt(sq - mean_g^2) + eps); p -= lr g/avg, or with momentum buf = momentum buf + g/avg, p -= lr buf."""
+    sqrt(sq - mean_g^2) + eps); p -= lr g/avg, or with momentum buf = momentum buf + g/avg, p -= lr buf.
+
+    Args:
+        params: parameters to update; lr: the learning rate.
+        alpha: smoothing constant of the squared-gradient average. eps: added to the denominator.
+        momentum: momentum factor. weight_decay: L2 penalty. centered: normalize by the variance estimate.
+    """
 
     _hyper = ("alpha", "eps", "momentum", "weight_decay", "centered")
 
@@ -245,7 +273,13 @@ class RMSprop(Optimizer):
 
 class Adagrad(Optimizer):
     """Adagrad, PyTorch's rule: g += wd*p; clr = lr / (1 + (t-1) lr_decay); sum += g^2;
-    p -= clr g / (sqrt(sum) + eps)."""
+    p -= clr g / (sqrt(sum) + eps).
+
+    Args:
+        params: parameters to update; lr: the learning rate. lr_decay: learning-rate decay per step.
+        weight_decay: L2 penalty. initial_accumulator_value: starting value of the sum. eps: added to the
+        denominator.
+    """
 
     _hyper = ("lr_decay", "weight_decay", "initial_accumulator_value", "eps")
 
@@ -268,7 +302,12 @@ class Adagrad(Optimizer):
 
 class Adadelta(Optimizer):
     """Adadelta (Zeiler), PyTorch's rule: g += wd*p; sq = rho sq + (1-rho) g^2;
-    delta = sqrt(acc + eps) / sqrt(sq + eps) * g; acc = rho acc + (1-rho) delta^2; p -= lr delta."""
+    delta = sqrt(acc + eps) / sqrt(sq + eps) * g; acc = rho acc + (1-rho) delta^2; p -= lr delta.
+
+    Args:
+        params: parameters to update; lr: scale of the update (1.0 is the paper's rule). rho: decay of the
+        running averages, in [0, 1]. eps: added inside the square roots. weight_decay: L2 penalty.
+    """
 
     _hyper = ("rho", "eps", "weight_decay")
 
@@ -295,8 +334,20 @@ _OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "ad
                "adadelta": Adadelta}
 
 
-def get_optimizer(name, params, **kwargs) -> Optimizer:
-    """An optimizer by name: sgd, adam, adamw, rmsprop, adagrad, adadelta."""
+def get_optimizer(name: str, params, **kwargs) -> Optimizer:
+    """An optimizer by name.
+
+    Args:
+        name: 'sgd', 'adam', 'adamw', 'rmsprop', 'adagrad' or 'adadelta' (any case).
+        params: the parameters to optimize (e.g. model.parameters()).
+        **kwargs: the optimizer's hyper-parameters (lr, momentum, weight_decay, ...).
+
+    Returns:
+        the Optimizer.
+
+    Raises:
+        ValueError: an unknown name (the message lists the known ones) or a bad hyper-parameter.
+    """
     try:
         cls = _OPTIMIZERS[name.lower()]
     except KeyError:

@@ -16,11 +16,22 @@ def _count(frac, n):
     return int(round(frac * n))
 
 
-def train_val_test_split(x, y, val=0.1, test=0.2, seed=0, stratify=True):
+def train_val_test_split(x, y, val=0.1, test=0.2, seed: int = 0, stratify: bool = True):
     """Shuffle (seeded) and split into ((x_train, y_train), (x_val, y_val), (x_test, y_test)).
 
-    val / test: fractions of the whole set or absolute counts (0 gives an empty split). stratify=True keeps
-    every class's share equal across the splits (each class is split in the same proportions)."""
+    Args:
+        x: samples (N, ...); y: labels (N,).
+        val, test: fractions of the whole set in (0, 1) or absolute counts >= 1 (0 or None: an empty split).
+        seed: the shuffle's seed (the same seed gives the same split).
+        stratify: keep every class's share equal across the splits (each class split in the same
+            proportions).
+
+    Returns:
+        three (x, y) pairs of NumPy arrays, train first; the train split takes what val and test leave.
+
+    Raises:
+        ValueError: len(x) != len(y), a fraction outside (0, 1), or val + test leaving no training sample.
+    """
     x = np.asarray(x)
     y = np.asarray(y)
     n = len(x)
@@ -58,10 +69,22 @@ class DataLoader:
     num_replicas / rank: the shard of one of `num_replicas` data-parallel ranks (PyTorch's
     DistributedSampler): every rank draws the same order for the epoch, pads it by wrap-around to a
     multiple of num_replicas (the first samples of the order come again at its end), and takes every
-    num_replicas-th sample from position `rank`; its transform draws from seed + rank instead."""
+    num_replicas-th sample from position `rank`; its transform draws from seed + rank instead.
 
-    def __init__(self, x, y=None, batch_size=64, shuffle=False, seed=0, transform=None, drop_last=False,
-                 num_replicas=1, rank=0):
+    Args:
+        x: samples (N, ...), any indexable array (NumPy, CuPy). y: labels (N, ...) or None.
+        batch_size: samples per batch (the last one may be smaller unless drop_last).
+        shuffle, seed, transform, num_replicas, rank: as above. drop_last: leave out a last short batch.
+
+    Yields:
+        (xb, yb) per batch: xb = x[indices] (after transform), yb = y[indices] or None.
+
+    Raises:
+        ValueError: batch_size < 1, len(y) != len(x), or rank outside [0, num_replicas).
+    """
+
+    def __init__(self, x, y=None, batch_size: int = 64, shuffle: bool = False, seed: int = 0, transform=None,
+                 drop_last: bool = False, num_replicas: int = 1, rank: int = 0):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if y is not None and len(y) != len(x):

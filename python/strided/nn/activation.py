@@ -25,7 +25,7 @@ class _Elementwise(Module):
 
 
 class ReLU(_Elementwise):
-    """max(x, 0); the gradient at 0 is 0."""
+    """max(x, 0) elementwise over strided.relu; the gradient at 0 is 0. Any shape, dtype kept."""
 
     def forward(self, x):
         self._cache = y = F.relu(x)
@@ -45,9 +45,13 @@ class ReLU(_Elementwise):
 
 
 class LeakyReLU(_Elementwise):
-    """x for x > 0, negative_slope * x otherwise."""
+    """x for x > 0, negative_slope * x otherwise; any shape, dtype kept.
 
-    def __init__(self, negative_slope=0.01):
+    Args:
+        negative_slope: the slope for x <= 0.
+    """
+
+    def __init__(self, negative_slope: float = 0.01):
         super().__init__()
         self.negative_slope = float(negative_slope)
 
@@ -64,9 +68,13 @@ class LeakyReLU(_Elementwise):
 
 
 class ELU(_Elementwise):
-    """x for x > 0, alpha * (exp(x) - 1) otherwise."""
+    """x for x > 0, alpha * (exp(x) - 1) otherwise; any shape, dtype kept.
 
-    def __init__(self, alpha=1.0):
+    Args:
+        alpha: the value the negative side saturates to is -alpha.
+    """
+
+    def __init__(self, alpha: float = 1.0):
         super().__init__()
         self.alpha = float(alpha)
 
@@ -92,7 +100,7 @@ def _sigmoid(x):
 
 
 class Sigmoid(_Elementwise):
-    """1 / (1 + exp(-x)), evaluated through exp(-|x|) (no overflow)."""
+    """1 / (1 + exp(-x)), evaluated through exp(-|x|) (no overflow); any shape, dtype kept."""
 
     def forward(self, x):
         y = _sigmoid(x)
@@ -104,6 +112,8 @@ class Sigmoid(_Elementwise):
 
 
 class Tanh(_Elementwise):
+    """tanh(x) elementwise; any shape, dtype kept."""
+
     def forward(self, x):
         y = array_module(x).tanh(x)
         self._cache = y
@@ -114,9 +124,14 @@ class Tanh(_Elementwise):
 
 
 class Softplus(_Elementwise):
-    """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (as PyTorch)."""
+    """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (as PyTorch); any shape.
 
-    def __init__(self, beta=1.0, threshold=20.0):
+    Args:
+        beta: the sharpness (larger: closer to ReLU).
+        threshold: above beta * x > threshold the layer is linear (the difference is below rounding).
+    """
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
         super().__init__()
         self.beta, self.threshold = float(beta), float(threshold)
 

@@ -63,13 +63,31 @@ def _backward(module, op_backward, gy, need_input_grad, geometry):
 
 class Conv2d(Module):
     """2-D convolution (cross-correlation) with weight (out_channels, in_channels/groups, R, S) and bias
-    (out_channels,).  padding: anything strided.conv2d accepts (int, pair, 4-tuple, 'valid'/'same'/'full').
+    (out_channels,), over strided.conv2d.
+
+    Args:
+        in_channels: C of the input (N, C, H, W).
+        out_channels: K, channels of the output (N, K, OH, OW).
+        kernel_size: R x S, an int or (R, S).
+        stride: an int or (sh, sw).
+        padding: anything strided.conv2d accepts: an int, (ph, pw), (top, bottom, left, right), or
+            'valid', 'same' (output ceil(H / stride); an odd total pads the bottom/right more), 'full'.
+        dilation: an int or (dh, dw).
+        groups: in_channels and out_channels split into this many independent groups.
+        bias: add a learned bias per output channel.
+
+    Shapes: (N, in_channels, H, W) -> (N, out_channels, OH, OW), OH = (H + pads - dh*(R-1) - 1) // sh + 1.
 
     Initialization: weight He-normal (kaiming_normal_, fan_in = in_channels/groups * R * S, gain sqrt(2)),
-    bias zeros.  backward(gy, need_input_grad=False) asks conv2d_backward for no input gradient."""
+    bias zeros.  backward(gy, need_input_grad=False) asks conv2d_backward for no input gradient.
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True):
+    Raises:
+        ValueError: groups not dividing in_channels and out_channels (at construction); at the forward, a
+            stride, dilation or input shape that does not fit (naming the shapes and the rule).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
+                 groups: int = 1, bias: bool = True):
         super().__init__()
         _setup(self, in_channels, out_channels, kernel_size, stride, dilation, groups, bias)
         self.padding = padding if isinstance(padding, str) else (

@@ -11,9 +11,19 @@ class Dropout(_Elementwise):
     identity in eval.  The mask comes from a NumPy Generator seeded by `seed` (default: drawn from
     strided.nn.init's generator); CuPy inputs draw on the GPU from cupy.random with the same seed.
     Set `fixed_mask` (an array of 0s and 1/(1-p)s, or of 0/1 then scaled by you) to reuse one mask for
-    every forward, e.g. in gradient checks; `mask` is the mask of the last training forward."""
+    every forward, e.g. in gradient checks; `mask` is the mask of the last training forward.
 
-    def __init__(self, p=0.5, seed=None):
+    Args:
+        p: probability of zeroing an element, in [0, 1].
+        seed: seed of this layer's mask stream; None draws one from strided.nn.init's generator.
+
+    Shapes: any; the output has the input's shape and dtype.
+
+    Raises:
+        ValueError: p outside [0, 1]; a fixed_mask whose shape differs from the input's.
+    """
+
+    def __init__(self, p: float = 0.5, seed: "int | None" = None):
         super().__init__()
         if not 0 <= p <= 1:
             raise ValueError(f"dropout probability must be in [0, 1], got {p}")

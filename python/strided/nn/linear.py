@@ -7,10 +7,22 @@ from .module import Module, Parameter, _check_cached, _check_dtype
 
 
 class Linear(Module):
-    """y = x @ weight.T + bias with weight (out_features, in_features), x (N, in_features).
-    Initialization: weight He-normal (fan_in = in_features, gain sqrt(2)), bias zeros."""
+    """Fully connected layer: y = x @ weight.T + bias, over strided.linear.
 
-    def __init__(self, in_features, out_features, bias=True):
+    Args:
+        in_features: size of each input sample.
+        out_features: size of each output sample.
+        bias: add a learned bias (out_features,).
+
+    Shapes: (N, in_features) -> (N, out_features); weight (out_features, in_features).
+    Initialization: weight He-normal (fan_in = in_features, gain sqrt(2)), bias zeros.
+
+    Raises:
+        TypeError: an input of another float dtype than the parameters (cast one of them).
+        ValueError: an input whose last axis is not in_features.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True):
         super().__init__()
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.weight = Parameter(init.empty((self.out_features, self.in_features)))

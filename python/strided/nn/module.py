@@ -402,6 +402,8 @@ class Sequential(Module):
 
 
 class Identity(Module):
+    """Returns its input unchanged (a placeholder, e.g. for a removed layer)."""
+
     def forward(self, x):
         return x
 

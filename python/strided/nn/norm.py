@@ -11,11 +11,24 @@ class _BatchNorm(Module):
     """Normalizes over every axis but the channel axis 1.  Training: batch mean and biased variance
     normalize, and the running statistics move by `momentum` toward the batch mean and the UNBIASED
     batch variance (as PyTorch; momentum=None gives the cumulative average).  Eval: running statistics.
-    Initialization: weight (gamma) ones, bias (beta) zeros, running_mean 0, running_var 1."""
+    Initialization: weight (gamma) ones, bias (beta) zeros, running_mean 0, running_var 1.
+
+    Args:
+        num_features: C, the size of axis 1 of the input.
+        eps: added to the variance before its square root.
+        momentum: weight of the newest batch in the running statistics; None: the cumulative average.
+        affine: learn a scale (weight) and shift (bias) per channel.
+
+    Buffers (in state_dict): running_mean, running_var (C,), num_batches_tracked (int64 scalar).
+
+    Raises:
+        ValueError: an input whose ndim or channel count does not fit (at the forward).
+        TypeError: an input of another float dtype than the parameters.
+    """
 
     _ndims = ()
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True):
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum=0.1, affine: bool = True):
         super().__init__()
         self.num_features, self.eps, self.momentum, self.affine = int(num_features), float(eps), momentum, affine
         if affine:
@@ -105,12 +118,14 @@ class _BatchNorm(Module):
 
 
 class BatchNorm1d(_BatchNorm):
-    """Batch norm of (N, C) or (N, C, L) inputs."""
+    """Batch norm of (N, C) or (N, C, L) inputs (statistics per channel over N and L); see _BatchNorm for
+    the arguments (num_features, eps=1e-5, momentum=0.1, affine=True)."""
     _ndims = (2, 3)
 
 
 class BatchNorm2d(_BatchNorm):
-    """Batch norm of (N, C, H, W) inputs, statistics per channel over N, H and W."""
+    """Batch norm of (N, C, H, W) inputs, statistics per channel over N, H and W; see _BatchNorm for the
+    arguments (num_features, eps=1e-5, momentum=0.1, affine=True)."""
     _ndims = (4,)
 
 

@@ -11,9 +11,22 @@ from .module import Module, _check_cached
 
 
 class MaxPool2d(Module):
-    """Max pooling (stride defaults to kernel_size); padding counts as -inf."""
+    """2-D max pooling over strided.max_pool2d; padding counts as -inf (never picked).
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
+    Args:
+        kernel_size: window size, an int or (kh, kw).
+        stride: an int or (sh, sw); None means kernel_size.
+        padding: an int or (ph, pw), at most half the window.
+        ceil_mode: round the output size up (PyTorch's rule: a last window starting in the bottom/right
+            padding is dropped).
+
+    Shapes: (N, C, H, W) -> (N, C, OH, OW), OH = (H + 2 ph - kh) // sh + 1 (rounded up with ceil_mode).
+
+    Raises:
+        ValueError: at the forward, padding over half the window or an input smaller than the window.
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False):
         super().__init__()
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride = self.kernel_size if stride is None else _pair(stride, "stride")
@@ -55,9 +68,15 @@ class MaxPool2d(Module):
 
 
 class AvgPool2d(MaxPool2d):
-    """Average pooling; count_include_pad=True divides by the full window (padding included)."""
+    """2-D average pooling over strided.avg_pool2d; arguments and shapes as MaxPool2d, plus
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    Args:
+        count_include_pad: True divides by the full window (zero padding included, as PyTorch's default);
+            False by the number of input elements in the window.
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                 count_include_pad: bool = True):
         super().__init__(kernel_size, stride, padding, ceil_mode)
         self.count_include_pad = bool(count_include_pad)
 
@@ -77,9 +96,19 @@ class AvgPool2d(MaxPool2d):
 
 
 class GlobalAvgPool2d(Module):
-    """Mean over H and W: (N, C, H, W) -> (N, C) (keepdim=True gives (N, C, 1, 1)); (C, H, W) -> (C,)."""
+    """Global average pooling: the mean over H and W of each channel (PyTorch: AdaptiveAvgPool2d(1) and
+    a flatten).
 
-    def __init__(self, keepdim=False):
+    Args:
+        keepdim: keep the pooled axes: (N, C, 1, 1) instead of (N, C).
+
+    Shapes: (N, C, H, W) -> (N, C), or (N, C, 1, 1) with keepdim; unbatched (C, H, W) -> (C,).
+
+    Raises:
+        ValueError: an input that is not 3-D or 4-D.
+    """
+
+    def __init__(self, keepdim: bool = False):
         super().__init__()
         self.keepdim = bool(keepdim)
         self._shape = None
