@@ -206,7 +206,7 @@ void backward_input_gemm(const ConvShape& s, const T* gy, const T* w, T* gx) {
 // The transposed input band (in_rows x Wp x Cs plus slack) and gy band (rows x OW x Kp) with one output row,
 // and the 1 MiB tiles of ~128K elements that more rows may take.
 double gemm_backward_weight_scratch_bytes(const ConvShape& s) {
-  const double eh = double(s.dil_h) * double(s.R - 1) + 1, Cs = double(s.Cg()) + 64, Kp = double(s.Kg()) + 16;
+  const double eh = double(s.dil_h) * double(s.R - 1) + 1, Cs = double(s.Cg()) + 16, Kp = double(s.Kg()) + 16;
   const double Wp = double(s.W) + double(s.pad_left) + double(s.pad_right);
   return 8 * (eh * Wp * Cs + 64 + double(s.S) * Cs + double(s.OW) * Kp) + (int64_t(2) << 20);
 }
