@@ -285,7 +285,7 @@ def test_stride_1000_conv_scratch_is_bounded():
 
 @pytest.mark.skipif(not __import__("os").path.exists("/proc/self/status"), reason="needs /proc (Linux)")
 def test_pool_backward_of_a_large_plane_has_bounded_scratch():
-    setup = ("x = np.random.default_rng(0).random((1, 1, 8192, 8192), np.float32)  # a 256 MiB plane\n"
+    setup = ("x = np.full((1, 1, 8192, 8192), 1, np.float32)  # a 256 MiB plane\n"
              "gy = np.ones((1, 1, 4096, 4096), np.float32)\n"
              "strided.max_pool2d_backward(gy[:, :, :8, :8], x[:, :, :16, :16], 2)")
     call = ("gx = strided.max_pool2d_backward(gy, x, 2); del gx\n"
@@ -294,7 +294,7 @@ def test_pool_backward_of_a_large_plane_has_bounded_scratch():
     assert growth <= 256 + threads * SCRATCH_MIB, growth  # gx itself, plus the scratch (was 6x the plane)
 
 
-@pytest.mark.parametrize("dtype,shape", [(np.float32, (4096, 2048)), (np.float64, (2048, 2050))])
+@pytest.mark.parametrize("dtype,shape", [(np.float32, (2400, 2400)), (np.float64, (1856, 1856))])
 def test_pool_backward_beyond_the_scratch_bound_is_right(dtype, shape):
     """Planes whose scratch would pass the bound are built in place: the same gradients."""
     h, w = shape
@@ -316,24 +316,23 @@ gy = np.ones((1, 1, 3, 3))
 strided.conv2d_backward(np.ones((1, 1, 6, 6)), x, np.ones((1, 1, 3, 3)))  # threads and arenas exist now
 vm = int([l for l in open("/proc/self/status") if l.startswith("VmSize")][0].split()[1]) * 1024
 resource.setrlimit(resource.RLIMIT_AS, (vm + (24 << 20), resource.RLIM_INFINITY))
-with strided.conv_algorithm("{algo}"):
-    try:
-        strided.conv2d_backward(gy, x, w, padding=721, input_grad={input_grad}, bias_grad=False)
-        print("ok")
-    except MemoryError as e:
-        print("MemoryError", bool(str(e)))
+for algo in ("direct", "gemm", "im2col"):
+    for input_grad in (False, True):
+        with strided.conv_algorithm(algo):
+            try:
+                strided.conv2d_backward(gy, x, w, padding=721, input_grad=input_grad, bias_grad=False)
+                print(algo, "ok")
+            except MemoryError as e:
+                print(algo, "MemoryError" if str(e) else "no message")
 """
 
 
 @pytest.mark.skipif(not __import__("os").path.exists("/proc/self/status"), reason="needs /proc (Linux)")
-@pytest.mark.parametrize("algo", ["direct", "gemm", "im2col"])
-def test_allocation_failure_is_a_memory_error(algo):
+def test_allocation_failure_is_a_memory_error():
     """A workspace that cannot be allocated (per-thread partial gradients, flipped weights) raises MemoryError
-    instead of terminating the process."""
+    instead of terminating the process, in every algorithm that allocates one."""
     import subprocess
     import sys
-    for input_grad in (False, True):
-        out = subprocess.run([sys.executable, "-c", _OOM.format(algo=algo, input_grad=input_grad)],
-                             capture_output=True, text=True, timeout=120)
-        assert out.returncode == 0, out.stderr
-        assert out.stdout.split() == ["MemoryError", "True"], out.stdout
+    out = subprocess.run([sys.executable, "-c", _OOM], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:-1] == [f"{a} MemoryError" for a in ("direct", "gemm", "im2col") for _ in "ab"]
