@@ -336,3 +336,18 @@ def test_allocation_failure_is_a_memory_error():
     out = subprocess.run([sys.executable, "-c", _OOM], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:-1] == [f"{a} MemoryError" for a in ("direct", "gemm", "im2col") for _ in "ab"]
+
+
+def test_dispatch_keeps_growing_tiles_within_the_bound():
+    """The direct band grows with stride and dilation, the channels-last backward-weight GEMM's with the
+    padded row: past the bound the dispatcher (and a forced algorithm) takes one whose tiles do not."""
+    C = strided._C
+    small, _ = conv_args(X, W, stride=2)
+    huge, _ = conv_args(X, W, stride=1000)
+    assert C.conv_choice(small, "forward", "direct") == "direct"
+    assert [C.conv_choice(huge, p, "direct") for p in C.conv_passes] == ["gemm", "gemm", "gemm"]
+    assert C.conv_choice(huge, "backward_weight") == "gemm"
+    # A 1x1 layer runs flattened: one 4096 x 4096 plane with 64 channels is one 4 GiB row.
+    plane, _ = conv_args(np.empty((1, 64, 4096, 4096), np.float32), np.empty((64, 64, 1, 1), np.float32))
+    assert C.conv_choice(plane, "backward_weight") == "im2col"
+    assert C.conv_choice(plane, "backward_weight", "gemm") == "im2col"
