@@ -1,4 +1,5 @@
-// conv2d's Im2col algorithm, the portable twin of Gemm (forced only, never picked by Auto): the output
+// conv2d's Im2col algorithm, the portable twin of Gemm (forced, or by Auto for a backward-weight whose
+// padded rows the channels-last GEMM cannot hold within the scratch bound, see dispatch.cpp): the output
 // pixels of one image and group are split into tiles sized so a tile's column matrix (C/g*R*S x tile)
 // stays in L2; each task gathers its tile and runs a small GEMM whose inner loop runs along the pixels, so
 // the compiler vectorizes it. Workspaces are per thread and bounded by a tile.
