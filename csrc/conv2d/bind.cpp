@@ -15,9 +15,16 @@ ConvShape conv_shape(const std::vector<int64_t>& g) {
   if (g.size() != 18) throw py::value_error("conv geometry must have 18 fields (strided.ops.conv2d.args.ConvArgs)");
   ConvShape s{g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8],
               g[9], g[10], g[11], g[12], g[13], g[14], g[15], g[16], g[17]};
+  if (s.groups < 1 || s.groups > kGeometryLimit || s.K < 1 || s.C < 0 || s.N < 0 || s.C % s.groups ||
+      s.K % s.groups)
+    throw py::value_error("conv geometry: groups must be positive and divide C and K, and K positive");
   if (s.OH != out_size(s.H, s.R, s.stride_h, s.pad_top, s.pad_bottom, s.dil_h, false) ||
       s.OW != out_size(s.W, s.S, s.stride_w, s.pad_left, s.pad_right, s.dil_w, false) || s.OH < 1 || s.OW < 1)
-    throw py::value_error("conv geometry: output size disagrees with the output-size rule");
+    throw py::value_error("conv geometry: output size disagrees with the output-size rule, or a value or "
+                          "extent exceeds 2**62");
+  if (bounded_mad(bounded_mad(s.K, s.OH, 0), s.OW, 0) < 0 ||
+      bounded_mad(bounded_mad(bounded_mad(s.K, s.OH, 0), s.OW, 0), 8, 0) < 0)
+    throw py::value_error("conv geometry: the output exceeds 2**62 bytes per sample");
   return s;
 }
 

@@ -4,6 +4,7 @@
 #include "conv2d/internal.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 #include <vector>
 
@@ -185,6 +186,21 @@ kern::DirectArgs<T> load_band(const kern::Table<T>& kt, const ConvShape& s, cons
 
 }  // namespace
 
+// Every band layout make_band may choose, with one output row per band (it takes more rows only while the
+// band stays within 256 KiB and the gy rows within 1 MiB): the largest of them, plus the flat forward's
+// output rows (12 per row) and backward-weight's gy rows (Kg per row).
+double direct_scratch_bytes(const ConvShape& s) {
+  const auto& kt = kern::table<float>();  // float's vectors have the most lanes
+  const double lanes = double(kt.max_nv) * kt.vl, sh = double(s.stride_h), sw = double(s.stride_w);
+  const double eh = double(s.dil_h) * double(s.R - 1) + 1, ew = double(s.dil_w) * double(s.S - 1) + 1;
+  const double pl = double(std::max<int64_t>(s.pad_left, 0)), pr = double(std::max<int64_t>(s.pad_right, 0));
+  const double Wq = double(s.OW) + lanes + (ew - 1) / sw + 1, overrun = lanes + ew;
+  const double Wp = std::max(double(s.W) + pl + pr, std::ceil((double(s.W) + pl + pr) / sw)) + 16;
+  const double chan = std::max({eh * sw * Wq, eh * Wp + overrun, sh * sw * (std::ceil(eh / sh) * Wp + overrun)});
+  const double row = std::max(Wq, Wp) + lanes;
+  return 8 * (double(s.Cg()) * chan + 12 * row + double(s.Kg()) * row) + (int64_t(2) << 20);
+}
+
 // Tasks are (image, group, band of output rows); bands appear only when images x groups cannot feed
 // the threads, so N = 1 still splits over rows. Per thread: one prepared band, Cg x in_rows x sw*Wq.
 template <typename T>
@@ -204,6 +220,7 @@ void forward_direct(const ConvShape& s, const T* x, const T* w, const T* b, T* y
   const bool rows = Kg == 1 && kern::direct_rows_apply(s.R, s.stride_h, s.dil_h);  // never flat then
   Band band = make_band(s, kt, s.N * G, rows ? 1.0 : widen ? 0.0 : 0.01);
   const int64_t tasks = s.N * G * band.nbands, V = band.nb * band.Wq;
+  reserve<T>({{kTile, Cg * band.chan_stride}, {kTile2, band.flat ? 12 * V : 0}});
 #pragma omp parallel
   {
     DenormalGuard ftz;
@@ -260,6 +277,7 @@ void backward_weight_direct(const ConvShape& s, const T* gy, const T* x, T* gw, 
   const int64_t grow = band.flat ? band.Wq : OWp, gstride = round_up(band.nb * grow, kt.vl);
   const int64_t tasks = s.N * G * band.nbands;
   std::vector<T*> parts;
+  reserve<T>({{kPartial, len + s.K}, {kTile, Cg * band.chan_stride}, {kTile2, Kg * gstride}});
 #pragma omp parallel
   {
     DenormalGuard ftz;

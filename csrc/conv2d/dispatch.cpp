@@ -1,6 +1,7 @@
 // conv2d's dispatcher (conv2d.h): for each pass an ordered list of implementations, as oneDNN's
 // cpu_convolution_list and XNNPACK do, and the public entry points, which run the one the list picks.
 // Adding an algorithm is adding its Algo and name (conv2d.h, algo_name) and its entries here.
+#include <algorithm>
 #include <type_traits>
 
 #include "conv2d/internal.h"
@@ -41,10 +42,17 @@ constexpr int64_t kDirectMinWidth = 6, kBwdWeightMinRows = 12, kBwdWeightMinCols
 bool any(const ConvShape&) { return true; }
 bool never(const ConvShape&) { return false; }
 bool unit_stride(const ConvShape& s) { return s.stride_h == 1 && s.stride_w == 1; }
-// The direct kernels' tap table holds 64 columns (Band::tap_off in direct.cpp).
-bool direct_fits(const ConvShape& s) { return s.S <= 64; }
+// The direct kernels' tap table holds 64 columns (Band::tap_off in direct.cpp), and their band grows with
+// the stride, dilation and row length: they run only where it fits the scratch bound (a huge stride or
+// dilation goes to the GEMM, whose tiles do not grow with them).
+bool direct_fits(const ConvShape& s) { return s.S <= 64 && direct_scratch_bytes(s) <= double(kScratchBytes); }
 // Backward-input runs the direct kernel on the flipped forward problem, which exists at unit stride.
-bool direct_fits_flipped(const ConvShape& s) { return unit_stride(s) && direct_fits(s); }
+bool direct_fits_flipped(const ConvShape& s) { return unit_stride(s) && direct_fits(flipped_shape(s)); }
+// The channels-last backward-weight GEMM transposes whole (padded) input rows; where they do not fit the
+// scratch bound, the pixel-tiled Im2col runs (Auto takes it then: it comes before Simple).
+bool gemm_backward_weight_fits(const ConvShape& s) {
+  return gemm_backward_weight_scratch_bytes(s) <= double(kScratchBytes);
+}
 
 bool direct_forward_pays(const ConvShape& f) {
   const bool few_channels = f.Cg() <= 4 || f.Kg() <= 4;
@@ -83,8 +91,9 @@ struct Impl {
 
 #define STRIDED_KERNEL(name) name<float>, name<double>
 // Each list: Direct first (so that a forced Direct without a kernel for the shape falls to Gemm), Gemm
-// (every shape: what Auto takes when Direct does not pay), Im2col (forced only), and Simple last: it runs
-// everything, the fallback and the oracle.
+// (every shape but backward-weight's beyond the scratch bound: what Auto takes when Direct does not pay),
+// Im2col (forced only, but for those backward-weight shapes), and Simple last: it runs everything, the
+// fallback and the oracle.
 const Impl<ForwardFn> kForward[] = {
     {Algo::Direct, direct_fits, direct_forward_pays, STRIDED_KERNEL(forward_direct)},
     {Algo::Gemm, any, any, STRIDED_KERNEL(forward_gemm)},
@@ -99,8 +108,8 @@ const Impl<BackwardInputFn> kBackwardInput[] = {
 };
 const Impl<BackwardWeightFn> kBackwardWeight[] = {
     {Algo::Direct, direct_fits, direct_backward_weight_pays, STRIDED_KERNEL(backward_weight_direct)},
-    {Algo::Gemm, any, any, STRIDED_KERNEL(backward_weight_gemm)},
-    {Algo::Im2col, any, never, STRIDED_KERNEL(backward_weight_im2col)},
+    {Algo::Gemm, gemm_backward_weight_fits, gemm_backward_weight_fits, STRIDED_KERNEL(backward_weight_gemm)},
+    {Algo::Im2col, any, any, STRIDED_KERNEL(backward_weight_im2col)},
     {Algo::Simple, any, any, STRIDED_KERNEL(backward_weight_simple)},
 };
 #undef STRIDED_KERNEL
@@ -143,14 +152,17 @@ const char* algo_name(Algo a) {
   }
 }
 
+// An empty batch returns before any kernel sizes a workspace by the planes (N = 0 with huge H and W).
 template <typename T>
 void forward(const ConvShape& shape, const T* x, const T* w, const T* b, T* y, Algo algo) {
+  if (shape.N == 0) return;
   const ConvShape s = flatten_pointwise(shape);
   pick(kForward, s, algo).template kernel<T>()(s, x, w, b, y);
 }
 
 template <typename T>
 void backward_input(const ConvShape& shape, const T* gy, const T* w, T* gx, Algo algo) {
+  if (shape.N == 0) return;
   const ConvShape s = flatten_pointwise(shape);
   pick(kBackwardInput, s, algo).template kernel<T>()(s, gy, w, gx);
 }
@@ -160,6 +172,11 @@ void backward_input(const ConvShape& shape, const T* gy, const T* w, T* gx, Algo
 // stay the plain loops and call backward_bias.
 template <typename T>
 void backward_weight(const ConvShape& shape, const T* gy, const T* x, T* gw, T* gb, Algo algo) {
+  if (shape.N == 0) {
+    std::fill(gw, gw + shape.K * shape.Cg() * shape.R * shape.S, T(0));
+    if (gb) std::fill(gb, gb + shape.K, T(0));
+    return;
+  }
   const ConvShape s = flatten_pointwise(shape);
   pick(kBackwardWeight, s, algo).template kernel<T>()(s, gy, x, gw, gb);
 }

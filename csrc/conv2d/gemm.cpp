@@ -41,7 +41,7 @@ void gather_row(const ConvShape& s, const T* xc, int64_t r, int64_t q, const std
     if (ih >= 0 && ih < s.H) valid_range(iw0, s.stride_w, s.W, g.len, lo, hi);
     else lo = hi = 0;
     for (int64_t t = 0; t < lo; ++t) d[t * pstride] = T(0);
-    const T* src = xc + ih * s.W + iw0;
+    const T* src = hi > lo ? xc + ih * s.W + iw0 : xc;  // ih may be far outside the plane otherwise
     if (pstride == 1 && s.stride_w == 1) {
       if (hi > lo) std::memcpy(d + lo, src + lo, size_t(hi - lo) * sizeof(T));
     } else {
@@ -97,6 +97,7 @@ void forward_gemm(const ConvShape& s, const T* x, const T* w, const T* b, T* y) 
   // A 1x1 layer (flattened: one output row per plane) has the channel planes themselves as columns.
   const bool plain = s.R == 1 && s.S == 1 && s.H == 1 && s.OH == 1 && s.OW == s.W && s.stride_w == 1 &&
                      s.pad_left == 0;
+  reserve<T>({{kTile, KC * round_up(NT, NR)}});
 #pragma omp parallel
   {
     DenormalGuard ftz;
@@ -162,6 +163,7 @@ void backward_input_col2im(const ConvShape& s, const T* gy, const T* w, T* gx) {
   const int64_t NT = std::clamp(round_up(int64_t(64) * 1024 / std::max<int64_t>(cb * RS, 1), NR), NR,
                                 round_up(P, NR));
   const int64_t tasks = s.N * G * cblocks;
+  reserve<T>({{kTile, std::min(KC, Kg) * NT}, {kTile2, cb * RS * NT}});
 #pragma omp parallel
   {
     DenormalGuard ftz;
@@ -201,6 +203,14 @@ void backward_input_gemm(const ConvShape& s, const T* gy, const T* w, T* gx) {
   backward_input_flipped(s, gy, w, gx, forward_gemm<T>);
 }
 
+// The transposed input band (in_rows x Wp x Cs plus slack) and gy band (rows x OW x Kp) with one output row,
+// and the 1 MiB tiles of ~128K elements that more rows may take.
+double gemm_backward_weight_scratch_bytes(const ConvShape& s) {
+  const double eh = double(s.dil_h) * double(s.R - 1) + 1, Cs = double(s.Cg()) + 16, Kp = double(s.Kg()) + 16;
+  const double Wp = double(s.W) + double(s.pad_left) + double(s.pad_right);
+  return 8 * (eh * Wp * Cs + 64 + double(s.S) * Cs + double(s.OW) * Kp) + (int64_t(2) << 20);
+}
+
 // Backward-weight as channels-last GEMMs. Per task (image, group, band of output rows) the input band is
 // transposed to Xt[row][col][c] (zero-padded) and gy to Gt[pixel][k] (k padded to whole vectors). Then for each
 // kernel row r, gw_r[(q, c)][k] = sum_pixels Xt[oh*sh + r*dh][ow*sw + q*dw][c] * Gt[oh][ow][k]: with
@@ -229,11 +239,13 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
   int64_t nb = s.OH;
   if (s.N * G < 2 * threads) nb = ceil_div(s.OH, ceil_div(2 * threads, s.N * G));
   const int64_t cap = int64_t(128) * 1024;
-  nb = std::max<int64_t>(1, std::min({nb, cap / std::max<int64_t>(1, sh * Wp * Cs), cap / (s.OW * Kp)}));
+  // (divided by sh last: sh * Wp * Cs may not fit in int64 where Wp * Cs does, see gemm_bwd_weight_fits)
+  nb = std::max<int64_t>(1, std::min({nb, cap / std::max<int64_t>(1, Wp * Cs) / sh, cap / (s.OW * Kp)}));
   const int64_t nbands = ceil_div(s.OH, nb), in_rows = (nb - 1) * sh + (s.R - 1) * s.dil_h + 1;
   const int64_t tasks = s.N * G * nbands;
   const int64_t chunk = std::max<int64_t>(1, 256 / s.OW);  // output rows per pass: B chunk stays in L1
   std::vector<T*> parts;
+  reserve<T>({{kPartial, plen}, {kTile, in_rows * Wp * Cs + MR + s.S * Cs}, {kTile2, nb * s.OW * Kp}});
 #pragma omp parallel
   {
     DenormalGuard ftz;

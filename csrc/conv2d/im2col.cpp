@@ -1,4 +1,5 @@
-// conv2d's Im2col algorithm, the portable twin of Gemm (forced only, never picked by Auto): the output
+// conv2d's Im2col algorithm, the portable twin of Gemm (forced, or by Auto for a backward-weight whose
+// padded rows the channels-last GEMM cannot hold within the scratch bound, see dispatch.cpp): the output
 // pixels of one image and group are split into tiles sized so a tile's column matrix (C/g*R*S x tile)
 // stays in L2; each task gathers its tile and runs a small GEMM whose inner loop runs along the pixels, so
 // the compiler vectorizes it. Workspaces are per thread and bounded by a tile.
@@ -95,16 +96,17 @@ void forward_im2col(const ConvShape& s, const T* x, const T* w, const T* b, T* y
   const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), P = s.OH * s.OW, rows = Cg * s.R * s.S;
   const int64_t tile = pixel_tile<T>(rows, P), ntiles = (P + tile - 1) / tile;
   const int64_t tasks = s.N * G * ntiles;
+  reserve<T>({{kTile, rows * tile}});
 #pragma omp parallel
   {
-    std::vector<T> col(rows * tile);
+    T* col = workspace<T>(kTile, rows * tile);
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t n = t / (G * ntiles), g = t / ntiles % G, p0 = t % ntiles * tile;
       const int64_t np = std::min(tile, P - p0);
-      im2col_tile(s, x + (n * s.C + g * Cg) * s.H * s.W, p0, np, col.data(), tile);
+      im2col_tile(s, x + (n * s.C + g * Cg) * s.H * s.W, p0, np, col, tile);
       T* yt = y + (n * s.K + g * Kg) * P + p0;
-      gemm_nn(Kg, rows, np, w + g * Kg * rows, rows, col.data(), tile, yt, P);
+      gemm_nn(Kg, rows, np, w + g * Kg * rows, rows, col, tile, yt, P);
       if (b) {
         for (int64_t k = 0; k < Kg; ++k) {
           const T bk = b[g * Kg + k];
@@ -122,9 +124,11 @@ void backward_input_im2col(const ConvShape& s, const T* gy, const T* w, T* gx) {
   const int64_t Cg = s.Cg(), Kg = s.Kg(), P = s.OH * s.OW, RS = s.R * s.S;
   const int64_t tile = pixel_tile<T>(RS + Kg, P);
   const int64_t tasks = s.N * s.C;
+  reserve<T>({{kTile, RS * tile}, {kTile2, RS * Kg}});
 #pragma omp parallel
   {
-    std::vector<T> col(RS * tile), wt(RS * Kg);
+    T* col = workspace<T>(kTile, RS * tile);
+    T* wt = workspace<T>(kTile2, RS * Kg);
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t n = t / s.C, c = t % s.C, g = c / Cg, cl = c % Cg;
@@ -135,8 +139,8 @@ void backward_input_im2col(const ConvShape& s, const T* gy, const T* w, T* gx) {
       const T* gyg = gy + (n * s.K + g * Kg) * P;
       for (int64_t p0 = 0; p0 < P; p0 += tile) {
         const int64_t np = std::min(tile, P - p0);
-        gemm_nn(RS, Kg, np, wt.data(), Kg, gyg + p0, P, col.data(), tile);
-        col2im_channel(s, col.data(), tile, p0, np, gxc);
+        gemm_nn(RS, Kg, np, wt, Kg, gyg + p0, P, col, tile);
+        col2im_channel(s, col, tile, p0, np, gxc);
       }
     }
   }
@@ -148,24 +152,23 @@ void backward_weight_im2col(const ConvShape& s, const T* gy, const T* x, T* gw, 
   const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), P = s.OH * s.OW, rows = Cg * s.R * s.S;
   const int64_t tile = pixel_tile<T>(rows, P), ntiles = (P + tile - 1) / tile;
   const int64_t tasks = s.N * G * ntiles, len = s.K * rows;
-  std::vector<T> partial;
+  std::vector<T> partial(size_t(omp_get_max_threads()) * size_t(len), T(0));  // here, where bad_alloc can leave
+  reserve<T>({{kTile, rows * tile}});
 #pragma omp parallel
   {
-#pragma omp single
-    partial.assign(size_t(omp_get_num_threads()) * size_t(len), T(0));
     T* mine = partial.data() + omp_get_thread_num() * len;
-    std::vector<T> col(rows * tile);
+    T* col = workspace<T>(kTile, rows * tile);
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t n = t / (G * ntiles), g = t / ntiles % G, p0 = t % ntiles * tile;
       const int64_t np = std::min(tile, P - p0);
-      im2col_tile(s, x + (n * s.C + g * Cg) * s.H * s.W, p0, np, col.data(), tile);
+      im2col_tile(s, x + (n * s.C + g * Cg) * s.H * s.W, p0, np, col, tile);
       const T* gyt = gy + (n * s.K + g * Kg) * P + p0;
       for (int64_t k = 0; k < Kg; ++k) {
         T* gwk = mine + (g * Kg + k) * rows;
         const T* gyk = gyt + k * P;
         for (int64_t row = 0; row < rows; ++row) {
-          const T* cr = col.data() + row * tile;
+          const T* cr = col + row * tile;
           T acc = 0;
 #pragma omp simd reduction(+ : acc)
           for (int64_t j = 0; j < np; ++j) acc += gyk[j] * cr[j];

@@ -27,6 +27,14 @@ STRIDED_CONV_KERNELS(gemm)
 STRIDED_CONV_KERNELS(direct)
 #undef STRIDED_CONV_KERNELS
 
+// Upper bounds of the per-thread tiles (bytes, at 8-byte elements) of the direct kernels' band (forward and
+// backward-weight, direct.cpp) and of the channels-last backward-weight GEMM (gemm.cpp), for the smallest
+// band those kernels make (one output row). In double precision, so that no geometry overflows them: the
+// dispatcher runs those kernels only where these fit in kScratchBytes (dispatch.cpp); they grow with the
+// stride, dilation, padding and row length, which other algorithms' tiles do not.
+double direct_scratch_bytes(const ConvShape& s);
+double gemm_backward_weight_scratch_bytes(const ConvShape& s);
+
 // Their float and double instances, at the end of each algorithm's file.
 #define STRIDED_CONV_INSTANTIATE(algo, T)                                                           \
   template void forward_##algo<T>(const ConvShape&, const T*, const T*, const T*, T*);              \

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
+#include <stdexcept>
 #include <string>
 
 #include "core/common.h"
@@ -49,6 +51,15 @@ void expect_shape(const py::array& a, std::vector<int64_t> shape, const char* na
 }
 
 void bind_core(py::module_& m) {
+  // A vector too large to exist (length_error) is an allocation failure to the caller, as bad_alloc is
+  // (pybind11 maps that one to MemoryError itself).
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const std::length_error& e) {
+      PyErr_SetString(PyExc_MemoryError, e.what());
+    }
+  });
   m.def("out_size", &out_size, py::arg("size"), py::arg("kernel"), py::arg("stride"), py::arg("pad_begin"),
         py::arg("pad_end"), py::arg("dilation") = 1, py::arg("ceil_mode") = false);
   m.attr("malloc_tuned") = keep_freed_memory();

@@ -1,9 +1,15 @@
 // The pieces of a packed GEMM that conv2d/ and linear/ share: per-thread workspaces, the
 // contraction block size, and the packing of A into the microkernel's panels (kern::Table::gemm).
 #pragma once
+#include <omp.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <exception>
+#include <initializer_list>
+#include <new>
+#include <utility>
 
 #include "kern/kernels.h"
 
@@ -12,8 +18,16 @@ namespace strided {
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
+// The bound of every kernel's per-thread scratch, besides buffers the size of the weights (packed
+// weights, a backward-weight pass's partial gradient): the dispatchers send a geometry to an algorithm
+// only when its tiles fit (conv2d/dispatch.cpp, pool2d/pool2d.cpp), so stride, dilation, padding, plane
+// size and batch never grow it. Normal layers need a few MiB at most.
+constexpr int64_t kScratchBytes = int64_t(64) << 20;
+
 // Per-thread scratch, 64-byte aligned, grown on demand and kept for the next call (OpenMP reuses its
 // threads, so after the first call of a shape no kernel allocates). Slots keep concurrent uses apart.
+// Throws std::bad_alloc when the memory is not there: a kernel calls reserve() before its parallel region
+// so that the throwing happens outside it (an exception cannot leave an OpenMP region).
 enum Slot { kPackedWeights = 0, kFlippedWeights = 1, kTile = 2, kTile2 = 3, kPartial = 4, kSlots = 5 };
 
 template <typename T>
@@ -27,11 +41,44 @@ T* workspace(Slot slot, int64_t n) {
   Buf& b = bufs[slot];
   if (b.n < n) {
     std::free(b.p);
-    b.p = static_cast<T*>(std::aligned_alloc(64, size_t(round_up(n * int64_t(sizeof(T)), 64))));
-    if (!b.p) std::abort();  // inside an OpenMP region an exception could not propagate
+    b.n = 0;
+    const int64_t bytes = n > (INT64_MAX - 64) / int64_t(sizeof(T)) ? -1 : round_up(n * int64_t(sizeof(T)), 64);
+    b.p = bytes < 0 ? nullptr : static_cast<T*>(std::aligned_alloc(64, size_t(bytes)));
+    if (!b.p) throw std::bad_alloc();
     b.n = n;
   }
   return b.p;
+}
+
+// Grows every thread's workspaces to these sizes (slot, elements) before a parallel region, rethrowing an
+// allocation failure here; inside the region workspace() then finds them (the calling thread's team keeps
+// its OS threads from one region to the next). What the team already holds is remembered per calling
+// thread, so a call whose sizes fit starts no extra region.
+template <typename T>
+void reserve(std::initializer_list<std::pair<Slot, int64_t>> sizes) {
+  thread_local int64_t held[kSlots] = {};
+  thread_local int team = 0;
+  const int threads = omp_get_max_threads();
+  bool fits = team == threads;
+  for (auto [slot, n] : sizes) fits = fits && n <= held[slot];
+  if (fits) return;
+  std::exception_ptr error;
+#pragma omp parallel num_threads(threads)
+  {
+    try {
+      for (auto [slot, n] : sizes) workspace<T>(slot, n);
+    } catch (...) {
+#pragma omp critical(strided_reserve)
+      error = std::current_exception();
+    }
+  }
+  if (team != threads) std::fill(held, held + kSlots, int64_t(0));
+  team = threads;
+  if (error) {
+    std::fill(held, held + kSlots, int64_t(0));  // some threads may hold less: check again next time
+    std::rethrow_exception(error);
+  }
+  for (auto [slot, n] : sizes) held[slot] = std::max(held[slot], n);
 }
 
 // Contraction block: a B micro-panel (kc x nr) of 16 KiB stays in L1 while the A panels stream from L2.

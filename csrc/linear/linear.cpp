@@ -49,6 +49,7 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int6
   const int64_t ntiles = ceil_div(N, NT);
   const int64_t mblocks = ntiles >= threads ? 1 : std::min(Mp / MR, ceil_div(threads, ntiles));
   const int64_t msize = round_up(ceil_div(Mp, mblocks), MR), tasks = ntiles * ceil_div(Mp, msize);
+  reserve<T>({{kTile, KC * round_up(NT, NR)}});
 #pragma omp parallel
   {
     DenormalGuard ftz;

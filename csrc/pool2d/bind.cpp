@@ -12,7 +12,12 @@ PoolShape pool_shape(const std::vector<int64_t>& g) {
   PoolShape s{g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], g[12] != 0};
   if (s.OH != out_size(s.H, s.kernel_h, s.stride_h, s.pad_h, s.pad_h, 1, s.ceil_mode) ||
       s.OW != out_size(s.W, s.kernel_w, s.stride_w, s.pad_w, s.pad_w, 1, s.ceil_mode) || s.OH < 1 || s.OW < 1)
-    throw py::value_error("pool geometry: output size disagrees with the output-size rule");
+    throw py::value_error("pool geometry: output size disagrees with the output-size rule, or a value or "
+                          "extent exceeds 2**62");
+  if (s.N < 0 || s.C < 0 || 2 * s.pad_h > s.kernel_h || 2 * s.pad_w > s.kernel_w || bounded_mad(s.kernel_h, s.kernel_w, 0) < 0 ||
+      bounded_mad(bounded_mad(bounded_mad(s.C, s.OH, 0), s.OW, 0), 8, 0) < 0)
+    throw py::value_error("pool geometry: padding over half the kernel, or the window area or the output per sample "
+                          "exceeds 2**62");
   return s;
 }
 

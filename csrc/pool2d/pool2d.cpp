@@ -1,11 +1,12 @@
 // Pooling kernels. Every kernel makes one pass over its planes; work is split over (image, channel)
 // planes, and forward passes also over blocks of output rows so that a small batch still fills the
 // threads. Backward kernels own whole planes of gx, so their accumulation never races and is
-// deterministic. The windows inside the input's columns, of any shape, run in the vectorized kernels
+// deterministic; their per-thread scratch is bounded by kScratchBytes (kern/gemm_util.h). The windows inside the input's columns, of any shape, run in the vectorized kernels
 // of pool_rows.h; those overhanging the left or right edge take the general code here, which defines
 // the semantics.
 #include "pool2d/pool2d.h"
 
+#include "kern/gemm_util.h"
 #include "kern/kernels.h"
 
 #if defined(__SSE2__)
@@ -77,13 +78,14 @@ constexpr int64_t kStreamBytes = int64_t(4) << 20;
 template <typename T>
 class PlaneWriter {
  public:
+  // The two planes are this thread's workspaces kTile and kTile2 (reserved by backward_tasks).
   PlaneWriter(int64_t size, bool stream, const kern::Table<T>& k)
-      : size_(size), stream_(stream), k_(k), buf_{std::vector<T>(size_t(size)), std::vector<T>(size_t(size))} {}
+      : size_(size), stream_(stream), k_(k), buf_{workspace<T>(kTile, size), workspace<T>(kTile2, size)} {}
   // A zeroed scratch plane for the gx plane at dst.
   T* begin(T* dst) {
     next_ = dst;
-    std::fill(buf_[cur_].begin(), buf_[cur_].end(), T(0));
-    return buf_[cur_].data();
+    std::fill(buf_[cur_], buf_[cur_] + size_, T(0));
+    return buf_[cur_];
   }
   // The plane from begin() is complete: copy out the one before it.
   void done() {
@@ -100,7 +102,7 @@ class PlaneWriter {
  private:
   void copy() {
     if (!pending_) return;
-    const T* src = buf_[cur_ ^ 1].data();
+    const T* src = buf_[cur_ ^ 1];
     if (stream_) k_.stream_copy(pending_, src, size_);
     else std::memcpy(pending_, src, size_t(size_) * sizeof(T));
   }
@@ -108,7 +110,7 @@ class PlaneWriter {
   int64_t size_;
   bool stream_;
   const kern::Table<T>& k_;
-  std::vector<T> buf_[2];
+  T* buf_[2];
   int cur_ = 0;
   T *next_ = nullptr, *pending_ = nullptr;
 };
@@ -141,9 +143,9 @@ struct Interior {
             s.stride_w, ow0 * s.stride_w - s.pad_w, ow1 - ow0, h0.data(), h1.data(), div.data(), scratch};
   }
 
-  // One thread's scratch for the backward kernels.
-  std::vector<char> scratch(const PoolShape& s) const {
-    return std::vector<char>(fast ? size_t(kern::pool_scratch_bytes(s.OH, s.W, s.kernel_w)) : 0);
+  // Elements of T of one thread's scratch for the backward kernels (the workspace kPartial).
+  int64_t scratch_size(const PoolShape& s) const {
+    return fast ? ceil_div(kern::pool_scratch_bytes(s.OH, s.W, s.kernel_w), int64_t(sizeof(T))) : 0;
   }
 
   // Calls f(ow) for each output column of a row that the kernels leave to the general code.
@@ -188,42 +190,73 @@ void forward_tasks(const PoolShape& s, const Interior<T>& in,
   }
 }
 
-}  // namespace
-
-template <typename T>
-void max_forward(const PoolShape& s, const T* x, T* y) {
-  forward_tasks<T>(s, Interior<T>(s, false), kern::table<T>().pool_max, x, y,
-                   [&](const T* xp, int64_t oh, int64_t ow) { return xp[argmax(s, xp, window(s, oh, ow))]; });
-}
-
-// Each task owns whole planes of gx, built in a cache-resident scratch plane (zeroed; the kernels put in
-// the interior windows' gradients, then the border windows add theirs at their argmax) and copied out
-// once.
-template <typename T>
-void max_backward(const PoolShape& s, const T* gy, const T* x, T* gx) {
-  const Interior<T> in(s, false);
+// Each task owns whole planes of gx, built in a cache-resident scratch plane (zeroed; `kernel` puts in the
+// interior windows' gradients, then `add(p, gxp, oh, ow)` adds each border window's) and copied out once.
+// Planes whose two scratch copies and the kernels' scratch would pass the bound (kScratchBytes) are built
+// in place in gx by `add` alone: slower, but nothing per thread grows with the plane.
+template <typename T, typename Kernel, typename Add>
+void backward_tasks(const PoolShape& s, const Interior<T>& in, Kernel kernel, Add add, T* gx) {
+  const int64_t planes = s.N * s.C, size = s.H * s.W;
+  const double bytes = 2 * double(s.H) * double(s.W) * sizeof(T) +
+                       (in.fast ? 8 * double(s.OH) * (double(s.W) + 2 * double(s.kernel_w)) : 0);
+  if (bytes > double(kScratchBytes)) {
+#pragma omp parallel for schedule(static)
+    for (int64_t p = 0; p < planes; ++p) {
+      T* gxp = gx + p * size;
+      std::fill(gxp, gxp + size, T(0));
+      for (int64_t oh = 0; oh < s.OH; ++oh)
+        for (int64_t ow = 0; ow < s.OW; ++ow) add(p, gxp, oh, ow);
+    }
+    return;
+  }
+  const int64_t scratch_size = in.scratch_size(s);
+  reserve<T>({{kTile, size}, {kTile2, size}, {kPartial, scratch_size}});
   const auto& k = kern::table<T>();
 #pragma omp parallel
   {
-    std::vector<char> scratch = in.scratch(s);
-    const kern::PoolArgs<T> a = in.args(s, scratch.data());
-    PlaneWriter<T> out(s.H * s.W, s.N * s.C * s.H * s.W * int64_t(sizeof(T)) >= kStreamBytes, k);
+    T* scratch = workspace<T>(kPartial, scratch_size);
+    std::fill(scratch, scratch + scratch_size, T(0));
+    const kern::PoolArgs<T> a = in.args(s, scratch);
+    PlaneWriter<T> out(size, planes * size * int64_t(sizeof(T)) >= kStreamBytes, k);
 #pragma omp for schedule(static)
-    for (int64_t p = 0; p < s.N * s.C; ++p) {
-      const T* xp = x + p * s.H * s.W;
-      const T* gyp = gy + p * s.OH * s.OW;
-      T* gxp = out.begin(gx + p * s.H * s.W);
-      if (in.fast) k.pool_max_backward(a, xp, gyp + in.ow0, gxp);
-      for (int64_t oh = 0; oh < s.OH; ++oh)
-        in.border(s, [&](int64_t ow) { gxp[argmax(s, xp, window(s, oh, ow))] += gyp[oh * s.OW + ow]; });
+    for (int64_t p = 0; p < planes; ++p) {
+      T* gxp = out.begin(gx + p * size);
+      if (in.fast) kernel(a, p, gxp);
+      for (int64_t oh = 0; oh < s.OH; ++oh) in.border(s, [&](int64_t ow) { add(p, gxp, oh, ow); });
       out.done();
     }
     out.finish();
   }
 }
 
+}  // namespace
+
+template <typename T>
+void max_forward(const PoolShape& s, const T* x, T* y) {
+  if (s.N * s.C == 0) return;  // before anything sized by the planes (N = 0 with huge H and W)
+  forward_tasks<T>(s, Interior<T>(s, false), kern::table<T>().pool_max, x, y,
+                   [&](const T* xp, int64_t oh, int64_t ow) { return xp[argmax(s, xp, window(s, oh, ow))]; });
+}
+
+template <typename T>
+void max_backward(const PoolShape& s, const T* gy, const T* x, T* gx) {
+  if (s.N * s.C == 0) return;  // before anything sized by the planes (N = 0 with huge H and W)
+  const Interior<T> in(s, false);
+  const int64_t size = s.H * s.W, osize = s.OH * s.OW;
+  backward_tasks(
+      s, in,
+      [&](const kern::PoolArgs<T>& a, int64_t p, T* gxp) {
+        kern::table<T>().pool_max_backward(a, x + p * size, gy + p * osize + in.ow0, gxp);
+      },
+      [&](int64_t p, T* gxp, int64_t oh, int64_t ow) {
+        gxp[argmax(s, x + p * size, window(s, oh, ow))] += gy[p * osize + oh * s.OW + ow];
+      },
+      gx);
+}
+
 template <typename T>
 void avg_forward(const PoolShape& s, const T* x, T* y, bool count_include_pad) {
+  if (s.N * s.C == 0) return;  // before anything sized by the planes (N = 0 with huge H and W)
   forward_tasks<T>(s, Interior<T>(s, count_include_pad), kern::table<T>().pool_avg, x, y,
                    [&](const T* xp, int64_t oh, int64_t ow) {
                      const Window win = window(s, oh, ow);
@@ -233,29 +266,21 @@ void avg_forward(const PoolShape& s, const T* x, T* y, bool count_include_pad) {
 
 template <typename T>
 void avg_backward(const PoolShape& s, const T* gy, T* gx, bool count_include_pad) {
+  if (s.N * s.C == 0) return;  // before anything sized by the planes (N = 0 with huge H and W)
   const Interior<T> in(s, count_include_pad);
-  const auto& k = kern::table<T>();
-#pragma omp parallel
-  {
-    std::vector<char> scratch = in.scratch(s);
-    const kern::PoolArgs<T> a = in.args(s, scratch.data());
-    PlaneWriter<T> out(s.H * s.W, s.N * s.C * s.H * s.W * int64_t(sizeof(T)) >= kStreamBytes, k);
-#pragma omp for schedule(static)
-    for (int64_t p = 0; p < s.N * s.C; ++p) {
-      const T* gyp = gy + p * s.OH * s.OW;
-      T* gxp = out.begin(gx + p * s.H * s.W);
-      if (in.fast) k.pool_avg_backward(a, gyp + in.ow0, gxp);
-      for (int64_t oh = 0; oh < s.OH; ++oh)
-        in.border(s, [&](int64_t ow) {
-          const Window win = window(s, oh, ow);
-          const T g = gyp[oh * s.OW + ow] / T(divisor(win, count_include_pad));
-          for (int64_t ih = win.h0; ih < win.h1; ++ih)
-            for (int64_t iw = win.w0; iw < win.w1; ++iw) gxp[ih * s.W + iw] += g;
-        });
-      out.done();
-    }
-    out.finish();
-  }
+  const int64_t osize = s.OH * s.OW;
+  backward_tasks(
+      s, in,
+      [&](const kern::PoolArgs<T>& a, int64_t p, T* gxp) {
+        kern::table<T>().pool_avg_backward(a, gy + p * osize + in.ow0, gxp);
+      },
+      [&](int64_t p, T* gxp, int64_t oh, int64_t ow) {
+        const Window win = window(s, oh, ow);
+        const T g = gy[p * osize + oh * s.OW + ow] / T(divisor(win, count_include_pad));
+        for (int64_t ih = win.h0; ih < win.h1; ++ih)
+          for (int64_t iw = win.w0; iw < win.w1; ++iw) gxp[ih * s.W + iw] += g;
+      },
+      gx);
 }
 
 #define STRIDED_INSTANTIATE(T)                                                  \

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._size import check_limit
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -12,12 +14,12 @@ def is_int(v):
 
 
 def pair(value, name):
-    """int or (h, w) -> (h, w) of Python ints."""
+    """int or (h, w) -> (h, w) of Python ints, each at most 2**62 (strided.ops._size.LIMIT)."""
     if type(value) is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int:
-        return value  # already normalized (every layer stores its geometry so)
+        return _bounded(value, name)  # already normalized (every layer stores its geometry so)
     message = f"{name} must be an int or a pair of ints, got {value!r}"
     if is_int(value):
-        return int(value), int(value)
+        return _bounded((int(value), int(value)), name)
     if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
         raise TypeError(message)
     items = tuple(value)
@@ -25,7 +27,13 @@ def pair(value, name):
         raise ValueError(message)
     if not all(is_int(v) for v in items):
         raise TypeError(message)
-    return int(items[0]), int(items[1])
+    return _bounded((int(items[0]), int(items[1])), name)
+
+
+def _bounded(hw, name):
+    for v in hw:
+        check_limit(v, name)
+    return hw
 
 
 def positive_pair(value, name):

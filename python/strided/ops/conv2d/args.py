@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .._size import out_size, transposed_out_size
+from .._size import check_elements, check_extents, check_limit, out_size, transposed_out_size
 from .._validate import call_dtype, expect_shape, is_int, pair, positive_pair
 
 
@@ -71,6 +71,8 @@ def conv_padding(padding, hw, rs, stride, dilation):
         pads = tuple(int(v) for v in items)
     if min(pads) < 0:
         raise ValueError(f"padding must be non-negative, got {padding!r}")
+    for v in pads:
+        check_limit(v, "padding")
     return pads
 
 
@@ -83,6 +85,7 @@ def conv_shape_args(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1)
     if not is_int(groups):
         raise TypeError(f"groups must be an int, got {groups!r}")
     groups = int(groups)
+    check_limit(groups, "groups")
     N, C, H, W = (int(v) for v in x_shape)
     K, Cg, R, S = (int(v) for v in w_shape)
     stride = positive_pair(stride, "stride")
@@ -100,6 +103,8 @@ def conv_shape_args(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1)
     if H < 1 or W < 1:
         raise ValueError(f"x of shape {tuple(x_shape)} must have positive H and W")
     pt, pb, pl, pr = conv_padding(padding, (H, W), (R, S), stride, dilation)
+    check_extents(H, R, dilation[0], pt, pb, "height")
+    check_extents(W, S, dilation[1], pl, pr, "width")
     OH = out_size(H, R, stride[0], pt, pb, dilation[0])
     OW = out_size(W, S, stride[1], pl, pr, dilation[1])
     if OH < 1 or OW < 1:
@@ -107,6 +112,7 @@ def conv_shape_args(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1)
             f"conv2d output size would be {OH}x{OW} < 1: input {H}x{W} with padding (top, bottom, left, right)="
             f"{(pt, pb, pl, pr)} is smaller than the dilated kernel "
             f"{dilation[0] * (R - 1) + 1}x{dilation[1] * (S - 1) + 1} (x {tuple(x_shape)}, w {tuple(w_shape)})")
+    check_elements(K * OH * OW, 8, f"the conv2d output ({K}, {OH}, {OW})")
     return ConvArgs(N, C, H, W, K, R, S, OH, OW, *stride, pt, pb, pl, pr, *dilation, groups)
 
 
@@ -198,6 +204,9 @@ def conv_transpose_shape_args(x_shape, w_shape, stride=1, padding=0, output_padd
         raise ValueError(f"x of shape {tuple(x_shape)} must have positive H and W")
     OH, RH, pb = _transposed_dim(H, R, stride[0], pad[0], dilation[0], out_pad[0])
     OW, RW, pr = _transposed_dim(W, S, stride[1], pad[1], dilation[1], out_pad[1])
+    check_limit(OH, "the output height")
+    check_limit(OW, "the output width")
+    check_elements(Kg * groups * OH * OW, 8, "the output")
     if OH < 1 or OW < 1:
         raise ValueError(
             f"conv_transpose2d output size would be {OH}x{OW} < 1: (H - 1) * stride - 2 * padding + "

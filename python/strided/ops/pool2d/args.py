@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .._size import out_size
+from .._size import check_elements, check_extents, check_limit, out_size
 from .._validate import call_dtype, expect_shape, pair, positive_pair
 
 
@@ -38,11 +38,15 @@ def _pool_geometry(x_shape, kernel_size, stride, padding, ceil_mode):
         raise ValueError(f"pool padding {(ph, pw)} must be at most half the kernel size {(kh, kw)}")
     if H < 1 or W < 1:
         raise ValueError(f"x of shape {tuple(x_shape)} must have positive H and W")
+    check_extents(H, kh, 1, ph, ph, "height")
+    check_extents(W, kw, 1, pw, pw, "width")
+    check_limit(kh * kw, "the pooling window area kernel_h * kernel_w (avg pooling's divisor)")
     OH = out_size(H, kh, sh, ph, ph, ceil_mode=bool(ceil_mode))
     OW = out_size(W, kw, sw, pw, pw, ceil_mode=bool(ceil_mode))
     if OH < 1 or OW < 1:
         raise ValueError(f"pooling output size would be {OH}x{OW} < 1: input {H}x{W} with padding {(ph, pw)} "
                          f"is smaller than the kernel {(kh, kw)} (x {tuple(x_shape)})")
+    check_elements(C * OH * OW, 8, f"the pooling output ({C}, {OH}, {OW})")
     return PoolArgs(N, C, H, W, OH, OW, kh, kw, sh, sw, ph, pw, bool(ceil_mode))
 
 
