@@ -24,7 +24,7 @@ def to_torch(model):
         elif isinstance(m, Linear):
             t = torch.nn.Linear(m.in_features, m.out_features, bias=m.bias is not None)
         elif isinstance(m, MaxPool2d):
-            t = torch.nn.MaxPool2d(m.kernel_size, m.stride, m.padding, ceil_mode=m.ceil_mode)
+            t = torch.nn.MaxPool2d(m.kernel_size, m.stride, m.padding, m.dilation, ceil_mode=m.ceil_mode)
         elif isinstance(m, ReLU):
             t = torch.nn.ReLU()
         elif isinstance(m, Flatten):
