@@ -61,8 +61,8 @@ class MaxPool2d(_Pool2d):
             return F.max_pool2d(x, **self._geometry())
         y, indices = F.max_pool2d(x, **self._geometry(), return_indices=True)
         # The backward reads only x's shape and dtype: a zero-strided stand-in holds them without x.
-        xp = array_module(x)
-        self._x, self._indices = xp.broadcast_to(xp.zeros((), x.dtype), x.shape), indices
+        xp = array_module(y)  # y, not x: x may be a foreign GPU array
+        self._x, self._indices = xp.broadcast_to(xp.zeros((), y.dtype), tuple(x.shape)), indices
         return (y, indices) if self.return_indices else y
 
     def backward(self, gy, need_input_grad=True):

@@ -3,7 +3,7 @@ of max_unpool2d, which scatters through them), max_unpool2d's output size, and a
 divisor_override. The rules and messages are PyTorch's; the geometry itself is args.py's."""
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections import namedtuple
 
 import numpy as np
 
@@ -33,15 +33,9 @@ def check_divisor(divisor_override):
     return int(divisor_override)
 
 
-class UnpoolArgs(NamedTuple):
-    """max_unpool2d's geometry: x and indices are (N, C, H, W), the output (N, C, OH, OW); each index is a
-    position in an output plane, OH * OW of them."""
-    N: int
-    C: int
-    H: int
-    W: int
-    OH: int
-    OW: int
+# max_unpool2d's geometry: x and indices are (N, C, H, W), the output (N, C, OH, OW); each index is a
+# position in an output plane, OH * OW of them.
+UnpoolArgs = namedtuple("UnpoolArgs", "N C H W OH OW")
 
 
 def unpool_args(x, indices, kernel_size, stride=None, padding=0, output_size=None, gy=None):
