@@ -155,6 +155,49 @@ def check_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, *, gy=No
                      gx0, gxb, dtype, f"avg_pool2d backward (count_include_pad={cip})")
 
 
+def check_pool_options(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *, divisor=3,
+                       rng=None, lib=strided, to_lib=lambda a: a, from_lib=lambda a: a):
+    """Compare the pooling options with the reference: max pooling with dilation and its indices (equal),
+    its backward with and without the indices, max unpooling through the indices back to x's size (when
+    the unpooling size rule admits it) and its backward, and avg pooling with a divisor_override."""
+    geo = dict(kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode)
+    dtype = x.dtype
+    want, want_idx = reference.max_pool2d(x, **geo, dilation=dilation, return_indices=True)
+    y, idx = (from_lib(a) for a in lib.max_pool2d(to_lib(x), **geo, dilation=dilation, return_indices=True))
+    assert_same_max(y, want, "max_pool2d forward with indices")
+    assert idx.dtype == np.int64, idx.dtype
+    np.testing.assert_array_equal(idx, want_idx, err_msg="max_pool2d indices")
+    assert_same_max(from_lib(lib.max_pool2d(to_lib(x), **geo, dilation=dilation)), want, "max_pool2d forward")
+    gy = (rng or np.random.default_rng(0)).standard_normal(want.shape).astype(dtype)
+    (gy64, x64) = _f64(gy, x)
+    gx0 = reference.max_pool2d_backward(gy64, x64, **geo, dilation=dilation)
+    gxb = reference.max_pool2d_backward(np.abs(gy64), x64, **geo, dilation=dilation)
+    for given in (None, idx):
+        gx = lib.max_pool2d_backward(to_lib(gy), to_lib(x), **geo, dilation=dilation,
+                                     indices=None if given is None else to_lib(given))
+        assert_close(from_lib(gx), gx0, gxb, dtype, f"max_pool2d backward (indices given: {given is not None})")
+    k, s, p = (np.broadcast_to(v, 2) for v in (kernel_size, kernel_size if stride is None else stride, padding))
+    default, size = (np.array(want.shape[2:]) - 1) * s + k - 2 * p, np.array(x.shape[2:])
+    if ((default - s < size) & (size < default + s)).all():  # PyTorch's rule for an explicit output_size
+        ugeo = dict(kernel_size=kernel_size, stride=stride, padding=padding, output_size=x.shape[2:])
+        u = from_lib(lib.max_unpool2d(to_lib(y), to_lib(idx), **ugeo))
+        np.testing.assert_array_equal(u, reference.max_unpool2d(y, idx, **ugeo), err_msg="max_unpool2d")
+        gu = rng.standard_normal(u.shape).astype(dtype) if rng is not None else np.ones_like(u)
+        np.testing.assert_array_equal(from_lib(lib.max_unpool2d_backward(to_lib(gu), to_lib(y), to_lib(idx), **ugeo)),
+                                      reference.max_unpool2d_backward(gu, y, idx, **ugeo),
+                                      err_msg="max_unpool2d backward")
+    if dilation in (1, (1, 1)):
+        for d in (divisor, -divisor):
+            want = reference.avg_pool2d(x64, **geo, divisor_override=d)
+            bound = np.abs(reference.avg_pool2d(np.abs(x64), **geo, divisor_override=d))
+            assert_close(from_lib(lib.avg_pool2d(to_lib(x), **geo, divisor_override=d)), want, bound, dtype,
+                         f"avg_pool2d forward (divisor_override={d})")
+            want = reference.avg_pool2d_backward(gy64, x64, **geo, divisor_override=d)
+            bound = np.abs(reference.avg_pool2d_backward(np.abs(gy64), x64, **geo, divisor_override=d))
+            assert_close(from_lib(lib.avg_pool2d_backward(to_lib(gy), to_lib(x), **geo, divisor_override=d)),
+                         want, bound, dtype, f"avg_pool2d backward (divisor_override={d})")
+
+
 # Shape sweeps shared by every backend's tests (C++ algorithms, the CUDA emulator, a real GPU): strides,
 # every padding form, dilation, groups, odd and prime sizes, and K around the GPU's 64-wide tiles.
 CONV = {  # name: (N, C, H, W, K, R, S, stride, padding, dilation, groups)

@@ -220,14 +220,14 @@ def test_pooling(cap, case, dtype):
     x.flat[::5] = x.flat[1::5][: x.flat[::5].size] if x.size > 5 else x.flat[::5]  # ties: first max wins
     for with_nan in (False, True):
         xi = x if with_nan else np.nan_to_num(x)
-        y_ref = ref.max_pool2d(xi, k, s, p, ceil)
+        y_ref = ref.max_pool2d(xi, k, s, p, ceil_mode=ceil)
         _poison(y_ref.nbytes)
-        y = strided.max_pool2d(xi, k, s, p, ceil)
+        y = strided.max_pool2d(xi, k, s, p, ceil_mode=ceil)
         np.testing.assert_array_equal(y, y_ref)
         gy = rng.standard_normal(y_ref.shape).astype(dtype)
-        gx_ref = ref.max_pool2d_backward(gy, xi, k, s, p, ceil)
+        gx_ref = ref.max_pool2d_backward(gy, xi, k, s, p, ceil_mode=ceil)
         _poison(xi.nbytes)
-        np.testing.assert_allclose(strided.max_pool2d_backward(gy, xi, k, s, p, ceil), gx_ref,
+        np.testing.assert_allclose(strided.max_pool2d_backward(gy, xi, k, s, p, ceil_mode=ceil), gx_ref,
                                    rtol=_tol(dtype), atol=_tol(dtype))
     x = np.nan_to_num(x)
     for cip in (True, False):

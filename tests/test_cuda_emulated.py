@@ -21,7 +21,7 @@ from strided.ops.conv2d import cuda as conv_cuda
 from strided.ops.conv2d.args import conv_args
 from strided.ops.pool2d.args import pool_args
 from oracle import (CONV, CONV_T, DTYPES, POOL, case, check_conv, check_conv_case, check_conv_transpose, check_pool,
-                    conv_cases, conv_t_case)
+                    check_pool_options, conv_cases, conv_t_case)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "cuda_emu"))
 import emulator  # noqa: E402
@@ -119,6 +119,37 @@ def test_pool(emulate, geo, dtype):
     check_pool(np.round(x * 1.5), kernel, stride, padding, ceil, rng=rng)  # many ties
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("geo", [(2, 3, 9, 7, 3, 2, 1, 2, True), (1, 2, 11, 13, (3, 2), (2, 1), (1, 1), (2, 3), False),
+                                 (2, 2, 8, 8, 2, None, 0, 1, False), (1, 2, 10, 11, (3, 2), (2, 1), (1, 1), 1, True),
+                                 (0, 3, 9, 9, 2, 2, 1, 2, False)])
+def test_pool_indices_dilation_unpool_divisor(emulate, geo, dtype):
+    """The kernels of the pooling options (dilation, indices and the backward through them, unpooling and
+    its backward, divisor_override) against the reference, with ties and NaN."""
+    N, C, H, W, kernel, stride, padding, dilation, ceil = geo
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    k = emulate()
+    check_pool_options(x, kernel, stride, padding, dilation, ceil, rng=rng)
+    x = np.round(x * 1.5)
+    x.flat[rng.integers(0, max(x.size, 1), size=min(x.size, 3))] = np.nan
+    check_pool_options(x, kernel, stride, padding, dilation, ceil, rng=rng)
+    ran = {launch[0] for launch in k.backend.log}
+    # undilated: unpooling back to x's size, and avg pooling with a divisor
+    more = {"max_unpool2d_forward", "max_unpool2d_backward", "avg_pool2d_backward"} if dilation == 1 else set()
+    assert N == 0 or {"max_pool2d_backward_indices", *more} <= ran
+
+
+def test_pool_indices_out_of_range_raise_before_a_launch(emulate):
+    k = emulate()
+    gy, x = np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 4, 4))
+    with pytest.raises(ValueError, match="indices must lie in"):
+        strided.max_pool2d_backward(gy, x, 2, indices=np.full((1, 1, 2, 2), 16))
+    with pytest.raises(ValueError, match="indices must lie in"):
+        strided.max_unpool2d(gy, np.full((1, 1, 2, 2), -1), 2)
+    assert not k.backend.log
+
+
 def test_max_pool_nan_ties_and_padding(emulate):
     emulate()
     x = np.arange(16.0).reshape(1, 1, 4, 4)
@@ -159,7 +190,8 @@ def test_thread_and_block_order_does_not_matter(emu_lib, order):
         out = [k.conv2d_forward(x, w, b, args), k.conv2d_backward_input(gy, w, args),
                k.conv2d_backward_weight(gy, x, args), k.conv2d_backward_bias(gy, args),
                k.max_pool2d_forward(px, pargs), k.max_pool2d_backward(pgy, px, pargs),
-               k.avg_pool2d_forward(px, pargs, True), k.avg_pool2d_backward(pgy, pargs, False)]
+               k.avg_pool2d_forward(px, pargs, True), k.avg_pool2d_backward(pgy, pargs, False),
+               k.max_pool2d_backward_indices(pgy, k.max_pool2d_forward_indices(px, pargs)[1], pargs)]
         return [o.view(np.uint64) for o in out]
 
     for algo in ("tiled", "direct"):

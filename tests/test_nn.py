@@ -33,7 +33,7 @@ def test_conv2d_forward_matches_reference(geo, dtype, rng):
 def test_pool_forward_matches_reference(rng):
     x = rng.standard_normal((2, 3, 7, 8))
     for layer, ref in [(nn.MaxPool2d(3, 2, padding=1, ceil_mode=True),
-                        lambda: R.max_pool2d(x, 3, 2, 1, True)),
+                        lambda: R.max_pool2d(x, 3, 2, 1, ceil_mode=True)),
                        (nn.MaxPool2d(2), lambda: R.max_pool2d(x, 2)),
                        (nn.AvgPool2d(3, 2, padding=1, count_include_pad=False),
                         lambda: R.avg_pool2d(x, 3, 2, 1, False, False)),

@@ -54,8 +54,8 @@ def test_pools_match_torch(k, s, pf, extra, ceil, cip, seed):
     x = rng.permutation(2 * 3 * (k[0] + extra[0]) * (k[1] + extra[1])).reshape(2, 3, k[0] + extra[0],
                                                                             k[1] + extra[1]) * 1.0
     for ours, ours_back, theirs in (
-            (lambda a: strided.max_pool2d(a, k, s, p, ceil),
-             lambda g, a: strided.max_pool2d_backward(g, a, k, s, p, ceil),
+            (lambda a: strided.max_pool2d(a, k, s, p, ceil_mode=ceil),
+             lambda g, a: strided.max_pool2d_backward(g, a, k, s, p, ceil_mode=ceil),
              lambda t: F.max_pool2d(t, k, s, p, ceil_mode=ceil)),
             (lambda a: strided.avg_pool2d(a, k, s, p, ceil, cip),
              lambda g, a: strided.avg_pool2d_backward(g, a, k, s, p, ceil, cip),

@@ -56,6 +56,7 @@ struct ConvShape {
 struct PoolShape {
   int64_t N, C, H, W, OH, OW, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
   bool ceil_mode;
+  int64_t dil_h = 1, dil_w = 1;  // max pooling only; the SIMD kernels take 1 (pool2d/general.cpp the rest)
 };
 
 // Flush denormals to zero (FTZ) and treat denormal inputs as zero (DAZ) while a kernel thread runs, then

@@ -37,17 +37,16 @@ inline Window window(const PoolShape& s, int64_t oh, int64_t ow) {
           (he - hs) * (we - ws)};
 }
 
-// Offset in the plane of the window's first maximum in row-major order; the first NaN wins outright.
+// Offset in the plane of the window's pick, PyTorch's: in row-major order a later element is taken if
+// greater or if it is NaN, so equal maxima go to the first and NaNs to the last.
 template <typename T>
 inline int64_t argmax(const PoolShape& s, const T* xp, const Window& win) {
   int64_t best = win.h0 * s.W + win.w0;
   T bv = xp[best];
-  if (std::isnan(bv)) return best;
   for (int64_t ih = win.h0; ih < win.h1; ++ih) {
     for (int64_t iw = win.w0; iw < win.w1; ++iw) {
       const T v = xp[ih * s.W + iw];
-      if (std::isnan(v)) return ih * s.W + iw;
-      if (v > bv) { bv = v; best = ih * s.W + iw; }
+      if (v > bv || std::isnan(v)) { bv = v; best = ih * s.W + iw; }
     }
   }
   return best;

@@ -158,33 +158,30 @@ inline void for_input_rows(const PoolArgs<T>& p, F&& f) {
 }
 
 // ---------------------------------------------------------------- max
-// The reference's pick (pool2d.cpp's argmax()): the first maximum in row-major order, a NaN winning
-// outright. Rows first: each input row of the window is reduced over its kw columns, then the rows in
-// order, so both passes meet the window's elements in row-major order and a later element is taken only
-// if greater, or a NaN while the current is not. The forward value is the pick itself, with no index
-// kept.
+// The reference's pick (pool2d.cpp's argmax(), PyTorch's): in row-major order a later element is taken
+// if greater or if it is NaN, so equal maxima go to the first and NaNs to the last. Rows first: each input
+// row of the window is reduced over its kw columns, then the rows in order, so both passes meet the
+// window's elements in row-major order. The forward value is the pick itself, with no index kept.
 
-// cur = next where it is taken, and then (with Index) at = next_at. AVX-512: two compares into one mask
-// (next > cur or unordered, under cur ordered) where the generic form costs four mask operations.
+// cur = next where it is taken (next > cur, or next is NaN), and then (with Index) at = next_at. AVX-512:
+// two compares into masks where the generic form costs four mask operations.
 template <bool Index, typename L, typename IL>
 inline void take(L& cur, IL& at, L next, IL next_at) {
 #if defined(__AVX512F__)
   if constexpr (sizeof(L) == 64) {
     if constexpr (sizeof(cur[0]) == 4) {
-      const __mmask16 t =
-          _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(cur, cur, _CMP_ORD_Q), next, cur, _CMP_NLE_UQ);
+      const __mmask16 t = _mm512_cmp_ps_mask(next, cur, _CMP_GT_OQ) | _mm512_cmp_ps_mask(next, next, _CMP_UNORD_Q);
       cur = _mm512_mask_mov_ps(cur, t, next);
       if constexpr (Index) at = IL(_mm512_mask_mov_epi32(__m512i(at), t, __m512i(next_at)));
     } else {
-      const __mmask8 t =
-          _mm512_mask_cmp_pd_mask(_mm512_cmp_pd_mask(cur, cur, _CMP_ORD_Q), next, cur, _CMP_NLE_UQ);
+      const __mmask8 t = _mm512_cmp_pd_mask(next, cur, _CMP_GT_OQ) | _mm512_cmp_pd_mask(next, next, _CMP_UNORD_Q);
       cur = _mm512_mask_mov_pd(cur, t, next);
       if constexpr (Index) at = IL(_mm512_mask_mov_epi64(__m512i(at), t, __m512i(next_at)));
     }
     return;
   }
 #endif
-  const auto t = (cur == cur) & ((next > cur) | (next != next));
+  const auto t = (next > cur) | (next != next);
   cur = t ? next : cur;
   if constexpr (Index) at = t ? next_at : at;
 }

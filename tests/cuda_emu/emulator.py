@@ -2,7 +2,7 @@
 
 `build(folder)` compiles the harness with g++ into `folder` (cached by a hash of every input);
 `EmuBackend(lib)` is a backend for strided.cuda.Kernels: it runs the same Launch plans the op families
-make for CuPy (strided/ops/*/cuda.py), on NumPy arrays, checking each launch against the kernel's C
+make for CuPy (strided/ops/*/cuda.py), on NumPy arrays (of the op's dtype, or int64 indices), checking each launch against the kernel's C
 signature and every buffer against out-of-bounds writes (guard zones), with outputs pre-filled with NaN so
 an element no thread writes shows.
 """
@@ -22,8 +22,9 @@ from strided import cuda
 
 HERE = Path(__file__).resolve().parent
 GUARD = 64  # elements of guard zone before and after every buffer
-_SENTINEL = {np.dtype(np.float32): np.uint32(0x7FC0DEAD), np.dtype(np.float64): np.uint64(0x7FF8DEADBEEFDEAD)}
-_UINT = {np.dtype(np.float32): np.uint32, np.dtype(np.float64): np.uint64}
+_SENTINEL = {np.dtype(np.float32): np.uint32(0x7FC0DEAD), np.dtype(np.float64): np.uint64(0x7FF8DEADBEEFDEAD),
+             np.dtype(np.int64): np.uint64(0x8000DEADBEEFDEAD)}
+_UINT = {np.dtype(np.float32): np.uint32, np.dtype(np.float64): np.uint64, np.dtype(np.int64): np.uint64}
 _DTYPE_OF_CTYPE = {v: k for k, v in cuda.CTYPES.items()}
 _CTYPE_OF_CODE = {"q": ctypes.c_longlong, "i": ctypes.c_int, "f": ctypes.c_float, "d": ctypes.c_double}
 
@@ -91,6 +92,8 @@ class _PoisonedNumpy:
 
     @staticmethod
     def empty(shape, dtype=np.float64):
+        if np.dtype(dtype).kind in "iu":  # indices: a value no kernel writes
+            return np.full(shape, np.iinfo(dtype).min, dtype)
         return np.full(shape, np.nan, dtype)
 
 
@@ -125,13 +128,14 @@ class EmuBackend:
                     keep.append(ctypes.c_void_p(None))
                     continue
                 arr = buffers[p]
-                if arr.dtype != dtype or not arr.flags.c_contiguous:
+                kind = np.dtype(np.int64) if arr.dtype == np.int64 else dtype  # int64: pooling's indices
+                if arr.dtype != kind or not arr.flags.c_contiguous:
                     raise EmuError(f"{name} parameter {pos} ({p}): {arr.dtype}, contiguous={arr.flags.c_contiguous}")
-                big = np.empty(arr.size + 2 * GUARD, dtype)
-                big.view(_UINT[dtype])[:] = _SENTINEL[dtype]
+                big = np.empty(arr.size + 2 * GUARD, kind)
+                big.view(_UINT[kind])[:] = _SENTINEL[kind]
                 big[GUARD:GUARD + arr.size] = arr.reshape(-1)
                 guarded.append((p, arr, big))
-                keep.append(ctypes.c_void_p(big.ctypes.data + GUARD * dtype.itemsize))
+                keep.append(ctypes.c_void_p(big.ctypes.data + GUARD * kind.itemsize))
             else:
                 want = {"q": np.int64, "i": np.int32, "f": np.float32, "d": np.float64}.get(code)
                 if want is None or not isinstance(p, np.generic) or p.dtype != np.dtype(want):
@@ -146,8 +150,9 @@ class EmuBackend:
         if rc:
             raise EmuError(f"{name} grid {launch.grid} block {launch.block}: {err.value.decode()}")
         for p, arr, big in guarded:
-            bits = big.view(_UINT[dtype])
-            if (bits[:GUARD] != _SENTINEL[dtype]).any() or (bits[GUARD + arr.size:] != _SENTINEL[dtype]).any():
+            bits = big.view(_UINT[big.dtype])
+            sentinel = _SENTINEL[big.dtype]
+            if (bits[:GUARD] != sentinel).any() or (bits[GUARD + arr.size:] != sentinel).any():
                 raise EmuError(f"{name} wrote outside buffer {p!r}")
             arr.reshape(-1)[:] = big[GUARD:GUARD + arr.size]
         self.log.append((launch.kernel, launch.grid, launch.block, launch.shared))

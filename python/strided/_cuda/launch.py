@@ -19,8 +19,8 @@ MAX_GRID_YZ = 65535
 
 
 class Launch(NamedTuple):
-    """One kernel launch. params: a str names a buffer (an array of the op's dtype), None a null pointer,
-    NumPy scalars are passed with their C type (np.int64 -> long long, np.int32 -> int)."""
+    """One kernel launch. params: a str names a buffer (an array of the op's dtype, or int64 indices), None a
+    null pointer, NumPy scalars are passed with their C type (np.int64 -> long long, np.int32 -> int)."""
     kernel: str
     grid: tuple
     block: tuple
@@ -31,7 +31,7 @@ class Launch(NamedTuple):
 class Plan(NamedTuple):
     launches: tuple
     workspace: int = 0          # elements of the op's dtype, buffer "ws"
-    zero: bool = False          # the output must be zeros (an empty reduction): nothing is launched
+    zero: bool = False          # the output starts as zeros (an empty reduction, or a scatter's target)
 
 
 def cdiv(a, b):

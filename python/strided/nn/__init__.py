@@ -23,13 +23,13 @@ from .interop import to_torch
 from .linear import Linear
 from .module import Concat, Identity, Module, Parameter, Residual, Sequential
 from .norm import BatchNorm1d, BatchNorm2d
-from .pooling import AvgPool2d, GlobalAvgPool2d, MaxPool2d
+from .pooling import AvgPool2d, GlobalAvgPool2d, MaxPool2d, MaxUnpool2d
 from .serialization import load_weights, save_weights
 from .shape import Flatten
 from .summary import Summary, summarize
 
 __all__ = ["init", "Module", "Parameter", "Sequential", "Identity", "Residual", "Concat", "Conv2d",
            "ConvTranspose2d", "Linear",
-           "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "Flatten", "ReLU", "LeakyReLU", "ELU", "Sigmoid",
+           "MaxPool2d", "MaxUnpool2d", "AvgPool2d", "GlobalAvgPool2d", "Flatten", "ReLU", "LeakyReLU", "ELU", "Sigmoid",
            "Tanh", "Softplus", "Dropout", "BatchNorm1d", "BatchNorm2d", "BasicBlock", "Inception", "Summary",
            "summarize", "to_torch", "save_weights", "load_weights"]

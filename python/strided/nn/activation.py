@@ -40,8 +40,9 @@ class ReLU(_Elementwise):
         (the first maximum; a window whose maximum is <= 0 passes no gradient either way), so outputs
         and gradients are bit-identical while the ReLU reads a kernel-area times smaller tensor (in the
         brain models its two passes over the 63 MB conv1 output were a quarter of a training step).
-        Exact types only: AvgPool2d, a MaxPool2d subclass, does not commute with ReLU."""
-        return type(self) is ReLU and type(next_module) is MaxPool2d
+        Exact types only (a subclass may do more), and not when the pool returns its indices: those of a
+        window whose maximum is <= 0 would differ."""
+        return type(self) is ReLU and type(next_module) is MaxPool2d and not next_module.return_indices
 
 
 class LeakyReLU(_Elementwise):

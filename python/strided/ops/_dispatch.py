@@ -47,8 +47,8 @@ def unbatched(*names, out=None, ndim=4, any_leading=False):
     arrays may have any number of leading dimensions instead of one batch axis, (..., features).
 
     `names` are the op's batched array arguments, the first deciding (x; gy must match its leading shape,
-    else it is passed on as it is and validation names the mismatch). `out`: None when the op returns one
-    batched array, else the indices of the batched arrays in the tuple it returns (None entries pass)."""
+    else it is passed on as it is and validation names the mismatch). `out`: the indices of the batched
+    arrays in a tuple the op returns (None: all of them; None entries pass)."""
     def decorate(fn):
         params = list(inspect.signature(fn).parameters)
         positions = [params.index(n) for n in names]
@@ -82,8 +82,8 @@ def unbatched(*names, out=None, ndim=4, any_leading=False):
 
             def restore(y):
                 return None if y is None else y.reshape(lead + tuple(y.shape[1:]))
-            if out is None:
-                return restore(result)
-            return tuple(restore(r) if i in out else r for i, r in enumerate(result))
+            if isinstance(result, tuple):  # every batched result (max_pool2d's (y, indices) too)
+                return tuple(restore(r) if out is None or i in out else r for i, r in enumerate(result))
+            return restore(result)
         return wrapper
     return decorate
