@@ -23,7 +23,7 @@ Array<T> max_pool_forward(Array<T> x, const std::vector<int64_t>& geom) {
   Array<T> y({s.N, s.C, s.OH, s.OW});
   const T* xp = x.data();
   T* yp = y.mutable_data();
-  py::gil_scoped_release nogil;
+  KernelCall nogil;
   pool::max_forward(s, xp, yp);
   return y;
 }
@@ -36,7 +36,7 @@ Array<T> max_pool_backward(Array<T> gy, Array<T> x, const std::vector<int64_t>& 
   Array<T> gx({s.N, s.C, s.H, s.W});
   const T *gyp = gy.data(), *xp = x.data();
   T* gxp = gx.mutable_data();
-  py::gil_scoped_release nogil;
+  KernelCall nogil;
   pool::max_backward(s, gyp, xp, gxp);
   return gx;
 }
@@ -48,7 +48,7 @@ Array<T> avg_pool_forward(Array<T> x, const std::vector<int64_t>& geom, bool cou
   Array<T> y({s.N, s.C, s.OH, s.OW});
   const T* xp = x.data();
   T* yp = y.mutable_data();
-  py::gil_scoped_release nogil;
+  KernelCall nogil;
   pool::avg_forward(s, xp, yp, count_include_pad);
   return y;
 }
@@ -60,7 +60,7 @@ Array<T> avg_pool_backward(Array<T> gy, const std::vector<int64_t>& geom, bool c
   Array<T> gx({s.N, s.C, s.H, s.W});
   const T* gyp = gy.data();
   T* gxp = gx.mutable_data();
-  py::gil_scoped_release nogil;
+  KernelCall nogil;
   pool::avg_backward(s, gyp, gxp, count_include_pad);
   return gx;
 }
