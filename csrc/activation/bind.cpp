@@ -13,7 +13,7 @@ Array<T> relu_forward(Array<T> x) {
   Array<T> y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
   const T* xp = x.data();
   T* yp = y.mutable_data();
-  py::gil_scoped_release nogil;
+  KernelCall nogil;
   act::relu_forward(int64_t(x.size()), xp, yp);
   return y;
 }
@@ -24,7 +24,7 @@ Array<T> relu_backward(Array<T> gy, Array<T> y) {
   Array<T> gx(std::vector<py::ssize_t>(y.shape(), y.shape() + y.ndim()));
   const T *gyp = gy.data(), *yp = y.data();
   T* gxp = gx.mutable_data();
-  py::gil_scoped_release nogil;
+  KernelCall nogil;
   act::relu_backward(int64_t(y.size()), gyp, yp, gxp);
   return gx;
 }

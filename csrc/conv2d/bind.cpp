@@ -39,7 +39,7 @@ Array<T> conv_forward(Array<T> x, Array<T> w, std::optional<Array<T>> b, const s
   const T* bp = b ? b->data() : nullptr;
   const T *xp = x.data(), *wp = w.data();
   T* yp = y.mutable_data();
-  py::gil_scoped_release nogil;
+  KernelCall nogil;
   conv::forward(s, xp, wp, bp, yp, conv::Algo(algo));
   return y;
 }
@@ -52,7 +52,7 @@ Array<T> conv_backward_input(Array<T> gy, Array<T> w, const std::vector<int64_t>
   Array<T> gx({s.N, s.C, s.H, s.W});
   const T *gyp = gy.data(), *wp = w.data();
   T* gxp = gx.mutable_data();
-  py::gil_scoped_release nogil;
+  KernelCall nogil;
   conv::backward_input(s, gyp, wp, gxp, conv::Algo(algo));
   return gx;
 }
@@ -69,7 +69,7 @@ py::tuple conv_backward_weight(Array<T> gy, Array<T> x, const std::vector<int64_
   T* gwp = gw.mutable_data();
   T* gbp = bias_grad ? gb.mutable_data() : nullptr;
   {
-    py::gil_scoped_release nogil;
+    KernelCall nogil;
     conv::backward_weight(s, gyp, xp, gwp, gbp, conv::Algo(algo));
   }
   return py::make_tuple(gw, bias_grad ? py::object(gb) : py::none());
@@ -82,7 +82,7 @@ Array<T> conv_backward_bias(Array<T> gy, const std::vector<int64_t>& geom) {
   Array<T> gb({s.K});
   const T* gyp = gy.data();
   T* gbp = gb.mutable_data();
-  py::gil_scoped_release nogil;
+  KernelCall nogil;
   conv::backward_bias(s, gyp, gbp);
   return gb;
 }

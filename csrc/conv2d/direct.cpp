@@ -61,11 +61,11 @@ inline void set_taps(const ConvShape& s, Band& b) {
 // band to go flat (forward: +1%, as its outputs then take a copy, or ties where flat widens the blocks;
 // backward-weight: ties too, as flat saves it a masked tail per row; 1, never, where the kernels work
 // on several rows at once: kern::direct_rows_apply, kern::direct_bwdw_rows_apply).
+// min_tasks: how many (image, group, band) tasks the bands should make at least.
 template <typename T>
-Band make_band(const ConvShape& s, const kern::Table<T>& kt, int64_t tasks_per_band, double flat_gain,
-               int64_t elems_per_out_row = 0) {
+Band make_band(const ConvShape& s, const kern::Table<T>& kt, int64_t tasks_per_band, int64_t min_tasks,
+               double flat_gain, int64_t elems_per_out_row = 0) {
   Band b{};
-  const int64_t threads = omp_get_max_threads();
   // Slack past the last output: a block of max_nv vectors may run over OW, and tap offsets add to it.
   const int64_t nv = std::min<int64_t>(kt.max_nv, ceil_div(s.OW, kt.vl));
   b.Wq = s.OW + nv * kt.vl + (s.S - 1) * s.dil_w / s.stride_w + 1;
@@ -87,7 +87,7 @@ Band make_band(const ConvShape& s, const kern::Table<T>& kt, int64_t tasks_per_b
     if (unit) b.lead = round_up(std::max<int64_t>(s.pad_left, 0), 16);
   }
   b.row_stride = s.stride_w * b.Wq;
-  b.nbands = std::clamp<int64_t>(ceil_div(4 * threads, std::max<int64_t>(tasks_per_band, 1)), 1, s.OH);
+  b.nbands = std::clamp<int64_t>(ceil_div(min_tasks, std::max<int64_t>(tasks_per_band, 1)), 1, s.OH);
   b.nb = ceil_div(s.OH, b.nbands);
   // The band is swept once per output-channel block: keep it within ~256 KiB so the sweeps hit L2
   // (a few halo rows more to copy is cheap next to C/g*K*R*S FMAs per input element).
@@ -218,7 +218,7 @@ void forward_direct(const ConvShape& s, const T* x, const T* w, const T* b, T* y
   // One output channel a group: a flat band also lets the blocks grow past a short row (to max_nv vectors).
   const bool widen = Kg == 1 && ceil_div(s.OW, kt.vl) < kt.max_nv;
   const bool rows = Kg == 1 && kern::direct_rows_apply(s.R, s.stride_h, s.dil_h);  // never flat then
-  Band band = make_band(s, kt, s.N * G, rows ? 1.0 : widen ? 0.0 : 0.01);
+  Band band = make_band(s, kt, s.N * G, 4 * int64_t(omp_get_max_threads()), rows ? 1.0 : widen ? 0.0 : 0.01);
   const int64_t tasks = s.N * G * band.nbands, V = band.nb * band.Wq;
   reserve<T>({{kTile, Cg * band.chan_stride}, {kTile2, band.flat ? 12 * V : 0}});
 #pragma omp parallel
@@ -262,41 +262,35 @@ void backward_input_direct(const ConvShape& s, const T* gy, const T* w, T* gx) {
   backward_input_flipped(s, gy, w, gx, forward_direct<T>);
 }
 
-// Same tasks as forward_direct; each thread sums into its own gw copy (K x Cg*R*S), added at the end. A
-// flat band (see make_band) makes the band one long row here too: gy is copied to rows Wq apart with zeros
-// under the junk columns, so the kernel's sums over a row run through whole vectors (28-wide depthwise
-// rows: 51 vectors per plane instead of 28 full ones and 28 masked tails).
+namespace {
+
+// backward_weight_direct on the given bands; exact: see DirectArgs::exact.
 template <typename T>
-void backward_weight_direct(const ConvShape& s, const T* gy, const T* x, T* gw, T* gb) {
+void backward_weight_bands(const ConvShape& s, const Band& band, bool exact, const T* gy, const T* x, T* gw,
+                           T* gb) {
   const auto& kt = kern::table<T>();
   const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), CRS = Cg * s.R * s.S, P = s.OH * s.OW;
   const int64_t len = s.K * CRS, OWp = round_up(s.OW, kt.vl);  // partials: gw, then gb (K more)
-  const bool rows = kern::direct_bwdw_rows_apply(s.R, s.S, s.stride_h, s.dil_h, Kg);  // never flat then
-  Band band = make_band(s, kt, s.N * G, rows ? 1.0 : 0.0, Kg * (OWp + s.S * s.dil_w));
   // gy of one band row by row (OWp apart) or, flat, as one row (Wq apart), zero past the valid columns
   const int64_t grow = band.flat ? band.Wq : OWp, gstride = round_up(band.nb * grow, kt.vl);
   const int64_t tasks = s.N * G * band.nbands;
   std::vector<T*> parts;
-  reserve<T>({{kPartial, len + s.K}, {kTile, Cg * band.chan_stride}, {kTile2, Kg * gstride}});
+  reserve<T>({{kPartial, chunk_partials(tasks, len + s.K)}, {kTile, Cg * band.chan_stride},
+              {kTile2, Kg * gstride}});
 #pragma omp parallel
   {
     DenormalGuard ftz;
-    T* mine = workspace<T>(kPartial, len + s.K);
-    std::fill(mine, mine + len + s.K, T(0));
-#pragma omp single
-    parts.assign(size_t(omp_get_num_threads()), nullptr);
-    parts[size_t(omp_get_thread_num())] = mine;
     T* buf = band_buffer<T>(s, band);
     T* gpad = workspace<T>(kTile2, Kg * gstride);
     std::fill(gpad, gpad + Kg * gstride, T(0));  // the columns past OW stay zero: copy_rows skips them
-#pragma omp for schedule(static)
-    for (int64_t t = 0; t < tasks; ++t) {
+    chunked_sums<T>(tasks, len + s.K, parts, [&](int64_t t, T* mine) {
       const int64_t bi = t % band.nbands, g = t / band.nbands % G, n = t / (band.nbands * G);
       const int64_t oh0 = bi * band.nb, nrows = std::min(band.nb, s.OH - oh0);
       kern::DirectArgs<T> a = load_band(kt, s, band, x, n, g, oh0, nrows, buf);
       a.nrows = band.flat ? 1 : nrows;
       a.OW = band.flat ? nrows * grow : s.OW;
       a.kb = Kg;
+      a.exact = exact;
       const T* gyb = gy + (n * s.K + g * Kg) * P + oh0 * s.OW;
       for (int64_t k = 0; k < Kg; ++k) {
         T* d = gpad + k * gstride;
@@ -309,10 +303,36 @@ void backward_weight_direct(const ConvShape& s, const T* gy, const T* x, T* gw, 
       a.gy_row = grow;
       a.gw = mine + g * Kg * CRS;
       kt.direct_backward_weight(a);
-    }
+    });
     reduce_partials(parts, len, gw);
     if (gb) reduce_partials(parts, s.K, gb, len);
   }
+}
+
+}  // namespace
+
+// Tasks as forward_direct's, but at least kChunks of them whatever the thread count (the bands decide the
+// order of the sums); each run of tasks (chunked_sums) sums into its own gw copy (K x Cg*R*S), and the
+// copies are added at the end, so the result does not depend on the thread count. A flat band (see
+// make_band) makes the band one long row here too: gy is copied to rows Wq apart with zeros under the
+// junk columns, so the kernel's sums over a row run through whole vectors (28-wide depthwise rows: 51
+// vectors per plane instead of 28 full ones and 28 masked tails).
+template <typename T>
+void backward_weight_direct(const ConvShape& s, const T* gy, const T* x, T* gw, T* gb) {
+  const auto& kt = kern::table<T>();
+  const int64_t OWp = round_up(s.OW, kt.vl), len = s.K * s.Cg() * s.R * s.S;
+  const bool rows = kern::direct_bwdw_rows_apply(s.R, s.S, s.stride_h, s.dil_h, s.Kg());  // never flat then
+  const int64_t per_row = s.Kg() * (OWp + s.S * s.dil_w);
+  const Band band = make_band(s, kt, s.N * s.groups, kChunks, rows ? 1.0 : 0.0, per_row);
+  backward_weight_bands(s, band, false, gy, x, gw, gb);
+  // Two fast paths multiply zeros by inputs that no output reads: a flat band's junk columns (gy zero,
+  // the input whatever lies there) and the rows kernel's gy rows outside the band (zero registers
+  // against the band's halo rows). An inf or NaN input there gives 0 * inf = NaN in gw where the
+  // reference has a finite value or inf. Only then (a NaN in gw: K*C/g*R*S values to scan) the call is
+  // redone exactly: row-by-row bands and the tap-by-tap kernel, whose lanes past OW are masked. The NaNs
+  // that belong to the result come back from that run too.
+  if ((band.flat || rows) && std::any_of(gw, gw + len, [](T v) { return v != v; }))
+    backward_weight_bands(s, make_band(s, kt, s.N * s.groups, kChunks, 1.0, per_row), true, gy, x, gw, gb);
 }
 
 STRIDED_CONV_INSTANTIATE(direct, float)

@@ -306,7 +306,7 @@ template <typename T>
 void direct_backward_weight(const DirectArgs<T>& a) {
   // R*R accumulators, R gy rows and the input vector must fit the registers (32 with AVX-512, else 16)
   constexpr int regs = STRIDED_VBYTES == 64 ? 32 : 16;
-  if (direct_bwdw_rows_apply(a.R, a.S, a.stride_h, a.dil_h, a.kb)) {
+  if (!a.exact && direct_bwdw_rows_apply(a.R, a.S, a.stride_h, a.dil_h, a.kb)) {
     if (a.R == 3) return direct_bwdw_rows<T, 3>(a);
     if constexpr (5 * 5 + 5 + 1 <= regs) return direct_bwdw_rows<T, 5>(a);
   }

@@ -186,6 +186,7 @@ void backward_bias(const ConvShape& s, const T* gy, T* gb) {
   const int64_t P = s.OH * s.OW;
 #pragma omp parallel for schedule(static)
   for (int64_t k = 0; k < s.K; ++k) {
+    const DenormalGuard ftz;  // as the passes that sum gb themselves
     T acc = 0;
     for (int64_t n = 0; n < s.N; ++n) {
       const T* g = gy + (n * s.K + k) * P;

@@ -160,7 +160,9 @@ void backward_input_col2im(const ConvShape& s, const T* gy, const T* w, T* gx) {
       const int64_t c0 = bi * cb, cl = std::max<int64_t>(0, std::min(cb, Cg - c0));
       pack_a(w + g * Kg * rows + c0 * RS, 1, rows, cl * RS, Kg, KC, MR, Ap + (g * cblocks + bi) * Mpb * Kg);
     }
-  const int64_t NT = std::clamp(round_up(int64_t(64) * 1024 / std::max<int64_t>(cb * RS, 1), NR), NR,
+  // Pixels per column tile, sized for all Cg channels (not the block's cb, which follows the thread
+  // count): the tiles set the order in which col2im adds into gx, which must not depend on it.
+  const int64_t NT = std::clamp(round_up(int64_t(64) * 1024 / std::max<int64_t>(Cg * RS, 1), NR), NR,
                                 round_up(P, NR));
   const int64_t tasks = s.N * G * cblocks;
   reserve<T>({{kTile, std::min(KC, Kg) * NT}, {kTile2, cb * RS * NT}});
@@ -216,9 +218,10 @@ double gemm_backward_weight_scratch_bytes(const ConvShape& s) {
 // kernel row r, gw_r[(q, c)][k] = sum_pixels Xt[oh*sh + r*dh][ow*sw + q*dw][c] * Gt[oh][ow][k]: with
 // dil_w = 1 the S*Cg values (q, c) of one pixel are contiguous in Xt, so the whole kernel row is one GEMM
 // whose operands are read in place, the pixel loop innermost with the accumulators in registers. The
-// transposes cost Cg*rows*Wp + OW*nb*Kp per band, 1/(R*S) of an im2col. Each thread sums into its own
-// gw copy laid out [g][r][q][c][k]; the copies are added (and transposed) at the end: no atomics.
-// Per thread: that copy (G*R*S*Cg*Kp) + the band tiles (bounded to about 1 MiB).
+// transposes cost Cg*rows*Wp + OW*nb*Kp per band, 1/(R*S) of an im2col. Each run of tasks (chunked_sums)
+// sums into its own gw copy laid out [g][r][q][c][k]; the copies are added (and transposed) at the end: no
+// atomics, and the same bits for any thread count. Memory: up to kChunks such copies (G*R*S*Cg*Kp), and
+// per thread the band tiles (bounded to about 1 MiB).
 template <typename T>
 void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T* gb) {
   const auto& kt = kern::table<T>();
@@ -234,10 +237,10 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
     if (gb) std::fill(gb, gb + s.K, T(0));
     return;
   }
-  const int64_t threads = omp_get_max_threads();
-  // Band height: whole images when the batch feeds the threads, and tiles of at most ~128K elements.
+  // Band height: whole images when the batch fills the runs, and tiles of at most ~128K elements. It
+  // decides the order of the sums, so it must not depend on the thread count.
   int64_t nb = s.OH;
-  if (s.N * G < 2 * threads) nb = ceil_div(s.OH, ceil_div(2 * threads, s.N * G));
+  if (s.N * G < kChunks) nb = ceil_div(s.OH, ceil_div(kChunks, s.N * G));
   const int64_t cap = int64_t(128) * 1024;
   // (divided by sh last: sh * Wp * Cs may not fit in int64 where Wp * Cs does, see gemm_bwd_weight_fits)
   nb = std::max<int64_t>(1, std::min({nb, cap / std::max<int64_t>(1, Wp * Cs) / sh, cap / (s.OW * Kp)}));
@@ -245,19 +248,14 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
   const int64_t tasks = s.N * G * nbands;
   const int64_t chunk = std::max<int64_t>(1, 256 / s.OW);  // output rows per pass: B chunk stays in L1
   std::vector<T*> parts;
-  reserve<T>({{kPartial, plen}, {kTile, in_rows * Wp * Cs + MR + s.S * Cs}, {kTile2, nb * s.OW * Kp}});
+  reserve<T>({{kPartial, chunk_partials(tasks, plen)}, {kTile, in_rows * Wp * Cs + MR + s.S * Cs},
+              {kTile2, nb * s.OW * Kp}});
 #pragma omp parallel
   {
     DenormalGuard ftz;
-    T* mine = workspace<T>(kPartial, plen);
-    std::fill(mine, mine + plen, T(0));
-#pragma omp single
-    parts.assign(size_t(omp_get_num_threads()), nullptr);
-    parts[size_t(omp_get_thread_num())] = mine;
     T* Xt = workspace<T>(kTile, in_rows * Wp * Cs + MR + s.S * Cs);
     T* Gt = workspace<T>(kTile2, nb * s.OW * Kp);
-#pragma omp for schedule(static)
-    for (int64_t t = 0; t < tasks; ++t) {
+    chunked_sums<T>(tasks, plen, parts, [&](int64_t t, T* mine) {
       const int64_t bi = t % nbands, g = t / nbands % G, n = t / (nbands * G);
       const int64_t oh0 = bi * nb, rows = std::min(nb, s.OH - oh0);
       const int64_t used = (rows - 1) * sh + (s.R - 1) * s.dil_h + 1;
@@ -296,7 +294,7 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
           }
         }
       }
-    }
+    });
     const int64_t nt = int64_t(parts.size());
 #pragma omp for schedule(static)
     for (int64_t row = 0; row < G * RS * Cg; ++row) {  // row = (g*RS + rq)*Cg + c: Kp partial sums

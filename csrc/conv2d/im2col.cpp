@@ -99,6 +99,7 @@ void forward_im2col(const ConvShape& s, const T* x, const T* w, const T* b, T* y
   reserve<T>({{kTile, rows * tile}});
 #pragma omp parallel
   {
+    DenormalGuard ftz;
     T* col = workspace<T>(kTile, rows * tile);
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tasks; ++t) {
@@ -127,6 +128,7 @@ void backward_input_im2col(const ConvShape& s, const T* gy, const T* w, T* gx) {
   reserve<T>({{kTile, RS * tile}, {kTile2, RS * Kg}});
 #pragma omp parallel
   {
+    DenormalGuard ftz;
     T* col = workspace<T>(kTile, RS * tile);
     T* wt = workspace<T>(kTile2, RS * Kg);
 #pragma omp for schedule(static)
@@ -146,20 +148,20 @@ void backward_input_im2col(const ConvShape& s, const T* gy, const T* w, T* gx) {
   }
 }
 
-// Per-thread partial sums of gw, reduced at the end (no atomics, deterministic for a fixed thread count).
+// Partial sums of gw per run of tasks (chunked_sums), reduced at the end: no atomics, and the same bits
+// for any thread count.
 template <typename T>
 void backward_weight_im2col(const ConvShape& s, const T* gy, const T* x, T* gw, T* gb) {
   const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), P = s.OH * s.OW, rows = Cg * s.R * s.S;
   const int64_t tile = pixel_tile<T>(rows, P), ntiles = (P + tile - 1) / tile;
   const int64_t tasks = s.N * G * ntiles, len = s.K * rows;
-  std::vector<T> partial(size_t(omp_get_max_threads()) * size_t(len), T(0));  // here, where bad_alloc can leave
-  reserve<T>({{kTile, rows * tile}});
+  std::vector<T*> parts;
+  reserve<T>({{kPartial, chunk_partials(tasks, len)}, {kTile, rows * tile}});
 #pragma omp parallel
   {
-    T* mine = partial.data() + omp_get_thread_num() * len;
+    DenormalGuard ftz;
     T* col = workspace<T>(kTile, rows * tile);
-#pragma omp for schedule(static)
-    for (int64_t t = 0; t < tasks; ++t) {
+    chunked_sums<T>(tasks, len, parts, [&](int64_t t, T* mine) {
       const int64_t n = t / (G * ntiles), g = t / ntiles % G, p0 = t % ntiles * tile;
       const int64_t np = std::min(tile, P - p0);
       im2col_tile(s, x + (n * s.C + g * Cg) * s.H * s.W, p0, np, col, tile);
@@ -175,14 +177,8 @@ void backward_weight_im2col(const ConvShape& s, const T* gy, const T* x, T* gw, 
           gwk[row] += acc;
         }
       }
-    }
-    const int64_t threads = omp_get_num_threads();
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < len; ++i) {
-      T acc = 0;
-      for (int64_t th = 0; th < threads; ++th) acc += partial[th * len + i];
-      gw[i] = acc;
-    }
+    });
+    reduce_partials(parts, len, gw);
   }
   if (gb) backward_bias(s, gy, gb);
 }

@@ -83,8 +83,39 @@ void backward_input_flipped(const ConvShape& s, const T* gy, const T* w, T* gx, 
 constexpr int64_t kCol2imMinK = 16;
 inline bool col2im_pays(const ConvShape& s) { return s.Cg() == 1 && s.Kg() >= kCol2imMinK; }
 
-// Sums elements [from, from + len) of the threads' partial results into out (every thread calls it inside
-// the parallel region).
+// Sums that do not depend on the thread count (backward-weight's gw and gb): the tasks are cut into at
+// most kChunks runs of consecutive tasks, a split that depends on the task count alone; each run sums into
+// its own partial in task order, and reduce_partials adds the partials in run order, so the result is
+// bitwise the same for any strided.set_num_threads. The price: up to kChunks partials of len in memory
+// (kept in the kPartial workspaces of the threads that run them) and at most kChunks threads on a call's
+// tasks. Every thread of the parallel region calls it; task(t, partial) adds task t's sums to partial.
+// Ends with a barrier: the partials are complete when it returns.
+constexpr int64_t kChunks = 8;
+
+template <typename T, typename Task>
+void chunked_sums(int64_t tasks, int64_t len, std::vector<T*>& parts, Task&& task) {
+  const int64_t runs = std::min(kChunks, tasks), nt = omp_get_num_threads(), th = omp_get_thread_num();
+  const int64_t r0 = th * runs / nt, r1 = (th + 1) * runs / nt;  // this thread's runs
+  T* mine = r1 > r0 ? workspace<T>(kPartial, (r1 - r0) * len) : nullptr;
+#pragma omp single
+  parts.assign(size_t(runs), nullptr);
+  for (int64_t r = r0; r < r1; ++r) {
+    T* part = mine + (r - r0) * len;
+    parts[size_t(r)] = part;
+    std::fill(part, part + len, T(0));
+    for (int64_t t = r * tasks / runs; t < (r + 1) * tasks / runs; ++t) task(t, part);
+  }
+#pragma omp barrier
+}
+
+// The kPartial elements one thread of the coming parallel region needs in chunked_sums (for reserve()).
+inline int64_t chunk_partials(int64_t tasks, int64_t len) {
+  const int64_t runs = std::min(kChunks, tasks), nt = omp_get_max_threads();
+  return (runs + nt - 1) / nt * len;
+}
+
+// Sums elements [from, from + len) of the partial results, in their order, into out (every thread calls it
+// inside the parallel region).
 template <typename T>
 void reduce_partials(std::vector<T*>& parts, int64_t len, T* out, int64_t from = 0) {
   const int64_t threads = int64_t(parts.size());

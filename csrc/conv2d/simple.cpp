@@ -1,5 +1,6 @@
 // conv2d's Simple algorithm: direct loops over every output element and its window, the C++ twin of
-// strided.reference (the oracle's twin, never fast). Parallel over whole rows of work, never racing.
+// strided.reference (the oracle's twin, never fast). Parallel over whole rows of work, never racing. Each
+// unit of work flushes denormals (DenormalGuard), as every conv2d algorithm does.
 #include "conv2d/internal.h"
 
 namespace strided::conv {
@@ -10,6 +11,7 @@ void forward_simple(const ConvShape& s, const T* x, const T* w, const T* b, T* y
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t n = 0; n < s.N; ++n) {
     for (int64_t k = 0; k < s.K; ++k) {
+      const DenormalGuard ftz;
       const int64_t c0 = (k / Kg) * Cg;
       T* yk = y + (n * s.K + k) * s.OH * s.OW;
       for (int64_t oh = 0; oh < s.OH; ++oh) {
@@ -42,6 +44,7 @@ void backward_input_simple(const ConvShape& s, const T* gy, const T* w, T* gx) {
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t n = 0; n < s.N; ++n) {
     for (int64_t c = 0; c < s.C; ++c) {
+      const DenormalGuard ftz;
       const int64_t g = c / Cg, cl = c % Cg;
       T* gxc = gx + (n * s.C + c) * s.H * s.W;
       for (int64_t ih = 0; ih < s.H; ++ih) {
@@ -74,6 +77,7 @@ void backward_weight_simple(const ConvShape& s, const T* gy, const T* x, T* gw, 
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t k = 0; k < s.K; ++k) {
     for (int64_t c = 0; c < Cg; ++c) {
+      const DenormalGuard ftz;
       const int64_t cin = (k / Kg) * Cg + c;
       for (int64_t r = 0; r < s.R; ++r) {
         for (int64_t q = 0; q < s.S; ++q) {

@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -42,7 +43,19 @@ bool keep_freed_memory() {
 #endif
 }
 
+// omp_get_max_threads() at load time is OMP_NUM_THREADS when set, else the cores.
+std::atomic<int> g_threads{omp_get_max_threads()};
+
 }  // namespace
+
+int num_threads() { return g_threads.load(std::memory_order_relaxed); }
+
+void set_num_threads(int n) {
+  g_threads.store(n, std::memory_order_relaxed);
+  omp_set_num_threads(n);
+}
+
+KernelCall::KernelCall() { omp_set_num_threads(num_threads()); }
 
 void expect_shape(const py::array& a, std::vector<int64_t> shape, const char* name) {
   bool ok = a.ndim() == py::ssize_t(shape.size());
@@ -63,8 +76,16 @@ void bind_core(py::module_& m) {
   m.def("out_size", &out_size, py::arg("size"), py::arg("kernel"), py::arg("stride"), py::arg("pad_begin"),
         py::arg("pad_end"), py::arg("dilation") = 1, py::arg("ceil_mode") = false);
   m.attr("malloc_tuned") = keep_freed_memory();
-  m.def("set_num_threads", [](int n) { omp_set_num_threads(n); });
-  m.def("get_num_threads", [] { return omp_get_max_threads(); });
+  m.def("set_num_threads", &set_num_threads, py::arg("n"));
+  m.def("get_num_threads", &num_threads);
+  m.def("team_size", [] {
+    KernelCall nogil;
+    int n = 0;
+#pragma omp parallel
+#pragma omp single
+    n = omp_get_num_threads();
+    return n;
+  }, "The team a kernel called now from this OS thread runs (tests: set_num_threads is process-wide).");
   m.def("cpu_capability", [] { return std::string(capability_name(cpu_capability())); });
   m.def("cpu_detected", [] { return std::string(capability_name(cpu_detected())); });
   m.def("set_cpu_capability", [](const std::string& name) {
@@ -79,7 +100,7 @@ void bind_core(py::module_& m) {
     // the last-level cache, best of `reps`; GB/s counts bytes read plus bytes written (as the pooling
     // figures do).
     std::vector<char> src(size_t(nbytes), 1), dst(size_t(nbytes), 0);
-    py::gil_scoped_release nogil;
+    KernelCall nogil;
     double best = 0;
     for (int rep = 0; rep < reps; ++rep) {
       const double t0 = omp_get_wtime();
@@ -98,9 +119,9 @@ void bind_core(py::module_& m) {
   m.def("fma_peak", [](const std::string& dtype, double seconds) {
     // Every thread runs the FMA probe of the widest ISA in use at once; the sum is the machine's peak
     // for this thread count (what the benchmark's "% of peak" divides by).
-    const int threads = omp_get_max_threads();
+    const int threads = num_threads();
     std::vector<double> rates(size_t(threads), 0.0);
-    py::gil_scoped_release nogil;
+    KernelCall nogil;
 #pragma omp parallel num_threads(threads)
     {
       const int t = omp_get_thread_num();

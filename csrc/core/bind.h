@@ -16,6 +16,19 @@ namespace py = pybind11;
 template <typename T>
 using Array = py::array_t<T, py::array::c_style>;
 
+// The kernels' thread count, one for the whole process: OpenMP's own setting (omp_set_num_threads) belongs
+// to the OS thread that makes it, so a threading.Thread would otherwise run at the startup count.
+// OMP_NUM_THREADS sets the starting value.
+int num_threads();
+void set_num_threads(int n);
+
+// What every binding holds while its kernel runs: the GIL released, and the process-wide thread count
+// applied to the calling OS thread, so its parallel regions (and omp_get_max_threads) follow it.
+struct KernelCall {
+  py::gil_scoped_release nogil;
+  KernelCall();
+};
+
 // Throws ValueError unless `a` has exactly this shape.
 void expect_shape(const py::array& a, std::vector<int64_t> shape, const char* name);
 

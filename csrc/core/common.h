@@ -61,7 +61,9 @@ struct PoolShape {
 
 // Flush denormals to zero (FTZ) and treat denormal inputs as zero (DAZ) while a kernel thread runs, then
 // restore the caller's mode: a denormal operand can slow an FMA by 100x, and gradients of deep nets
-// drift into that range. Each OpenMP thread has its own MXCSR, so every parallel region sets it.
+// drift into that range. The rule is per op: every conv2d and linear algorithm runs under it (so they
+// agree on denormal inputs); pooling, ReLU and the optimizer, which only compare, copy or update
+// elementwise, keep IEEE denormals. Each OpenMP thread has its own MXCSR, so every parallel region sets it.
 struct DenormalGuard {
 #if defined(__x86_64__) || defined(__i386__)
   unsigned saved = _mm_getcsr();

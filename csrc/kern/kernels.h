@@ -37,6 +37,7 @@ struct DirectArgs {
   const T* gy;
   int64_t gy_kstride, gy_row;
   T* gw;
+  bool exact;  // backward-weight: only the tap-by-tap kernel, which never multiplies a zero gy by an input
 };
 
 // The direct forward kernel computes 8 or 4 output rows at once for one output channel per call (kb = 1)

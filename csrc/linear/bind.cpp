@@ -28,7 +28,7 @@ Array<T> linear_forward(Array<T> x, Array<T> w, std::optional<Array<T>> b, bool 
   Array<T> y({n, out});
   const T *xp = x.data(), *wp = w.data(), *bp = b ? b->data() : nullptr;
   T* yp = y.mutable_data();
-  py::gil_scoped_release nogil;
+  KernelCall nogil;
   linear::gemm(n, out, in, xp, in, 1, wp, 1, in, bp, yp, simple);
   return y;
 }
@@ -41,7 +41,7 @@ Array<T> linear_backward_input(Array<T> gy, Array<T> w, bool simple) {
   Array<T> gx({n, in});
   const T *gyp = gy.data(), *wp = w.data();
   T* gxp = gx.mutable_data();
-  py::gil_scoped_release nogil;
+  KernelCall nogil;
   linear::gemm(n, in, out, gyp, out, 1, wp, in, 1, static_cast<const T*>(nullptr), gxp, simple);
   return gx;
 }
@@ -54,7 +54,7 @@ Array<T> linear_backward_weight(Array<T> gy, Array<T> x, bool simple) {
   Array<T> gw({out, in});
   const T *gyp = gy.data(), *xp = x.data();
   T* gwp = gw.mutable_data();
-  py::gil_scoped_release nogil;
+  KernelCall nogil;
   linear::gemm(out, in, n, gyp, 1, out, xp, in, 1, static_cast<const T*>(nullptr), gwp, simple);
   return gw;
 }

@@ -20,6 +20,7 @@ void gemm_simple(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int6
                  int64_t b_rs, int64_t b_cs, const T* bias, T* C) {
 #pragma omp parallel for schedule(static)
   for (int64_t m = 0; m < M; ++m) {
+    const DenormalGuard ftz;  // as gemm_packed: one denormal rule for every path
     T* c = C + m * N;
     for (int64_t n = 0; n < N; ++n) c[n] = bias ? bias[n] : T(0);
     for (int64_t k = 0; k < K; ++k) {

@@ -25,7 +25,7 @@ void adam_update(Array<T> p, Array<T> g, Array<T> m, Array<T> v, std::optional<A
   T* vmp = vmax ? vmax->mutable_data() : nullptr;
   const T* gp = g.data();
   const optim::AdamHyper h{lr, beta1, beta2, eps, weight_decay, decoupled, step};
-  py::gil_scoped_release nogil;
+  KernelCall nogil;
   optim::adam_update(int64_t(p.size()), pp, gp, mp, vp, vmp, h);
 }
 

@@ -37,7 +37,7 @@ Array<T> max_pool_forward(Array<T> x, const std::vector<int64_t>& geom) {
   Array<T> y({s.N, s.C, s.OH, s.OW});
   const T* xp = x.data();
   T* yp = y.mutable_data();
-  py::gil_scoped_release nogil;
+  KernelCall nogil;
   if (dilated(s)) pool::max_forward_general(s, xp, yp, static_cast<int64_t*>(nullptr));
   else pool::max_forward(s, xp, yp);
   return y;
@@ -51,7 +51,7 @@ Array<T> max_pool_backward(Array<T> gy, Array<T> x, const std::vector<int64_t>& 
   Array<T> gx({s.N, s.C, s.H, s.W});
   const T *gyp = gy.data(), *xp = x.data();
   T* gxp = gx.mutable_data();
-  py::gil_scoped_release nogil;
+  KernelCall nogil;
   if (dilated(s)) pool::max_backward_general(s, gyp, xp, gxp);
   else pool::max_backward(s, gyp, xp, gxp);
   return gx;
@@ -66,7 +66,7 @@ Array<T> avg_pool_forward(Array<T> x, const std::vector<int64_t>& geom, bool cou
   Array<T> y({s.N, s.C, s.OH, s.OW});
   const T* xp = x.data();
   T* yp = y.mutable_data();
-  py::gil_scoped_release nogil;
+  KernelCall nogil;
   if (divisor) pool::avg_forward_divisor(s, xp, yp, divisor);
   else pool::avg_forward(s, xp, yp, count_include_pad);
   return y;
@@ -80,7 +80,7 @@ Array<T> avg_pool_backward(Array<T> gy, const std::vector<int64_t>& geom, bool c
   Array<T> gx({s.N, s.C, s.H, s.W});
   const T* gyp = gy.data();
   T* gxp = gx.mutable_data();
-  py::gil_scoped_release nogil;
+  KernelCall nogil;
   if (divisor) pool::avg_backward_divisor(s, gyp, gxp, divisor);
   else pool::avg_backward(s, gyp, gxp, count_include_pad);
   return gx;

@@ -30,7 +30,7 @@ std::pair<Array<T>, Index> max_pool_forward_indices(Array<T> x, const std::vecto
   T* yp = y.mutable_data();
   int64_t* ip = indices.mutable_data();
   {
-    py::gil_scoped_release nogil;
+    KernelCall nogil;
     pool::max_forward_general(s, xp, yp, ip);
   }
   return {y, indices};
@@ -47,7 +47,7 @@ Array<T> max_pool_backward_indices(Array<T> gy, Index indices, const std::vector
   T* gxp = gx.mutable_data();
   bool ok;
   {
-    py::gil_scoped_release nogil;
+    KernelCall nogil;
     ok = pool::max_backward_indices(s, gyp, ip, gxp);
   }
   expect_indices_in_range(ok, "max_pool2d_backward", s.H * s.W);
@@ -67,7 +67,7 @@ Array<T> unpool_forward(Array<T> x, Index indices, int64_t OH, int64_t OW) {
   T* yp = y.mutable_data();
   bool ok;
   {
-    py::gil_scoped_release nogil;
+    KernelCall nogil;
     ok = pool::unpool_forward(N * C, H * W, OH * OW, xp, ip, yp);
   }
   expect_indices_in_range(ok, "max_unpool2d", OH * OW);
@@ -87,7 +87,7 @@ Array<T> unpool_backward(Array<T> gy, Index indices) {
   T* gxp = gx.mutable_data();
   bool ok;
   {
-    py::gil_scoped_release nogil;
+    KernelCall nogil;
     ok = pool::unpool_backward(N * C, H * W, out_size, gyp, ip, gxp);
   }
   expect_indices_in_range(ok, "max_unpool2d_backward", out_size);
