@@ -11,7 +11,7 @@ Every layer keeps the dtype of its input; parameters are float32 unless the mode
 
 What lives where: module.py (the Module contract, Parameter, Sequential / Residual / Concat / Identity),
 one file per layer family mirroring the ops (conv.py, linear.py, pooling.py, activation.py, dropout.py,
-norm.py, shape.py), blocks.py (BasicBlock, Inception), summary.py (model.summary), init.py (the default
+norm.py, shape.py, upsample.py), blocks.py (BasicBlock, Inception), summary.py (model.summary), init.py (the default
 initializations), interop.py (to_torch).
 """
 from . import init
@@ -26,8 +26,9 @@ from .norm import BatchNorm1d, BatchNorm2d
 from .pooling import AvgPool2d, GlobalAvgPool2d, MaxPool2d
 from .shape import Flatten
 from .summary import Summary, summarize
+from .upsample import Upsample
 
 __all__ = ["init", "Module", "Parameter", "Sequential", "Identity", "Residual", "Concat", "Conv2d", "Linear",
            "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "Flatten", "ReLU", "LeakyReLU", "ELU", "Sigmoid",
            "Tanh", "Softplus", "Dropout", "BatchNorm1d", "BatchNorm2d", "BasicBlock", "Inception", "Summary",
-           "summarize", "to_torch"]
+           "summarize", "to_torch", "Upsample"]
