@@ -60,12 +60,12 @@ def test_kernels_are_deterministic_across_threads():
 
 
 def test_nearest_maps_in_float32_as_pytorch():
-    """11 rows scaled by 3.1: output row 31 reads row 10, not 9 as exact arithmetic would (31 / 3.1 is
-    just below 10 in double, but rounds to 10.0 in float32, where PyTorch computes it)."""
-    x = np.arange(11.0).reshape(1, 1, 11, 1)
+    """31 rows scaled by 2.3: output row 69 reads row 29 as PyTorch's float32 floor(69 * (1 / 2.3)) does,
+    not row 30 as the same product (or 69 / 2.3) in double would."""
+    x = np.arange(31.0).reshape(1, 1, 31, 1)
     for lib in (strided, reference):
-        y = lib.interpolate(x, scale_factor=(3.1, 1.0))
-        assert y.shape == (1, 1, 34, 1) and y[0, 0, 31, 0] == 10.0 and y[0, 0, 30, 0] == 9.0
+        y = lib.interpolate(x, scale_factor=(2.3, 1.0))
+        assert y.shape == (1, 1, 71, 1) and y[0, 0, 68:71, 0].tolist() == [29.0, 29.0, 30.0]
 
 
 @pytest.mark.parametrize("mode,align_corners", INTERP_MODES)
@@ -106,7 +106,7 @@ def test_matches_pytorch(spec, mode, align_corners, dtype):
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
     rng = np.random.default_rng(4)
-    for shape in INTERP_SHAPES + [(1, 1, 11, 12)]:
+    for shape in INTERP_SHAPES + [(1, 1, 31, 12)]:
         geo = interp_spec(spec, shape)
         if geo is None:
             continue

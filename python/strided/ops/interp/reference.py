@@ -42,16 +42,18 @@ def linear_source(in_size, out_size, scale, align_corners, dtype):
     return i0, i1, (t(1) - l1).astype(t), l1
 
 
-def _bilinear_terms(args, dtype):
+def _bilinear_terms(args, dtype, coordinates):
     """The four (rows, cols, weight) terms of bilinear interpolation, in PyTorch's order."""
-    h0, h1, hl0, hl1 = linear_source(args.H, args.OH, args.scale_h, args.align_corners, dtype)
-    w0, w1, wl0, wl1 = linear_source(args.W, args.OW, args.scale_w, args.align_corners, dtype)
-    return [(h, w, hl[:, None] * wl[None, :])
+    h0, h1, hl0, hl1 = linear_source(args.H, args.OH, args.scale_h, args.align_corners, coordinates or dtype)
+    w0, w1, wl0, wl1 = linear_source(args.W, args.OW, args.scale_w, args.align_corners, coordinates or dtype)
+    return [(h, w, (hl[:, None] * wl[None, :]).astype(dtype))
             for h, hl in ((h0, hl0), (h1, hl1)) for w, wl in ((w0, wl0), (w1, wl1))]
 
 
 def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=None,
-                recompute_scale_factor=None):
+                recompute_scale_factor=None, *, coordinates=None):
+    """coordinates: the precision of bilinear's mapping, x's dtype by default (the oracle passes float32
+    to evaluate a float32 call in float64 arithmetic)."""
     args, mode, dtype = interp_args(x, None, size, scale_factor, mode, align_corners, recompute_scale_factor)
     x = np.asarray(x, dtype)
     if mode == "nearest":
@@ -59,13 +61,13 @@ def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=N
         cols = nearest_source(args.W, args.OW, args.scale_w)
         return np.ascontiguousarray(x[:, :, rows[:, None], cols[None, :]])
     y = np.zeros((args.N, args.C, args.OH, args.OW), dtype)
-    for rows, cols, weight in _bilinear_terms(args, dtype):
+    for rows, cols, weight in _bilinear_terms(args, dtype, coordinates):
         y += weight * x[:, :, rows[:, None], cols[None, :]]
     return y
 
 
 def interpolate_backward(gy, x, size=None, scale_factor=None, mode="nearest", align_corners=None,
-                         recompute_scale_factor=None):
+                         recompute_scale_factor=None, *, coordinates=None):
     """Each input element receives the output gradients that read it, times the weight they read it with."""
     args, mode, dtype = interp_args(x, gy, size, scale_factor, mode, align_corners, recompute_scale_factor)
     gy = np.asarray(gy, dtype)
@@ -75,7 +77,7 @@ def interpolate_backward(gy, x, size=None, scale_factor=None, mode="nearest", al
         cols = nearest_source(args.W, args.OW, args.scale_w)
         terms = [(rows, cols, np.ones((args.OH, args.OW), dtype))]
     else:
-        terms = _bilinear_terms(args, dtype)
+        terms = _bilinear_terms(args, dtype, coordinates)
     for rows, cols, weight in terms:
         r, c = np.broadcast_arrays(rows[:, None], cols[None, :])
         np.add.at(gx, (slice(None), slice(None), r, c), weight * gy)
