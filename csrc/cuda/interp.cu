@@ -56,23 +56,28 @@ STRIDED_DEVICE Taps<T> linear_source(i64 o, i64 in, i64 out, int align_corners, 
   return t;
 }
 
-// The first output along an axis whose (first) source index is at least `target`, or `out`.
-STRIDED_DEVICE i64 first_nearest(i64 target, i64 in, i64 out, double scale) {
-  i64 lo = 0, hi = out;
-  while (lo < hi) {
-    const i64 mid = (lo + hi) / 2;
-    if (nearest_source(mid, in, out, scale) >= target) hi = mid;
-    else lo = mid + 1;
-  }
-  return lo;
-}
+// An axis's mapping as a function of the output index: its (first) source index, never decreasing.
+struct NearestAxis {
+  i64 in, out;
+  double scale;
+  STRIDED_DEVICE i64 operator()(i64 o) const { return nearest_source(o, in, out, scale); }
+};
 
 template <typename T>
-STRIDED_DEVICE i64 first_linear(i64 target, i64 in, i64 out, int align_corners, double scale) {
-  i64 lo = 0, hi = out;
+struct LinearAxis {
+  i64 in, out;
+  int align_corners;
+  double scale;
+  STRIDED_DEVICE i64 operator()(i64 o) const { return linear_source<T>(o, in, out, align_corners, scale).i0; }
+};
+
+// The first output index whose source index is at least `target`, or axis.out (binary search).
+template <typename Axis>
+STRIDED_DEVICE i64 first_reading(const Axis& axis, i64 target) {
+  i64 lo = 0, hi = axis.out;
   while (lo < hi) {
     const i64 mid = (lo + hi) / 2;
-    if (linear_source<T>(mid, in, out, align_corners, scale).i0 >= target) hi = mid;
+    if (axis(mid) >= target) hi = mid;
     else lo = mid + 1;
   }
   return lo;
@@ -99,10 +104,10 @@ __global__ void upsample_nearest2d_backward(const T* __restrict__ gy, T* __restr
   for (i64 e = first_index(); e < total; e += index_step()) {
     const i64 iw = e % W, ih = e / W % H, plane = e / (W * H);
     const T* gyp = gy + plane * OH * OW;
-    const i64 oh1 = first_nearest(ih + 1, H, OH, scale_h), ow0 = first_nearest(iw, W, OW, scale_w),
-              ow1 = first_nearest(iw + 1, W, OW, scale_w);
+    const NearestAxis rows = {H, OH, scale_h}, cols = {W, OW, scale_w};
+    const i64 oh1 = first_reading(rows, ih + 1), ow0 = first_reading(cols, iw), ow1 = first_reading(cols, iw + 1);
     T acc = T(0);
-    for (i64 oh = first_nearest(ih, H, OH, scale_h); oh < oh1; ++oh)
+    for (i64 oh = first_reading(rows, ih); oh < oh1; ++oh)
       for (i64 ow = ow0; ow < ow1; ++ow) acc += gyp[oh * OW + ow];
     gx[e] = acc;
   }
@@ -130,11 +135,10 @@ __global__ void upsample_bilinear2d_backward(const T* __restrict__ gy, T* __rest
     const i64 iw = e % W, ih = e / W % H, plane = e / (W * H);
     const T* gyp = gy + plane * OH * OW;
     // Outputs whose first tap is at i - 1 or i read i through one of their two taps.
-    const i64 oh1 = first_linear<T>(ih + 1, H, OH, align_corners, scale_h);
-    const i64 ow0 = first_linear<T>(iw - 1, W, OW, align_corners, scale_w);
-    const i64 ow1 = first_linear<T>(iw + 1, W, OW, align_corners, scale_w);
+    const LinearAxis<T> rows = {H, OH, align_corners, scale_h}, cols = {W, OW, align_corners, scale_w};
+    const i64 oh1 = first_reading(rows, ih + 1), ow0 = first_reading(cols, iw - 1), ow1 = first_reading(cols, iw + 1);
     T acc = T(0);
-    for (i64 oh = first_linear<T>(ih - 1, H, OH, align_corners, scale_h); oh < oh1; ++oh) {
+    for (i64 oh = first_reading(rows, ih - 1); oh < oh1; ++oh) {
       const Taps<T> h = linear_source<T>(oh, H, OH, align_corners, scale_h);
       for (i64 ow = ow0; ow < ow1; ++ow) {
         const Taps<T> w = linear_source<T>(ow, W, OW, align_corners, scale_w);

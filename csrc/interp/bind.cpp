@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <tuple>
+#include <vector>
 
 #include "core/bind.h"
 #include "interp/interp.h"
@@ -28,38 +29,26 @@ InterpShape interp_shape(const InterpGeometry& g) {
   return s;
 }
 
-template <typename T, void (*kernel)(const InterpShape&, const T*, T*)>
-Array<T> forward(Array<T> x, const InterpGeometry& geom) {
+// One kernel call: forward maps x (N, C, H, W) to y (N, C, OH, OW), backward gy (N, C, OH, OW) to gx.
+template <typename T, void (*kernel)(const InterpShape&, const T*, T*), bool backward>
+Array<T> run(Array<T> in, const InterpGeometry& geom) {
   const InterpShape s = interp_shape(geom);
-  expect_shape(x, {s.N, s.C, s.H, s.W}, "x");
-  Array<T> y({s.N, s.C, s.OH, s.OW});
-  const T* xp = x.data();
-  T* yp = y.mutable_data();
+  const std::vector<int64_t> x_shape{s.N, s.C, s.H, s.W}, y_shape{s.N, s.C, s.OH, s.OW};
+  expect_shape(in, backward ? y_shape : x_shape, backward ? "gy" : "x");
+  Array<T> out(backward ? x_shape : y_shape);
+  const T* ip = in.data();
+  T* op = out.mutable_data();
   py::gil_scoped_release nogil;
-  kernel(s, xp, yp);
-  return y;
-}
-
-template <typename T, void (*kernel)(const InterpShape&, const T*, T*)>
-Array<T> backward(Array<T> gy, const InterpGeometry& geom) {
-  const InterpShape s = interp_shape(geom);
-  expect_shape(gy, {s.N, s.C, s.OH, s.OW}, "gy");
-  Array<T> gx({s.N, s.C, s.H, s.W});
-  const T* gyp = gy.data();
-  T* gxp = gx.mutable_data();
-  py::gil_scoped_release nogil;
-  kernel(s, gyp, gxp);
-  return gx;
+  kernel(s, ip, op);
+  return out;
 }
 
 template <typename T>
 void bind_dtype(py::module_& m) {
-  m.def("upsample_nearest2d_forward", &forward<T, interp::nearest_forward<T>>, py::arg("x"), py::arg("geometry"));
-  m.def("upsample_nearest2d_backward", &backward<T, interp::nearest_backward<T>>, py::arg("gy"),
-        py::arg("geometry"));
-  m.def("upsample_bilinear2d_forward", &forward<T, interp::bilinear_forward<T>>, py::arg("x"),
-        py::arg("geometry"));
-  m.def("upsample_bilinear2d_backward", &backward<T, interp::bilinear_backward<T>>, py::arg("gy"),
+  m.def("upsample_nearest2d_forward", &run<T, interp::nearest_forward<T>, false>, py::arg("x"), py::arg("geometry"));
+  m.def("upsample_nearest2d_backward", &run<T, interp::nearest_backward<T>, true>, py::arg("gy"), py::arg("geometry"));
+  m.def("upsample_bilinear2d_forward", &run<T, interp::bilinear_forward<T>, false>, py::arg("x"), py::arg("geometry"));
+  m.def("upsample_bilinear2d_backward", &run<T, interp::bilinear_backward<T>, true>, py::arg("gy"),
         py::arg("geometry"));
 }
 

@@ -101,64 +101,66 @@ Readers readers(const Axis<T>& a, int64_t in, bool two_taps) {
   return r;
 }
 
+// body(row, plane, i) for each of the `rows` rows of `width` elements of every plane of out, split over the
+// threads by whole rows; zero first fills the row with zeros (a backward pass's accumulator).
+template <typename T, typename Body>
+void each_row(int64_t planes, int64_t rows, int64_t width, T* out, bool zero_first, const Body& body) {
+  const int64_t total = planes * rows;
+#pragma omp parallel
+  {
+    DenormalGuard denormals;
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < total; ++r) {
+      T* row = out + r * width;
+      if (zero_first) std::fill(row, row + width, T(0));
+      body(row, r / rows, r % rows);
+    }
+  }
+}
+
+// Runs body(k, o) for the readers k of input row i, o their output row, in ascending output order.
+template <typename Body>
+void each_reader(const Readers& rd, int64_t i, const Body& body) {
+  for (int64_t k = rd.start[size_t(i)]; k < rd.start[size_t(i) + 1]; ++k) body(size_t(k), rd.out[size_t(k)]);
+}
+
 }  // namespace
 
 template <typename T>
 void nearest_forward(const InterpShape& s, const T* x, T* y) {
   const Axis<T> rows = nearest_axis<T>(s.H, s.OH, s.scale_h), cols = nearest_axis<T>(s.W, s.OW, s.scale_w);
-  const int64_t total = s.N * s.C * s.OH;
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < total; ++r) {
-    const int64_t plane = r / s.OH, oh = r % s.OH;
+  each_row(s.N * s.C, s.OH, s.OW, y, false, [&](T* yr, int64_t plane, int64_t oh) {
     const T* xr = x + (plane * s.H + rows.i0[size_t(oh)]) * s.W;
-    T* yr = y + r * s.OW;
     for (int64_t ow = 0; ow < s.OW; ++ow) yr[ow] = xr[cols.i0[size_t(ow)]];
-  }
+  });
 }
 
 template <typename T>
 void nearest_backward(const InterpShape& s, const T* gy, T* gx) {
   const Axis<T> rows = nearest_axis<T>(s.H, s.OH, s.scale_h), cols = nearest_axis<T>(s.W, s.OW, s.scale_w);
   const Readers rd = readers(rows, s.H, false);
-  const int64_t total = s.N * s.C * s.H;
-#pragma omp parallel
-  {
-    DenormalGuard denormals;
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < total; ++r) {
-      const int64_t plane = r / s.H, ih = r % s.H;
-      T* gxr = gx + r * s.W;
-      std::fill(gxr, gxr + s.W, T(0));
-      for (int64_t k = rd.start[size_t(ih)]; k < rd.start[size_t(ih) + 1]; ++k) {
-        const T* gyr = gy + (plane * s.OH + rd.out[size_t(k)]) * s.OW;
-        for (int64_t ow = 0; ow < s.OW; ++ow) gxr[cols.i0[size_t(ow)]] += gyr[ow];
-      }
-    }
-  }
+  each_row(s.N * s.C, s.H, s.W, gx, true, [&](T* gxr, int64_t plane, int64_t ih) {
+    each_reader(rd, ih, [&](size_t, int64_t oh) {
+      const T* gyr = gy + (plane * s.OH + oh) * s.OW;
+      for (int64_t ow = 0; ow < s.OW; ++ow) gxr[cols.i0[size_t(ow)]] += gyr[ow];
+    });
+  });
 }
 
 template <typename T>
 void bilinear_forward(const InterpShape& s, const T* x, T* y) {
   const Axis<T> rows = linear_axis<T>(s.H, s.OH, s.align_corners, s.scale_h);
   const Axis<T> cols = linear_axis<T>(s.W, s.OW, s.align_corners, s.scale_w);
-  const int64_t total = s.N * s.C * s.OH;
-#pragma omp parallel
-  {
-    DenormalGuard denormals;
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < total; ++r) {
-      const int64_t plane = r / s.OH, oh = r % s.OH;
-      const T* x0 = x + (plane * s.H + rows.i0[size_t(oh)]) * s.W;
-      const T* x1 = x + (plane * s.H + rows.i1[size_t(oh)]) * s.W;
-      const T h0 = rows.l0[size_t(oh)], h1 = rows.l1[size_t(oh)];
-      T* yr = y + r * s.OW;
-      for (int64_t ow = 0; ow < s.OW; ++ow) {
-        const int64_t c0 = cols.i0[size_t(ow)], c1 = cols.i1[size_t(ow)];
-        const T w0 = cols.l0[size_t(ow)], w1 = cols.l1[size_t(ow)];
-        yr[ow] = h0 * (w0 * x0[c0] + w1 * x0[c1]) + h1 * (w0 * x1[c0] + w1 * x1[c1]);
-      }
+  each_row(s.N * s.C, s.OH, s.OW, y, false, [&](T* yr, int64_t plane, int64_t oh) {
+    const T* x0 = x + (plane * s.H + rows.i0[size_t(oh)]) * s.W;
+    const T* x1 = x + (plane * s.H + rows.i1[size_t(oh)]) * s.W;
+    const T h0 = rows.l0[size_t(oh)], h1 = rows.l1[size_t(oh)];
+    for (int64_t ow = 0; ow < s.OW; ++ow) {
+      const int64_t c0 = cols.i0[size_t(ow)], c1 = cols.i1[size_t(ow)];
+      const T w0 = cols.l0[size_t(ow)], w1 = cols.l1[size_t(ow)];
+      yr[ow] = h0 * (w0 * x0[c0] + w1 * x0[c1]) + h1 * (w0 * x1[c0] + w1 * x1[c1]);
     }
-  }
+  });
 }
 
 template <typename T>
@@ -166,33 +168,23 @@ void bilinear_backward(const InterpShape& s, const T* gy, T* gx) {
   const Axis<T> rows = linear_axis<T>(s.H, s.OH, s.align_corners, s.scale_h);
   const Axis<T> cols = linear_axis<T>(s.W, s.OW, s.align_corners, s.scale_w);
   const Readers rd = readers(rows, s.H, true);
-  const int64_t total = s.N * s.C * s.H;
-#pragma omp parallel
-  {
-    DenormalGuard denormals;
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < total; ++r) {
-      const int64_t plane = r / s.H, ih = r % s.H;
-      T* gxr = gx + r * s.W;
-      std::fill(gxr, gxr + s.W, T(0));
-      for (int64_t k = rd.start[size_t(ih)]; k < rd.start[size_t(ih) + 1]; ++k) {
-        const int64_t oh = rd.out[size_t(k)];
-        const int taps = rd.taps[size_t(k)];
-        const T* gyr = gy + (plane * s.OH + oh) * s.OW;
-        // Per output, PyTorch adds its four products in tap order (row tap, then column tap).
-        for (int64_t ow = 0; ow < s.OW; ++ow) {
-          const int64_t c0 = cols.i0[size_t(ow)], c1 = cols.i1[size_t(ow)];
-          const T g = gyr[ow];
-          for (int a = 0; a < 2; ++a) {
-            if (!(taps >> a & 1)) continue;
-            const T h = a ? rows.l1[size_t(oh)] : rows.l0[size_t(oh)];
-            gxr[c0] += h * cols.l0[size_t(ow)] * g;
-            gxr[c1] += h * cols.l1[size_t(ow)] * g;
-          }
+  each_row(s.N * s.C, s.H, s.W, gx, true, [&](T* gxr, int64_t plane, int64_t ih) {
+    each_reader(rd, ih, [&](size_t k, int64_t oh) {
+      const int taps = rd.taps[k];
+      const T* gyr = gy + (plane * s.OH + oh) * s.OW;
+      // Per output, PyTorch adds its four products in tap order (row tap, then column tap).
+      for (int64_t ow = 0; ow < s.OW; ++ow) {
+        const int64_t c0 = cols.i0[size_t(ow)], c1 = cols.i1[size_t(ow)];
+        const T g = gyr[ow];
+        for (int a = 0; a < 2; ++a) {
+          if (!(taps >> a & 1)) continue;
+          const T h = a ? rows.l1[size_t(oh)] : rows.l0[size_t(oh)];
+          gxr[c0] += h * cols.l0[size_t(ow)] * g;
+          gxr[c1] += h * cols.l1[size_t(ow)] * g;
         }
       }
-    }
-  }
+    });
+  });
 }
 
 #define STRIDED_INSTANTIATE(T)                                          \
