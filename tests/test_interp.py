@@ -214,3 +214,17 @@ def test_bindings_check_the_geometry():
         strided._C.upsample_nearest2d_forward(x, InterpArgs(1, 1, 5, 4, 2, 2, False, 0.0, 0.0))
     with pytest.raises(ValueError, match="follow the scale factors"):
         strided._C.upsample_bilinear2d_forward(x, InterpArgs(1, 1, 4, 4, 9, 8, False, 2.0, 2.0))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("size", [(270, 2), (37, 2), (1000, 2)])
+def test_bilinear_weights_are_pytorchs_to_the_bit(size, dtype):
+    """Rows alternating 0 and 1 make each output one of its two weights (or their sum): they must be
+    PyTorch's exactly, whose CPU build computes (dst + 0.5) * scale - 0.5 with one rounding (a fused
+    multiply-add); two roundings put 345 -> 270 rows off by 1.5e-5 in float32."""
+    torch = pytest.importorskip("torch")
+    H = 345 if size[0] == 270 else 100 if size[0] == 37 else 13
+    x = np.repeat((np.arange(H) % 2).astype(dtype)[:, None], 3, 1).reshape(1, 1, H, 3)
+    want = torch.nn.functional.interpolate(torch.from_numpy(x), size=size, mode="bilinear").numpy()
+    for lib in (strided, reference):
+        np.testing.assert_array_equal(lib.interpolate(x, size=size, mode="bilinear"), want, err_msg=lib.__name__)

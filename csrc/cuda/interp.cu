@@ -25,6 +25,15 @@ STRIDED_DEVICE i64 nearest_source(i64 o, i64 in, i64 out, double scale) {
   return imin((i64)((float)o * s), in - 1);  // o * s >= 0: truncation is the floor
 }
 
+// a * b + c rounded once: the device's fma, or the compiler's builtin in the emulator (no headers).
+#ifndef STRIDED_EMULATED
+STRIDED_DEVICE float fused_multiply_add(float a, float b, float c) { return fmaf(a, b, c); }
+STRIDED_DEVICE double fused_multiply_add(double a, double b, double c) { return fma(a, b, c); }
+#else
+inline float fused_multiply_add(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
+inline double fused_multiply_add(double a, double b, double c) { return __builtin_fma(a, b, c); }
+#endif
+
 // Output o reads input i0 with weight l0 and i1 with l1 (PyTorch's compute_source_index_and_lambda).
 template <typename T>
 struct Taps {
@@ -44,7 +53,8 @@ STRIDED_DEVICE Taps<T> linear_source(i64 o, i64 in, i64 out, int align_corners, 
   T ratio;
   if (align_corners) ratio = out > 1 ? (T)(in - 1) / (T)(out - 1) : T(0);
   else ratio = scale > 0. ? (T)(1.0 / scale) : (T)in / (T)out;
-  T src = align_corners ? ratio * (T)o : ratio * ((T)o + T(0.5)) - T(0.5);
+  // One rounding, as PyTorch's CPU build (its compiler fuses this multiply-add).
+  T src = align_corners ? ratio * (T)o : fused_multiply_add(ratio, (T)o + T(0.5), T(-0.5));
   if (src < T(0)) src = T(0);
   // src >= 0: truncation is the floor; through float, as PyTorch's floorf.
   t.i0 = imin((i64)(float)src, in - 1);

@@ -57,7 +57,8 @@ Axis<T> linear_axis(int64_t in, int64_t out, bool align_corners, double scale) {
       a.l1.push_back(T(0));
       continue;
     }
-    T src = align_corners ? ratio * static_cast<T>(o) : ratio * (static_cast<T>(o) + T(0.5)) - T(0.5);
+    // PyTorch's CPU build fuses this multiply-add (one rounding): so does std::fma.
+    T src = align_corners ? ratio * static_cast<T>(o) : std::fma(ratio, static_cast<T>(o) + T(0.5), T(-0.5));
     if (src < T(0)) src = T(0);
     // PyTorch floors through floorf: a double coordinate is rounded to float first.
     const int64_t i = std::min(static_cast<int64_t>(std::floor(static_cast<float>(src))), in - 1);

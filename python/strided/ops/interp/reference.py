@@ -4,6 +4,8 @@ with PyTorch's CPU formulas and arithmetic, float32 where PyTorch computes in fl
 index can flip on the last bit of dst * scale."""
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 
 from .args import interp_args
@@ -22,6 +24,14 @@ def nearest_source(in_size, out_size, scale):
     return np.minimum(np.floor(dst.astype(np.float32) * s).astype(np.int64), in_size - 1)
 
 
+def _fused_multiply_add(a, b, c, t):
+    """a * b + c rounded once to type t, as PyTorch's CPU build computes it (its compiler fuses the
+    multiply-add). A float32 product is exact in float64; a float64 one is computed exactly in fractions."""
+    if t is np.float32:
+        return (np.float64(a) * b.astype(np.float64) + c).astype(np.float32)
+    return np.array([float(Fraction(float(a)) * Fraction(float(v)) + Fraction(c)) for v in b], np.float64)
+
+
 def linear_source(in_size, out_size, scale, align_corners, dtype):
     """(i0, i1, l0, l1) of each output index along one axis (PyTorch's compute_source_index_and_lambda):
     it reads in[i0] * l0 + in[i1] * l1. Computed in `dtype` (float32 for float32 inputs, as PyTorch)."""
@@ -34,7 +44,7 @@ def linear_source(in_size, out_size, scale, align_corners, dtype):
         src = ratio * dst.astype(t)
     else:
         ratio = t(1.0 / scale) if scale > 0 else t(in_size) / t(out_size)
-        src = np.maximum(ratio * (dst.astype(t) + t(0.5)) - t(0.5), t(0))
+        src = np.maximum(_fused_multiply_add(ratio, dst.astype(t) + t(0.5), -0.5, t), t(0))
     # PyTorch floors through floorf, so a float64 coordinate is rounded to float32 first.
     i0 = np.minimum(np.floor(src.astype(np.float32)).astype(np.int64), in_size - 1)
     l1 = np.clip(src - i0.astype(t), t(0), t(1)).astype(t)
