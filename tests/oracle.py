@@ -282,3 +282,52 @@ def check_conv_case(c, layout_kind="C"):
                    c["bias"])
     return check_conv(layout(x, layout_kind), layout(w, layout_kind), b, stride=c["stride"],
                       padding=c["padding"], dilation=c["dilation"], groups=c["groups"], rng=rng)
+
+
+def check_interp(x, size=None, scale_factor=None, mode="nearest", align_corners=None, *, gy=None, rng=None,
+                 lib=strided, to_lib=lambda a: a, from_lib=lambda a: a):
+    """Compare lib.interpolate and lib.interpolate_backward with the reference. Nearest selects, so its
+    forward must be exact; bilinear's weights are non-negative, so the op on |x| bounds its terms."""
+    geo = dict(size=size, scale_factor=scale_factor, mode=mode, align_corners=align_corners)
+    dtype = x.dtype
+    (x64,) = _f64(x)
+    ref = dict(geo, coordinates=dtype)  # float64 sums over the call's own (float32) coordinate mapping
+    want = reference.interpolate(x64, **ref)
+    y = from_lib(lib.interpolate(to_lib(x), **geo))
+    if mode == "nearest":
+        assert_same_max(y, want.astype(dtype), "interpolate forward (nearest)")
+    else:
+        assert_close(y, want, reference.interpolate(np.abs(x64), **ref), dtype, f"interpolate forward ({mode})")
+    if gy is None:
+        gy = (rng or np.random.default_rng(0)).standard_normal(want.shape).astype(dtype)
+    (gy64,) = _f64(gy)
+    gx0 = reference.interpolate_backward(gy64, x64, **ref)
+    gxb = reference.interpolate_backward(np.abs(gy64), x64, **ref)
+    assert_close(from_lib(lib.interpolate_backward(to_lib(gy), to_lib(x), **geo)), gx0, gxb, dtype,
+                 f"interpolate backward ({mode})")
+    return y
+
+
+# Interpolation sweeps (sizes up and down, odd, prime, 1; integer and fractional scale factors; the
+# copy and shift shortcuts of PyTorch's nearest) shared by the CPU and emulator tests.
+INTERP_SHAPES = [(2, 3, 1, 1), (1, 2, 3, 5), (2, 1, 7, 4), (1, 2, 13, 11), (2, 2, 5, 17), (1, 1, 31, 3)]
+INTERP_SPECS = [dict(size=1), dict(size=(5, 3)), dict(size=(17, 13)), dict(size="same"), dict(size="double"),
+                dict(size=(2, 19)), dict(scale_factor=2), dict(scale_factor=1.5), dict(scale_factor=0.5),
+                dict(scale_factor=2.3), dict(scale_factor=(0.7, 3.1)), dict(scale_factor=1.2)]
+INTERP_MODES = [("nearest", None), ("bilinear", False), ("bilinear", True)]
+
+
+def interp_spec(spec, shape):
+    """A spec of INTERP_SPECS for x of `shape`, or None where its output would be empty."""
+    H, W = shape[2:]
+    size = spec.get("size")
+    if size == "same":
+        return dict(size=(H, W))
+    if size == "double":
+        return dict(size=(2 * H, 2 * W))
+    s = spec.get("scale_factor")
+    if s is not None:
+        sh, sw = (s, s) if np.isscalar(s) else s
+        if int(H * sh) < 1 or int(W * sw) < 1:
+            return None
+    return dict(spec)

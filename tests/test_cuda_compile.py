@@ -16,6 +16,8 @@ import pytest
 from strided import cuda
 from strided.ops.conv2d import cuda as conv_cuda
 from strided.ops.conv2d.args import conv_args
+from strided.ops.interp import cuda as interp_cuda
+from strided.ops.interp.args import interp_args
 from strided.ops.pool2d import cuda as pool_cuda
 from strided.ops.pool2d.args import pool_args
 from strided.bench import LAYERS as BENCH_LAYERS
@@ -147,7 +149,7 @@ def _check_launches(plan):
         assert launch.block[0] * launch.block[1] * launch.block[2] <= 1024 and launch.block[0] % 32 == 0, launch
         assert 0 <= launch.shared <= 48 * 1024, launch
         for p in launch.params:
-            assert p is None or isinstance(p, (str, np.int64, np.int32)), launch
+            assert p is None or isinstance(p, (str, np.int64, np.int32, np.float64)), launch
 
 
 @pytest.mark.parametrize("dtype", (np.float32, np.float64))
@@ -193,6 +195,15 @@ def test_pool_plans_respect_cuda_limits(geo):
         _check_launches(pool_cuda.plan_avg_pool2d_forward(a, dtype, True))
         _check_launches(pool_cuda.plan_avg_pool2d_backward(a, dtype, False))
 
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+@pytest.mark.parametrize("shape,geo", [((256, 256, 256, 256), dict(size=512)), ((1, 1, 1, 1), dict(size=1)),
+                                       ((8, 64, 112, 112), dict(scale_factor=0.3))])
+def test_interp_plans_respect_cuda_limits(shape, geo, mode):
+    a = interp_args(_Shape(shape), None, **geo, mode=mode)[0]
+    _check_launches(interp_cuda.plan_interpolate(a, mode))
+    _check_launches(interp_cuda.plan_interpolate(a, mode, backward=True))
 
 def test_sources_and_constants():
     assert set(cuda.KERNELS) == set(cuda.SOURCES)

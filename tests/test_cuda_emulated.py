@@ -22,6 +22,7 @@ from strided.ops.conv2d.args import conv_args
 from strided.ops.pool2d.args import pool_args
 from oracle import (CONV, CONV_T, DTYPES, POOL, case, check_conv, check_conv_case, check_conv_transpose, check_pool,
                     check_pool_options, conv_cases, conv_t_case)
+from oracle import INTERP_MODES, INTERP_SHAPES, INTERP_SPECS, check_interp, interp_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "cuda_emu"))
 import emulator  # noqa: E402
@@ -291,3 +292,28 @@ def test_conv_transpose(emulate, name, dtype):
         ran = {launch[0] for launch in k.backend.log}
         if x.shape[0]:
             assert {"conv2d_backward_input", f"conv2d_forward_{algo}"} <= ran
+@pytest.mark.parametrize("mode,align_corners", INTERP_MODES)
+def test_interp(emulate, mode, align_corners, dtype):
+    """interp.cu against the reference over the shared sweep; backward gathers by binary search."""
+    rng = np.random.default_rng(7)
+    k = emulate()
+    for shape in INTERP_SHAPES + [(0, 2, 3, 3)]:
+        for spec in INTERP_SPECS + [dict(scale_factor=(3.1, 1.1))]:
+            geo = interp_spec(spec, shape)
+            if geo is not None:
+                check_interp(rng.standard_normal(shape).astype(dtype), **geo, mode=mode,
+                             align_corners=align_corners, rng=rng)
+    ran = {launch[0] for launch in k.backend.log}
+    assert ran == {f"upsample_{mode}2d_forward", f"upsample_{mode}2d_backward"}
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_interp_thread_order_does_not_matter(emu_lib, monkeypatch, order):
+    rng = np.random.default_rng(8)
+    x, gy = rng.standard_normal((2, 3, 7, 5)), rng.standard_normal((2, 3, 16, 3))
+    results = []
+    for o in (0, order):
+        k = emulator.emulated_kernels(emu_lib, None, o, seed=o)
+        monkeypatch.setattr(_dispatch, "backend", lambda *arrays: k)
+        results.append(strided.interpolate_backward(gy, x, scale_factor=(2.3, 0.7), mode="bilinear"))
+    np.testing.assert_array_equal(results[0], results[1])

@@ -9,6 +9,7 @@ import pytest
 import strided
 from strided import reference
 from oracle import CONV, DTYPES, POOL, case, check_conv, check_pool
+from oracle import INTERP_MODES, INTERP_SHAPES, INTERP_SPECS, check_interp, interp_spec
 
 
 cp = pytest.importorskip("cupy", reason="CuPy is not installed (pip install 'strided[cuda12]' or '[cuda13]')")
@@ -153,3 +154,15 @@ def test_tensor_over_2_31_elements():
     np.testing.assert_allclose(cp.asnumpy(a[1, 0, -1, -1]), (10 + 11 + 14 + 15) / 4)
     gx = strided.avg_pool2d_backward(a, x, 2)
     assert float(gx[1, 0, -1, -1]) == pytest.approx(12.5 / 4)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode,align_corners", INTERP_MODES)
+def test_interp(mode, align_corners, dtype):
+    rng = np.random.default_rng(7)
+    for shape in INTERP_SHAPES + [(0, 2, 3, 3)]:
+        for spec in INTERP_SPECS:
+            geo = interp_spec(spec, shape)
+            if geo is not None:
+                check_interp(rng.standard_normal(shape).astype(dtype), **geo, mode=mode,
+                             align_corners=align_corners, rng=rng, **GPU)

@@ -35,6 +35,7 @@ void expect_shape(const py::array& a, std::vector<int64_t> shape, const char* na
 void bind_core(py::module_& m);  // the runtime: threads, SIMD level, malloc tuning, out_size, probes
 void bind_conv2d(py::module_& m);
 void bind_pool2d(py::module_& m);
+void bind_interp(py::module_& m);
 void bind_linear(py::module_& m);
 void bind_activation(py::module_& m);
 void bind_optim(py::module_& m);

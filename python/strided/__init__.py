@@ -2,11 +2,12 @@
 GPU) with a NumPy reference, PyTorch-shaped functional ops, layers and a small trainer."""
 from . import _C, reference
 from .ops.conv2d.args import conv_output_shape
+from .ops.interp.args import interp_output_shape
 from .ops.pool2d.args import pool_output_shape
 from .functional import (avg_pool2d, avg_pool2d_backward, conv2d, conv2d_backward, conv_algorithm,
-                         conv_algorithms, conv_transpose2d, conv_transpose2d_backward, linear, linear_backward,
-                         max_pool2d, max_pool2d_backward, max_unpool2d, max_unpool2d_backward, relu,
-                         relu_backward)
+                         conv_algorithms, conv_transpose2d, conv_transpose2d_backward, interpolate,
+                         interpolate_backward, linear, linear_backward, max_pool2d, max_pool2d_backward,
+                         max_unpool2d, max_unpool2d_backward, relu, relu_backward)
 from . import models, nn
 from . import data, export, losses, optim
 
@@ -54,6 +55,6 @@ def cpu_capability() -> str:
 
 __all__ = ["conv2d", "conv2d_backward", "conv_transpose2d", "conv_transpose2d_backward", "max_pool2d",
            "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "max_unpool2d", "max_unpool2d_backward",
-           "linear", "linear_backward", "relu", "relu_backward", "conv_output_shape", "pool_output_shape",
-           "set_num_threads", "get_num_threads", "cpu_capability", "conv_algorithm", "conv_algorithms",
-           "load_model", "__version__"]
+           "interpolate", "interpolate_backward", "linear", "linear_backward", "relu", "relu_backward",
+           "conv_output_shape", "pool_output_shape", "interp_output_shape", "set_num_threads", "get_num_threads",
+           "cpu_capability", "conv_algorithm", "conv_algorithms", "load_model", "__version__"]

@@ -11,6 +11,7 @@
 
 #include "conv2d.cu"
 #include "pool2d.cu"
+#include "interp.cu"
 
 #include <cstdio>
 #include <type_traits>

@@ -11,8 +11,8 @@ Every layer keeps the dtype of its input; parameters are float32 unless the mode
 
 What lives where: module.py (the Module contract, Parameter, Sequential / Residual / Concat / Identity),
 one file per layer family mirroring the ops (conv.py, linear.py, pooling.py, activation.py, dropout.py,
-norm.py, shape.py), blocks.py (BasicBlock, Inception), summary.py (model.summary), init.py (the default
-initializations), interop.py (to_torch), serialization.py (model.save / model.load: safetensors).
+norm.py, shape.py, upsample.py), blocks.py (BasicBlock, Inception), summary.py (model.summary), init.py (the
+default initializations), interop.py (to_torch), serialization.py (model.save / model.load: safetensors).
 """
 from . import init
 from .activation import ELU, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh
@@ -27,9 +27,10 @@ from .pooling import AvgPool2d, GlobalAvgPool2d, MaxPool2d, MaxUnpool2d
 from .serialization import load_weights, save_weights
 from .shape import Flatten
 from .summary import Summary, summarize
+from .upsample import Upsample
 
 __all__ = ["init", "Module", "Parameter", "Sequential", "Identity", "Residual", "Concat", "Conv2d",
            "ConvTranspose2d", "Linear",
            "MaxPool2d", "MaxUnpool2d", "AvgPool2d", "GlobalAvgPool2d", "Flatten", "ReLU", "LeakyReLU", "ELU", "Sigmoid",
            "Tanh", "Softplus", "Dropout", "BatchNorm1d", "BatchNorm2d", "BasicBlock", "Inception", "Summary",
-           "summarize", "to_torch", "save_weights", "load_weights"]
+           "Upsample", "summarize", "to_torch", "save_weights", "load_weights"]

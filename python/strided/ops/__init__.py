@@ -4,6 +4,7 @@
   pool2d/      max_pool2d, avg_pool2d and their backwards
   linear/      linear, linear_backward
   activation/  relu, relu_backward
+  interp/      interpolate, interpolate_backward (nearest, bilinear)
 
 Each family holds `args.py` (argument validation and geometry), `reference.py` (its NumPy oracle),
 `cuda.py` where it has CUDA kernels of its own (its launch plans and GPU ops), and in `__init__.py` the
