@@ -292,6 +292,7 @@ def test_conv_transpose(emulate, name, dtype):
         ran = {launch[0] for launch in k.backend.log}
         if x.shape[0]:
             assert {"conv2d_backward_input", f"conv2d_forward_{algo}"} <= ran
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("mode,align_corners", INTERP_MODES)
 def test_interp(emulate, mode, align_corners, dtype):
     """interp.cu against the reference over the shared sweep; backward gathers by binary search."""

@@ -126,14 +126,14 @@ def test_pool_extreme_geometry(h, w, kernel, stride, pad, ceil_mode, op):
     except ValueError as e:
         assert str(e)
         with pytest.raises(ValueError, match=".+"):
-            getattr(strided, name)(x, kernel, stride, pad, ceil_mode, **kw)
+            getattr(strided, name)(x, kernel, stride, pad, ceil_mode=ceil_mode, **kw)
         return
     assume(shape[2] * shape[3] <= 4096)
-    y = getattr(strided, name)(x, kernel, stride, pad, ceil_mode, **kw)
-    np.testing.assert_allclose(y, getattr(reference, name)(x, kernel, stride, pad, ceil_mode, **kw), rtol=1e-12)
+    y = getattr(strided, name)(x, kernel, stride, pad, ceil_mode=ceil_mode, **kw)
+    np.testing.assert_allclose(y, getattr(reference, name)(x, kernel, stride, pad, ceil_mode=ceil_mode, **kw), rtol=1e-12)
     gy = np.random.default_rng(3).standard_normal(y.shape)
-    gx = getattr(strided, name + "_backward")(gy, x, kernel, stride, pad, ceil_mode, **kw)
-    want = getattr(reference, name + "_backward")(gy, x, kernel, stride, pad, ceil_mode, **kw)
+    gx = getattr(strided, name + "_backward")(gy, x, kernel, stride, pad, ceil_mode=ceil_mode, **kw)
+    want = getattr(reference, name + "_backward")(gy, x, kernel, stride, pad, ceil_mode=ceil_mode, **kw)
     np.testing.assert_allclose(gx, want, rtol=1e-12, atol=1e-300)
 
 
@@ -226,10 +226,10 @@ def test_direct_callers_of_C_cannot_overflow():
     bad_groups = [1, 2, 8, 8, 3, 3, 3, 6, 6, 1, 1, 0, 0, 0, 0, 1, 1, 0]
     with pytest.raises(ValueError, match="groups"):
         C.conv2d_forward(X, W, None, bad_groups, 0)
-    pool = [1, 2, 8, 8, 1, 1, 2 ** 32, 2 ** 32, 2 ** 32, 2 ** 32, 2 ** 31, 2 ** 31, 0]
+    pool = [1, 2, 8, 8, 1, 1, 2 ** 32, 2 ** 32, 2 ** 32, 2 ** 32, 2 ** 31, 2 ** 31, 0, 1, 1]
     with pytest.raises(ValueError, match="window area"):
         C.avg_pool2d_forward(X, pool, True)
-    over_half = [1, 2, 8, 8, 10, 10, 1, 1, 1, 1, 1, 1, 0]
+    over_half = [1, 2, 8, 8, 10, 10, 1, 1, 1, 1, 1, 1, 0, 1, 1]
     with pytest.raises(ValueError, match="half the kernel"):
         C.max_pool2d_forward(X, over_half)
 

@@ -19,8 +19,8 @@ FORWARD = {  # name: (op, backward, extra arguments after x, after (gy, x))
     "conv_transpose2d": (
         lambda x, dt: strided.conv_transpose2d(x, T_W.astype(dt), np.ones(2, dt), 2, 1, 1),
         lambda gy, x, dt: strided.conv_transpose2d_backward(gy, x, T_W.astype(dt), 2, 1, 1)),
-    "max_pool2d": (lambda x, dt: strided.max_pool2d(x, 3, 2, 1, True),
-                   lambda gy, x, dt: strided.max_pool2d_backward(gy, x, 3, 2, 1, True)),
+    "max_pool2d": (lambda x, dt: strided.max_pool2d(x, 3, 2, 1, ceil_mode=True),
+                   lambda gy, x, dt: strided.max_pool2d_backward(gy, x, 3, 2, 1, ceil_mode=True)),
     "avg_pool2d": (lambda x, dt: strided.avg_pool2d(x, 2, 1, 1, False, False),
                    lambda gy, x, dt: strided.avg_pool2d_backward(gy, x, 2, 1, 1, False, False)),
     "relu": (lambda x, dt: strided.relu(x), lambda gy, x, dt: strided.relu_backward(gy, strided.relu(x))),

@@ -30,7 +30,7 @@ MODELS = {
 }
 
 # Functions of strided.models that do not build a model of their own.
-NOT_MODELS = {"vgg", "load_torchvision", "replace_head", "freeze"}
+NOT_MODELS = {"vgg", "load_torchvision", "replace_head", "freeze", "CLASSIFIERS", "GENERATIVE"}
 
 
 def untested_models():

@@ -447,4 +447,10 @@ def dcgan_discriminator(in_channels=1, width=64, batch_norm=True):
                          nn.Flatten(), nn.Linear(2 * w * 7 * 7, 1))
 
 
-__all__ += ["conv_autoencoder", "dcgan_generator", "dcgan_discriminator"]
+__all__ += ["conv_autoencoder", "dcgan_generator", "dcgan_discriminator", "CLASSIFIERS", "GENERATIVE"]
+
+# What strided-train can build by name: the classifiers (num_classes outputs); the generative models train
+# with strided.train.denoise and strided.train.gan.
+CLASSIFIERS = ("lenet5", "brain_baseline", "brain_second", "alexnet", "vgg", "vgg11", "vgg13", "vgg16", "vgg19",
+               "resnet18", "googlenet_small", "googlenet")
+GENERATIVE = ("conv_autoencoder", "dcgan_generator", "dcgan_discriminator")

@@ -16,11 +16,14 @@ class UsageError(Exception):
 
 
 def model_names() -> list:
-    """Every model function of strided.models (what --model takes)."""
-    return [n for n in models.__all__ if callable(getattr(models, n))]
+    """The classifiers of strided.models (what --model takes)."""
+    return list(models.CLASSIFIERS)
 
 
 def _model_fn(name):
+    if name in models.GENERATIVE:
+        raise UsageError(f"{name} is not a classifier, which strided-train trains: train the autoencoder as a "
+                         "denoiser with python -m strided.train.denoise, the GAN pair with strided.train.gan")
     if name not in model_names():
         raise UsageError(f"unknown model {name!r}: choose one of {', '.join(model_names())}")
     return getattr(models, name)
