@@ -6,6 +6,8 @@ from .ops.pool2d.args import pool_output_shape
 from .functional import (avg_pool2d, avg_pool2d_backward, conv2d, conv2d_backward, conv_algorithm,
                          conv_algorithms, linear, linear_backward, max_pool2d, max_pool2d_backward, relu,
                          relu_backward)
+from .functional import (batch_norm, batch_norm_backward, group_norm, group_norm_backward, instance_norm,
+                         instance_norm_backward, layer_norm, layer_norm_backward)
 from . import models, nn
 from . import data, losses, optim
 
@@ -31,4 +33,6 @@ def cpu_capability() -> str:
 
 __all__ = ["conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward", "avg_pool2d",
            "avg_pool2d_backward", "linear", "linear_backward", "relu", "relu_backward", "conv_output_shape",
-           "pool_output_shape", "set_num_threads", "get_num_threads", "cpu_capability", "conv_algorithm", "conv_algorithms", "__version__"]
+           "pool_output_shape", "set_num_threads", "get_num_threads", "cpu_capability", "conv_algorithm", "conv_algorithms", "__version__",
+           "batch_norm", "batch_norm_backward", "group_norm", "group_norm_backward", "instance_norm",
+           "instance_norm_backward", "layer_norm", "layer_norm_backward"]

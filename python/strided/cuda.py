@@ -20,10 +20,12 @@ from ._cuda.launch import Launch, Plan
 from ._cuda.sources import CTYPES, HEADER, NVRTC_OPTIONS, load_source, source_dir, tile_constants
 from .ops.conv2d import cuda as _conv
 from .ops.conv2d.cuda import ALGORITHMS, ConvKernels
+from .ops.norm import cuda as _norm
+from .ops.norm.cuda import NormKernels
 from .ops.pool2d import cuda as _pool
 from .ops.pool2d.cuda import PoolKernels
 
-KERNELS = {family.SOURCE: family.KERNELS for family in (_conv, _pool)}
+KERNELS = {family.SOURCE: family.KERNELS for family in (_conv, _pool, _norm)}
 SOURCES = tuple(KERNELS)
 SOURCE_OF = {kernel: source for source, names in KERNELS.items() for kernel in names}
 
@@ -80,7 +82,7 @@ class CupyBackend:
                shared_mem=int(launch.shared))
 
 
-class Kernels(ConvKernels, PoolKernels):
+class Kernels(ConvKernels, PoolKernels, NormKernels):
     """The GPU ops the dispatchers call (arguments already validated), one base class per op family.
     `default_algo` forces one conv algorithm (see ALGORITHMS) for every call; None follows
     strided.conv_algorithm(...) (ConvKernels.__init__ takes it)."""

@@ -22,12 +22,13 @@ from .dropout import Dropout
 from .interop import to_torch
 from .linear import Linear
 from .module import Concat, Identity, Module, Parameter, Residual, Sequential
-from .norm import BatchNorm1d, BatchNorm2d
+from .norm import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm
 from .pooling import AvgPool2d, GlobalAvgPool2d, MaxPool2d
 from .shape import Flatten
 from .summary import Summary, summarize
 
 __all__ = ["init", "Module", "Parameter", "Sequential", "Identity", "Residual", "Concat", "Conv2d", "Linear",
            "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "Flatten", "ReLU", "LeakyReLU", "ELU", "Sigmoid",
-           "Tanh", "Softplus", "Dropout", "BatchNorm1d", "BatchNorm2d", "BasicBlock", "Inception", "Summary",
+           "Tanh", "Softplus", "Dropout", "BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm",
+           "InstanceNorm2d", "BasicBlock", "Inception", "Summary",
            "summarize", "to_torch"]

@@ -1,35 +1,71 @@
-"""Batch normalization: BatchNorm1d and BatchNorm2d (statistics per channel, running averages as buffers)."""
+"""Normalization layers on the norm ops (strided.ops.norm): BatchNorm1d/2d, GroupNorm, LayerNorm,
+InstanceNorm2d, as PyTorch's. Each keeps the statistics its forward used and hands them to its backward,
+which does not recompute them. Receptive fields ignore the statistics (as for batch norm)."""
 from __future__ import annotations
 
 import numpy as np
 
-from .._device import array_module
+from ..ops import norm as F
+from ..ops.norm.args import normalized
 from .module import Module, Parameter, _check_cached, _check_dtype
 
 
-class _BatchNorm(Module):
-    """Normalizes over every axis but the channel axis 1.  Training: batch mean and biased variance
-    normalize, and the running statistics move by `momentum` toward the batch mean and the UNBIASED
-    batch variance (as PyTorch; momentum=None gives the cumulative average).  Eval: running statistics.
-    Initialization: weight (gamma) ones, bias (beta) zeros, running_mean 0, running_var 1."""
+class _Norm(Module):
+    """What the normalization layers share: the optional affine parameters (weight ones, bias zeros), the
+    cached (x, statistics) and the backward that uses them."""
+
+    def _affine(self, shape, affine, bias=True):
+        if affine:
+            self.weight = Parameter(np.ones(shape, np.float32))
+        else:
+            self.register_parameter("weight", None)
+        if affine and bias:
+            self.bias = Parameter(np.zeros(shape, np.float32))
+        else:
+            self.register_parameter("bias", None)
+        self._cache = None
+
+    def _params(self, x):
+        _check_dtype(self, x, self.weight)
+        return (None if self.weight is None else self.weight.data), (None if self.bias is None else self.bias.data)
+
+    def backward(self, gy, need_input_grad=True):
+        x, saved = _check_cached(self, self._cache)
+        self._cache = None
+        w, b = self.weight, self.bias
+        gx, gw, gb = F._gradients(gy, x, saved, None if w is None else w.data, None if b is None else b.data,
+                                  need_input_grad, w is not None and w.requires_grad,
+                                  b is not None and b.requires_grad)
+        if gw is not None:
+            w.accumulate(gw)
+        if gb is not None:
+            b.accumulate(gb)
+        return gx if need_input_grad else None
+
+    def output_shape(self, in_shape):
+        return tuple(in_shape)
+
+    def forward_flops(self, in_shape, out_shape):
+        return 2 * int(np.prod(out_shape))  # normalize and scale; the statistics are not counted
+
+
+class _BatchNorm(_Norm):
+    """Normalizes over every axis but the channel axis 1 (strided.batch_norm).  Training: batch mean and
+    biased variance normalize, and the running statistics move by `momentum` toward the batch mean and the
+    UNBIASED batch variance (as PyTorch; momentum=None gives the cumulative average).  Eval: running
+    statistics.  Initialization: weight (gamma) ones, bias (beta) zeros, running_mean 0, running_var 1."""
 
     _ndims = ()
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True):
         super().__init__()
         self.num_features, self.eps, self.momentum, self.affine = int(num_features), float(eps), momentum, affine
-        if affine:
-            self.weight = Parameter(np.ones(self.num_features, np.float32))
-            self.bias = Parameter(np.zeros(self.num_features, np.float32))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        self._affine(self.num_features, affine)
         self.register_buffer("running_mean", np.zeros(self.num_features, np.float32))
         self.register_buffer("running_var", np.ones(self.num_features, np.float32))
         # A buffer, as in PyTorch, so that a checkpoint carries it: momentum=None (the cumulative average)
         # goes on from where it was after load_state_dict.
         self.register_buffer("num_batches_tracked", np.zeros((), np.int64))
-        self._cache = None
 
     def _check(self, x):
         if x.ndim not in self._ndims or x.shape[1] != self.num_features:
@@ -39,59 +75,14 @@ class _BatchNorm(Module):
 
     def forward(self, x):
         self._check(x)
-        _check_dtype(self, x, self.weight)
-        xp = array_module(x)
-        axes = (0,) + tuple(range(2, x.ndim))
-        bshape = (1, -1) + (1,) * (x.ndim - 2)
+        w, b = self._params(x)
+        mom = 0.0
         if self.training:
-            m = x.size // x.shape[1]
-            mean = x.mean(axis=axes)
-            xc = x - mean.reshape(bshape)
-            var = (xc * xc).mean(axis=axes)
             self.num_batches_tracked += 1
             mom = 1.0 / float(self.num_batches_tracked) if self.momentum is None else float(self.momentum)
-            unbiased = var * (m / (m - 1)) if m > 1 else var
-            rm, rv = self.running_mean, self.running_var
-            rm *= (1 - mom)
-            rm += mom * mean.astype(rm.dtype)
-            rv *= (1 - mom)
-            rv += mom * unbiased.astype(rv.dtype)
-        else:
-            mean, var = self.running_mean.astype(x.dtype), self.running_var.astype(x.dtype)
-            xc = x - mean.reshape(bshape)
-        invstd = (1 / xp.sqrt(var + self.eps)).astype(x.dtype)
-        xhat = xc * invstd.reshape(bshape)
-        y = xhat
-        if self.affine:
-            y = xhat * self.weight.data.reshape(bshape) + self.bias.data.reshape(bshape)
-        self._cache = (xhat, invstd, self.training)
+        y, saved = F._batch_norm(x, self.running_mean, self.running_var, w, b, self.training, mom, self.eps)
+        self._cache = (x, saved)
         return y
-
-    def backward(self, gy, need_input_grad=True):
-        xhat, invstd, training = _check_cached(self, self._cache)
-        self._cache = None
-        axes = (0,) + tuple(range(2, gy.ndim))
-        bshape = (1, -1) + (1,) * (gy.ndim - 2)
-        if self.affine:
-            if self.weight.requires_grad:
-                self.weight.accumulate((gy * xhat).sum(axis=axes))
-            if self.bias.requires_grad:
-                self.bias.accumulate(gy.sum(axis=axes))
-        if not need_input_grad:
-            return None
-        g = gy * self.weight.data.reshape(bshape) if self.affine else gy
-        if not training:
-            return g * invstd.reshape(bshape)
-        m = gy.size // gy.shape[1]
-        gmean = g.mean(axis=axes).reshape(bshape)
-        gxhat = (g * xhat).mean(axis=axes).reshape(bshape)
-        return (g - gmean - xhat * gxhat) * invstd.reshape(bshape)
-
-    def output_shape(self, in_shape):
-        return tuple(in_shape)
-
-    def forward_flops(self, in_shape, out_shape):
-        return 2 * int(np.prod(out_shape))
 
     def extra_repr(self):
         s = f"{self.num_features}"
@@ -114,4 +105,82 @@ class BatchNorm2d(_BatchNorm):
     _ndims = (4,)
 
 
-__all__ = ["BatchNorm1d", "BatchNorm2d"]
+class GroupNorm(_Norm):
+    """Normalizes each sample's num_groups groups of num_channels / num_groups channels over the group's
+    channels and spatial dims (strided.group_norm); weight and bias per channel. Same in training and eval."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True):
+        super().__init__()
+        self.num_groups, self.num_channels, self.eps, self.affine = int(num_groups), int(num_channels), float(eps), affine
+        if self.num_groups < 1 or self.num_channels % self.num_groups:
+            raise ValueError(f"GroupNorm: num_channels ({self.num_channels}) must be divisible by num_groups "
+                             f"({self.num_groups})")
+        self._affine(self.num_channels, affine)
+
+    def forward(self, x):
+        if x.ndim < 2 or x.shape[1] != self.num_channels:
+            raise ValueError(f"GroupNorm({self.num_groups}, {self.num_channels}) expects input of shape "
+                             f"(N, {self.num_channels}, ...), got {tuple(x.shape)}")
+        w, b = self._params(x)
+        y, saved = F._group_norm(x, self.num_groups, w, b, self.eps)
+        self._cache = (x, saved)
+        return y
+
+    def extra_repr(self):
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps:g}, affine={self.affine}"
+
+
+class LayerNorm(_Norm):
+    """Normalizes over the trailing dims normalized_shape (strided.layer_norm); weight and bias of that
+    shape (bias=False drops the bias, as PyTorch). Same in training and eval."""
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True):
+        super().__init__()
+        self.normalized_shape, self.eps = normalized(normalized_shape), float(eps)
+        self.elementwise_affine = elementwise_affine
+        self._affine(self.normalized_shape, elementwise_affine, bias)
+
+    def forward(self, x):
+        w, b = self._params(x)
+        y, saved = F._layer_norm(x, self.normalized_shape, w, b, self.eps)
+        self._cache = (x, saved)
+        return y
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps:g}, elementwise_affine={self.elementwise_affine}"
+
+
+class InstanceNorm2d(_Norm):
+    """Normalizes each channel of each sample of (N, C, H, W) over H and W (strided.instance_norm). With
+    track_running_stats the running statistics follow the batch average of the instances' statistics in
+    training and replace them in eval; affine adds per-channel weight and bias (both off by default, as
+    PyTorch)."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = int(num_features), float(eps), momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        self._affine(self.num_features, affine)
+        if track_running_stats:
+            self.register_buffer("running_mean", np.zeros(self.num_features, np.float32))
+            self.register_buffer("running_var", np.ones(self.num_features, np.float32))
+        else:
+            self.running_mean = self.running_var = None
+
+    def forward(self, x):
+        if x.ndim != 4 or x.shape[1] != self.num_features:
+            raise ValueError(f"InstanceNorm2d({self.num_features}) expects input of shape "
+                             f"(N, {self.num_features}, H, W), got {tuple(x.shape)}")
+        w, b = self._params(x)
+        mom = 0.0 if self.momentum is None else float(self.momentum)
+        y, saved = F._instance_norm(x, self.running_mean, self.running_var, w, b,
+                                    self.training or not self.track_running_stats, mom, self.eps)
+        self._cache = (x, saved)
+        return y
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps:g}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+__all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm", "InstanceNorm2d"]
