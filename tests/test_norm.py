@@ -290,9 +290,12 @@ def test_errors_match_torch_acceptance(op, x, kw):
     (lambda lib: lib.LayerNorm(7, bias=False), (4, 7)),
     (lambda lib: lib.InstanceNorm2d(3), (2, 3, 5, 4)),
     (lambda lib: lib.InstanceNorm2d(3, affine=True, track_running_stats=True, momentum=0.3), (2, 3, 5, 4)),
+    (lambda lib: lib.InstanceNorm2d(3, affine=True, track_running_stats=True), (3, 5, 4)),
     (lambda lib: lib.BatchNorm1d(3, momentum=None), (5, 3, 4)),
+    (lambda lib: lib.BatchNorm2d(3, track_running_stats=False, bias=False), (2, 3, 4, 5)),
+    (lambda lib: lib.GroupNorm(2, 4, bias=False), (3, 4, 5)),
 ], ids=["group", "group_plain", "layer", "layer_plain", "layer_no_bias", "instance", "instance_tracked",
-        "batch1d_cumulative"])
+        "instance_unbatched", "batch1d_cumulative", "batch2d_untracked_no_bias", "group_no_bias"])
 def test_layers_match_torch_modules(make, shape):
     """Forward, gradients and running statistics in training, then eval, against the same torch.nn module."""
     torch = pytest.importorskip("torch")
@@ -321,6 +324,16 @@ def test_layers_match_torch_modules(make, shape):
     ours.eval(), theirs.eval()
     x = _x(rng, shape, np.float64)
     np.testing.assert_allclose(ours(x), theirs(torch.from_numpy(x)).detach().numpy(), rtol=1e-10, atol=1e-10)
+
+
+def test_batch_norm_layer_takes_one_value_per_channel():
+    """The functional op refuses it (as PyTorch); the layer, as it always has, normalizes it to the bias."""
+    bn = strided.nn.BatchNorm2d(3).double()
+    bn.bias.data[...] = [1.0, 2.0, 3.0]
+    x = np.arange(3.0).reshape(1, 3, 1, 1)
+    np.testing.assert_array_equal(bn(x).reshape(-1), [1.0, 2.0, 3.0])
+    np.testing.assert_allclose(bn.running_var, 0.9)
+    np.testing.assert_array_equal(bn.backward(np.ones_like(x)), np.zeros_like(x))
 
 
 def test_layer_state_repr_and_errors():

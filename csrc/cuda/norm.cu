@@ -148,8 +148,7 @@ __global__ void norm_backward_input(const T* __restrict__ gy, const T* __restric
       A = (double)sg[per_channel ? c : u] * scale;
       B = (double)sgx[per_channel ? c : u] * scale;
     }
-    // As the C++ kernel: the coefficients in double, the streaming arithmetic in T.
-    const T k1 = (T)(is * wc), k2 = (T)(is * is * B), k3 = (T)(is * A);
-    gx[e] = k1 * gy[e] - k2 * (x[e] - mean[u]) - k3;
+    // In double, as the C++ kernel: the gy and mean(g) terms nearly cancel in small units.
+    gx[e] = (T)(is * wc * (double)gy[e] - is * is * B * ((double)x[e] - (double)mean[u]) - is * A);
   }
 }

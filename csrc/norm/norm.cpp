@@ -57,12 +57,12 @@ T weight(const T* w, int64_t c) {
 
 // gx = k1 * gy - k2 * (x - m) - k3 over one segment. With the unit's own statistics, gx = invstd * (g -
 // mean(g) - xhat * mean(g * xhat)) for g = gy * w: k1 = invstd * w, k2 = invstd^2 * mean(g * xhat),
-// k3 = invstd * mean(g); with constant statistics k2 = k3 = 0.
+// k3 = invstd * mean(g); with constant statistics k2 = k3 = 0. In double: k1 * gy and k3 nearly cancel
+// in small units (one element: exactly), and float rounding of each would leave invstd * ulp(g).
 template <typename T>
 void input_grad_segment(const T* gy, const T* x, int64_t n, double m, double k1, double k2, double k3, T* gx) {
-  const T mt = T(m), a = T(k1), b = T(k2), d = T(k3);
 #pragma omp simd
-  for (int64_t i = 0; i < n; ++i) gx[i] = a * gy[i] - b * (x[i] - mt) - d;
+  for (int64_t i = 0; i < n; ++i) gx[i] = T(k1 * double(gy[i]) - k2 * (double(x[i]) - m) - k3);
 }
 
 }  // namespace

@@ -53,19 +53,25 @@ class _BatchNorm(_Norm):
     """Normalizes over every axis but the channel axis 1 (strided.batch_norm).  Training: batch mean and
     biased variance normalize, and the running statistics move by `momentum` toward the batch mean and the
     UNBIASED batch variance (as PyTorch; momentum=None gives the cumulative average).  Eval: running
-    statistics.  Initialization: weight (gamma) ones, bias (beta) zeros, running_mean 0, running_var 1."""
+    statistics (batch statistics without track_running_stats, which keeps none).  Unlike PyTorch, a training
+    batch of one value per channel (a batch of one at 1x1) is accepted: it normalizes to the bias.
+    Initialization: weight (gamma) ones, bias (beta) zeros, running_mean 0, running_var 1."""
 
     _ndims = ()
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, *, bias=True):
         super().__init__()
         self.num_features, self.eps, self.momentum, self.affine = int(num_features), float(eps), momentum, affine
-        self._affine(self.num_features, affine)
-        self.register_buffer("running_mean", np.zeros(self.num_features, np.float32))
-        self.register_buffer("running_var", np.ones(self.num_features, np.float32))
-        # A buffer, as in PyTorch, so that a checkpoint carries it: momentum=None (the cumulative average)
-        # goes on from where it was after load_state_dict.
-        self.register_buffer("num_batches_tracked", np.zeros((), np.int64))
+        self.track_running_stats = track_running_stats
+        self._affine(self.num_features, affine, bias)
+        if track_running_stats:
+            self.register_buffer("running_mean", np.zeros(self.num_features, np.float32))
+            self.register_buffer("running_var", np.ones(self.num_features, np.float32))
+            # A buffer, as in PyTorch, so that a checkpoint carries it: momentum=None (the cumulative
+            # average) goes on from where it was after load_state_dict.
+            self.register_buffer("num_batches_tracked", np.zeros((), np.int64))
+        else:
+            self.running_mean = self.running_var = self.num_batches_tracked = None
 
     def _check(self, x):
         if x.ndim not in self._ndims or x.shape[1] != self.num_features:
@@ -77,10 +83,11 @@ class _BatchNorm(_Norm):
         self._check(x)
         w, b = self._params(x)
         mom = 0.0
-        if self.training:
+        if self.training and self.track_running_stats:
             self.num_batches_tracked += 1
             mom = 1.0 / float(self.num_batches_tracked) if self.momentum is None else float(self.momentum)
-        y, saved = F._batch_norm(x, self.running_mean, self.running_var, w, b, self.training, mom, self.eps)
+        y, saved = F._batch_norm(x, self.running_mean, self.running_var, w, b,
+                                 self.training or not self.track_running_stats, mom, self.eps, single_ok=True)
         self._cache = (x, saved)
         return y
 
@@ -92,6 +99,8 @@ class _BatchNorm(_Norm):
             s += f", momentum={self.momentum}"
         if not self.affine:
             s += ", affine=False"
+        if not self.track_running_stats:
+            s += ", track_running_stats=False"
         return s
 
 
@@ -109,13 +118,13 @@ class GroupNorm(_Norm):
     """Normalizes each sample's num_groups groups of num_channels / num_groups channels over the group's
     channels and spatial dims (strided.group_norm); weight and bias per channel. Same in training and eval."""
 
-    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True):
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, *, bias=True):
         super().__init__()
         self.num_groups, self.num_channels, self.eps, self.affine = int(num_groups), int(num_channels), float(eps), affine
         if self.num_groups < 1 or self.num_channels % self.num_groups:
             raise ValueError(f"GroupNorm: num_channels ({self.num_channels}) must be divisible by num_groups "
                              f"({self.num_groups})")
-        self._affine(self.num_channels, affine)
+        self._affine(self.num_channels, affine, bias)
 
     def forward(self, x):
         if x.ndim < 2 or x.shape[1] != self.num_channels:
@@ -154,23 +163,36 @@ class InstanceNorm2d(_Norm):
     """Normalizes each channel of each sample of (N, C, H, W) over H and W (strided.instance_norm). With
     track_running_stats the running statistics follow the batch average of the instances' statistics in
     training and replace them in eval; affine adds per-channel weight and bias (both off by default, as
-    PyTorch)."""
+    PyTorch). An unbatched (C, H, W) input is one sample."""
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False, *, bias=True):
         super().__init__()
         self.num_features, self.eps, self.momentum = int(num_features), float(eps), momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        self._affine(self.num_features, affine)
+        self._affine(self.num_features, affine, bias)
         if track_running_stats:
             self.register_buffer("running_mean", np.zeros(self.num_features, np.float32))
             self.register_buffer("running_var", np.ones(self.num_features, np.float32))
         else:
             self.running_mean = self.running_var = None
+        self._unbatched = False
 
     def forward(self, x):
-        if x.ndim != 4 or x.shape[1] != self.num_features:
+        if x.ndim not in (3, 4) or x.shape[-3] != self.num_features:
             raise ValueError(f"InstanceNorm2d({self.num_features}) expects input of shape "
-                             f"(N, {self.num_features}, H, W), got {tuple(x.shape)}")
+                             f"(N, {self.num_features}, H, W) or ({self.num_features}, H, W), got {tuple(x.shape)}")
+        self._unbatched = x.ndim == 3
+        if self._unbatched:
+            return self._forward(x[None])[0]
+        return self._forward(x)
+
+    def backward(self, gy, need_input_grad=True):
+        if self._unbatched:
+            gx = super().backward(gy[None], need_input_grad)
+            return None if gx is None else gx[0]
+        return super().backward(gy, need_input_grad)
+
+    def _forward(self, x):
         w, b = self._params(x)
         mom = 0.0 if self.momentum is None else float(self.momentum)
         y, saved = F._instance_norm(x, self.running_mean, self.running_var, w, b,

@@ -92,13 +92,14 @@ def _update(running, value, momentum):
 
 
 # -- batch norm
-def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, update=True):
-    a, dtype = batch_norm_args(x, running_mean, running_var, weight, bias, training, eps)
+def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, update=True, single_ok=False):
+    a, dtype = batch_norm_args(x, running_mean, running_var, weight, bias, training, eps, single_ok=single_ok)
     fixed = None if training else (running_mean, running_var)
     y, saved, var = _normalize(x, a, dtype, weight, bias, eps, fixed)
     if update and training and running_mean is not None and var is not None:
         _update(running_mean, saved.mean, momentum)
-        _update(running_var, var * (a.count / (a.count - 1)), momentum)  # unbiased, as PyTorch
+        # Unbiased, as PyTorch (one value per channel, which only the layers pass: the biased 0).
+        _update(running_var, var * (a.count / (a.count - 1)) if a.count > 1 else var, momentum)
     return y, saved
 
 

@@ -29,7 +29,9 @@ class NormArgs(NamedTuple):
         return self.N * self.S if self.per_channel else self.C // self.G * self.S
 
 
-def _channels_view(x, op, min_ndim=2):
+def _channels_view(x, op, min_ndim=2, empty_1d=False):
+    if empty_1d and x.ndim == 1 and x.size == 0:  # PyTorch's batch_norm takes an empty 1-D input: no channels
+        return 0, 0, 1
     if x.ndim < min_ndim:
         raise ValueError(f"{op} expects x of shape (N, C, *) with at least {min_ndim} dims, got shape "
                          f"{tuple(x.shape)}")
@@ -66,10 +68,11 @@ def _dtype(x, weight, bias, gy):
     return call_dtype([(x, "x")], [(weight, "weight"), (bias, "bias"), (gy, "gy")])
 
 
-def batch_norm_args(x, running_mean, running_var, weight, bias, training, eps, gy=None):
-    """Validate a batch_norm call -> (NormArgs, dtype)."""
+def batch_norm_args(x, running_mean, running_var, weight, bias, training, eps, gy=None, single_ok=False):
+    """Validate a batch_norm call -> (NormArgs, dtype). single_ok: accept one value per channel in
+    training (the layers do, as they always have; PyTorch refuses it)."""
     dtype = _dtype(x, weight, bias, gy)
-    N, C, S = _channels_view(x, "batch_norm")
+    N, C, S = _channels_view(x, "batch_norm", empty_1d=True)
     _running(running_mean, running_var, C, "batch_norm")
     for a, name in ((weight, "weight"), (bias, "bias")):
         _vector(a, (C,), name, f"one value per channel of x {tuple(x.shape)}")
@@ -81,7 +84,7 @@ def batch_norm_args(x, running_mean, running_var, weight, bias, training, eps, g
             raise ValueError("batch_norm in eval mode (training=False) needs running_mean and running_var")
         if not eps >= 0:
             raise ValueError(f"batch_norm eps must be non-negative, got {eps!r}")
-    if training and N * S == 1:
+    if training and N * S == 1 and not single_ok:
         raise ValueError(f"batch_norm in training needs more than 1 value per channel (N * prod(spatial dims)), "
                          f"got x of shape {tuple(x.shape)}")
     _check_gy(gy, x)
