@@ -1,8 +1,9 @@
 """Batch, group, layer and instance normalization (strided.ops.norm): the C++ kernels against the NumPy
 reference over grids (ranks, odd and prime sizes, groups, affine or not, training and eval, running
-statistics or None, memory layouts, both dtypes, empty batches), PyTorch's functional ops (values, gradients and in-place running statistics), the errors,
-results that do not depend on the thread count, and the layers. (The reference's gradients are checked
-against finite differences in test_gradcheck.py.)"""
+statistics or None, memory layouts, both dtypes, empty batches), PyTorch's functional ops (values,
+gradients and in-place running statistics), the errors, results that do not depend on the thread count,
+and the layers. (The reference's gradients are checked against finite differences in test_gradcheck.py,
+PyTorch's own sample inputs in test_norm_opinfo.py.)"""
 import numpy as np
 import pytest
 
@@ -276,7 +277,8 @@ def test_errors_match_torch_acceptance(op, x, kw):
         except (ValueError, RuntimeError):
             torch_ok = False
         try:
-            getattr(strided, op)(x, eps=eps, **{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in kw.items()})
+            getattr(strided, op)(x, eps=eps, **{k: (v.copy() if isinstance(v, np.ndarray) else v)
+                                                for k, v in kw.items()})
             ours_ok = True
         except ValueError:
             ours_ok = False

@@ -1,7 +1,8 @@
 // Normalization kernels (norm.h). Every sum is made by one thread in a fixed order (over n, then along
 // the segment), in double, so results do not depend on the thread count. Forward: a statistics pass (two
 // reads of each unit, the second from cache for units that fit there), then one streaming pass that reads
-// x and writes y. Backward: one pass of per-channel (or per-unit) sums over gy and x, one pass writing gx.
+// x and writes y. Backward: one pass of per-channel (or per-unit) sums over gy and x, one pass writing gx
+// (for group units that asked for weight or bias gradients, the per-channel sums are one more read).
 #include "norm/norm.h"
 
 #include <cstddef>
@@ -130,7 +131,8 @@ void backward(const NormShape& s, const T* gy, const T* x, const T* mean, const 
     for (int64_t i = 0; i < NC; ++i) {
       const int64_t c = i % C, u = s.unit(i / C, c);
       const double is = double(invstd[u]), wc = double(weight(w, c));
-      const double A = input_stats ? wc * sg[std::size_t(c)] / M : 0.0, B = input_stats ? wc * sgx[std::size_t(c)] / M : 0.0;
+      const double A = input_stats ? wc * sg[std::size_t(c)] / M : 0.0;
+      const double B = input_stats ? wc * sgx[std::size_t(c)] / M : 0.0;
       input_grad_segment(gy + i * S, x + i * S, S, double(mean[u]), is * wc, is * is * B, is * A, gx + i * S);
     }
     return;
