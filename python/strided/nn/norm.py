@@ -29,6 +29,12 @@ class _Norm(Module):
         _check_dtype(self, x, self.weight)
         return (None if self.weight is None else self.weight.data), (None if self.bias is None else self.bias.data)
 
+    def _keep(self, x, y_saved):
+        """Cache x and the statistics the op used (its (y, saved) result) for backward; return y."""
+        y, saved = y_saved
+        self._cache = (x, saved)
+        return y
+
     def backward(self, gy, need_input_grad=True):
         x, saved = _check_cached(self, self._cache)
         self._cache = None
@@ -86,10 +92,9 @@ class _BatchNorm(_Norm):
         if self.training and self.track_running_stats:
             self.num_batches_tracked += 1
             mom = 1.0 / float(self.num_batches_tracked) if self.momentum is None else float(self.momentum)
-        y, saved = F._batch_norm(x, self.running_mean, self.running_var, w, b,
-                                 self.training or not self.track_running_stats, mom, self.eps, single_ok=True)
-        self._cache = (x, saved)
-        return y
+        return self._keep(x, F._batch_norm(x, self.running_mean, self.running_var, w, b,
+                                           self.training or not self.track_running_stats, mom, self.eps,
+                                           single_ok=True))
 
     def extra_repr(self):
         s = f"{self.num_features}"
@@ -131,10 +136,7 @@ class GroupNorm(_Norm):
         if x.ndim < 2 or x.shape[1] != self.num_channels:
             raise ValueError(f"GroupNorm({self.num_groups}, {self.num_channels}) expects input of shape "
                              f"(N, {self.num_channels}, ...), got {tuple(x.shape)}")
-        w, b = self._params(x)
-        y, saved = F._group_norm(x, self.num_groups, w, b, self.eps)
-        self._cache = (x, saved)
-        return y
+        return self._keep(x, F._group_norm(x, self.num_groups, *self._params(x), self.eps))
 
     def extra_repr(self):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps:g}, affine={self.affine}"
@@ -151,10 +153,7 @@ class LayerNorm(_Norm):
         self._affine(self.normalized_shape, elementwise_affine, bias)
 
     def forward(self, x):
-        w, b = self._params(x)
-        y, saved = F._layer_norm(x, self.normalized_shape, w, b, self.eps)
-        self._cache = (x, saved)
-        return y
+        return self._keep(x, F._layer_norm(x, self.normalized_shape, *self._params(x), self.eps))
 
     def extra_repr(self):
         return f"{self.normalized_shape}, eps={self.eps:g}, elementwise_affine={self.elementwise_affine}"
@@ -196,10 +195,8 @@ class InstanceNorm2d(_Norm):
     def _forward(self, x):
         w, b = self._params(x)
         mom = 0.0 if self.momentum is None else float(self.momentum)
-        y, saved = F._instance_norm(x, self.running_mean, self.running_var, w, b,
-                                    self.training or not self.track_running_stats, mom, self.eps)
-        self._cache = (x, saved)
-        return y
+        return self._keep(x, F._instance_norm(x, self.running_mean, self.running_var, w, b,
+                                              self.training or not self.track_running_stats, mom, self.eps))
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps:g}, momentum={self.momentum}, affine={self.affine}, "

@@ -153,7 +153,8 @@ def instance_norm_backward(gy, x, running_mean=None, running_var=None, weight=No
     return _gradients(gy, x, saved, weight, bias, input_grad, weight_grad, bias_grad)
 
 
-# -- group norm and layer norm: the input's own statistics, nothing to update
+# -- group norm and layer norm: the input's own statistics, nothing to update. `validate(x, weight, bias,
+# gy)` is the op's argument check with its own parameter (num_groups, normalized_shape) bound.
 def _own_stats(validate, x, weight, bias, eps, gy=None):
     x, weight, bias, gy = _external(x, weight, bias, gy)
     a, dtype = validate(x, weight, bias, gy)[:2]
@@ -161,8 +162,19 @@ def _own_stats(validate, x, weight, bias, eps, gy=None):
     return y, saved
 
 
-def _group_norm(x, num_groups, weight, bias, eps, gy=None):
-    return _own_stats(lambda x, w, b, gy: group_norm_args(x, num_groups, w, b, gy), x, weight, bias, eps, gy)
+def _own_stats_gradients(validate, gy, x, weight, bias, eps, flags):
+    """The backward of group or layer norm, the statistics recomputed from x."""
+    gy, x, weight, bias = _external(gy, x, weight, bias)
+    _, saved = _own_stats(validate, x, weight, bias, eps, gy)
+    return _gradients(gy, x, saved, weight, bias, *flags)
+
+
+def _groups(num_groups):
+    return lambda x, w, b, gy: group_norm_args(x, num_groups, w, b, gy)
+
+
+def _group_norm(x, num_groups, weight, bias, eps):
+    return _own_stats(_groups(num_groups), x, weight, bias, eps)
 
 
 def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
@@ -173,13 +185,15 @@ def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
 
 def group_norm_backward(gy, x, num_groups, weight=None, bias=None, eps=1e-5, *, input_grad=True,
                         weight_grad=True, bias_grad=True):
-    gy, x, weight, bias = _external(gy, x, weight, bias)
-    _, saved = _group_norm(x, num_groups, weight, bias, eps, gy)
-    return _gradients(gy, x, saved, weight, bias, input_grad, weight_grad, bias_grad)
+    return _own_stats_gradients(_groups(num_groups), gy, x, weight, bias, eps, (input_grad, weight_grad, bias_grad))
 
 
-def _layer_norm(x, normalized_shape, weight, bias, eps, gy=None):
-    return _own_stats(lambda x, w, b, gy: layer_norm_args(x, normalized_shape, w, b, gy), x, weight, bias, eps, gy)
+def _trailing(normalized_shape):
+    return lambda x, w, b, gy: layer_norm_args(x, normalized_shape, w, b, gy)
+
+
+def _layer_norm(x, normalized_shape, weight, bias, eps):
+    return _own_stats(_trailing(normalized_shape), x, weight, bias, eps)
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
@@ -189,9 +203,8 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
 
 def layer_norm_backward(gy, x, normalized_shape, weight=None, bias=None, eps=1e-5, *, input_grad=True,
                         weight_grad=True, bias_grad=True):
-    gy, x, weight, bias = _external(gy, x, weight, bias)
-    _, saved = _layer_norm(x, normalized_shape, weight, bias, eps, gy)
-    return _gradients(gy, x, saved, weight, bias, input_grad, weight_grad, bias_grad)
+    return _own_stats_gradients(_trailing(normalized_shape), gy, x, weight, bias, eps,
+                                (input_grad, weight_grad, bias_grad))
 
 
 __all__ = ["batch_norm", "batch_norm_backward", "group_norm", "group_norm_backward", "layer_norm",
