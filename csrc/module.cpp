@@ -7,6 +7,7 @@ PYBIND11_MODULE(_C, m) {
   strided::bind_pool2d(m);
   strided::bind_interp(m);
   strided::bind_activation(m);
+  strided::bind_norm(m);
   strided::bind_linear(m);
   strided::bind_optim(m);
   strided::bind_core(m);

@@ -331,3 +331,42 @@ def interp_spec(spec, shape):
         if int(H * sh) < 1 or int(W * sw) < 1:
             return None
     return dict(spec)
+
+
+def check_norm(op, x, *, gy=None, rng=None, lib=strided, to_lib=lambda a: a, from_lib=lambda a: a, **kw):
+    """Compare lib.<op> (batch_norm, group_norm, layer_norm, instance_norm) and lib.<op>_backward with the
+    reference: y, the running statistics it updates in place (kw running_mean / running_var, each side on
+    its own copy), gx, gw, gb. A normalization mixes every element of a unit, so the bound is the largest
+    magnitude of each result (and 1: outputs are of order one by construction)."""
+    dtype = x.dtype
+    arrays = {k: v for k, v in kw.items() if isinstance(v, np.ndarray)}
+
+    def call(fn, conv, *args, **extra):
+        return fn(*(None if a is None else conv(a) for a in args),
+                  **{k: (conv(v.copy()) if k in arrays else v) for k, v in kw.items()}, **extra)
+
+    def bound(want):
+        return np.full(want.shape, max(float(np.abs(want).max(initial=0.0)), 1.0))
+
+    ref_running = {k: np.asarray(arrays[k], np.float64).copy() for k in ("running_mean", "running_var") if k in arrays}
+    ref_kw = {k: (ref_running[k] if k in ref_running else np.asarray(v, np.float64) if k in arrays else v)
+              for k, v in kw.items()}
+    (x64,) = _f64(x)
+    want = getattr(reference, op)(x64, **ref_kw)
+    lib_running = {k: to_lib(arrays[k].copy()) for k in ref_running}
+    got = getattr(lib, op)(to_lib(x), **{k: (lib_running[k] if k in lib_running else to_lib(v) if k in arrays else v)
+                                         for k, v in kw.items()})
+    assert_close(from_lib(got), want, bound(want), dtype, f"{op} forward")
+    for k, v in ref_running.items():  # updated in place, in the running statistics' own dtype
+        assert_close(from_lib(lib_running[k]), v, bound(v), arrays[k].dtype, f"{op} {k} update")
+    if gy is None:
+        gy = (rng or np.random.default_rng(0)).standard_normal(want.shape).astype(dtype)
+    (gy64,) = _f64(gy)
+    wants = call(getattr(reference, op + "_backward"), lambda a: np.asarray(a, np.float64), gy64, x64)
+    gots = call(getattr(lib, op + "_backward"), to_lib, gy, x)
+    for name, g, w in zip(("grad input", "grad weight", "grad bias"), gots, wants):
+        if w is None:
+            assert g is None, f"{op} {name}: expected None"
+        else:
+            assert_close(from_lib(g), w, bound(w), dtype, f"{op} {name}")
+    return got

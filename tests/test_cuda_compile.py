@@ -221,3 +221,16 @@ def test_wheel_installs_sources_beside_not_over_the_module():
     cmake = (Path(__file__).resolve().parents[1] / "CMakeLists.txt").read_text()
     assert re.search(r"install\(DIRECTORY csrc/cuda/ DESTINATION strided/cuda_src\b", cmake)
     assert cuda.source_dir().name in ("cuda_src", "cuda")
+
+
+@pytest.mark.parametrize("args", [(256, 256, 65536, 1, True), (256, 256, 65536, 32, False), (1, 1, 1, 1, True),
+                                  (2 ** 20, 4096, 1, 1, False), (8, 70000, 9, 70000, False)], ids=str)
+def test_norm_plans_respect_cuda_limits(args):
+    from strided.ops.norm import cuda as norm_cuda
+    from strided.ops.norm.args import NormArgs
+    a = NormArgs(*args)
+    _check_launches(norm_cuda.plan_norm_stats(a))
+    for weight in (True, False):
+        _check_launches(norm_cuda.plan_norm_apply(a, weight, weight))
+        for input_stats in (True, False):
+            _check_launches(norm_cuda.plan_norm_backward(a, weight, input_stats, True, True, True))

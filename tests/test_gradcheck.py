@@ -59,3 +59,29 @@ def test_pool_reference_gradients(geo):
         f = lambda: R.avg_pool2d(x, **geo, count_include_pad=cip)  # noqa: E731
         np.testing.assert_allclose(R.avg_pool2d_backward(gy, x, **geo, count_include_pad=cip),
                                    numeric_grad(f, x, gy), rtol=1e-7, atol=1e-8)
+
+
+@pytest.mark.parametrize("op,shape,kw", [
+    ("batch_norm", (3, 2, 4), dict(training=True)),
+    ("batch_norm", (5, 3), dict(training=True)),
+    ("batch_norm", (2, 2, 3), dict(training=False)),
+    ("instance_norm", (2, 3, 4), dict(use_input_stats=True)),
+    ("instance_norm", (2, 2, 2, 3), dict(use_input_stats=False)),
+    ("group_norm", (2, 4, 3), dict(num_groups=2)),
+    ("group_norm", (3, 6), dict(num_groups=3)),
+    ("layer_norm", (3, 2, 4), dict(normalized_shape=(2, 4))),
+    ("layer_norm", (4, 5), dict(normalized_shape=5)),
+], ids=str)
+def test_norm_reference_gradients(op, shape, kw):
+    rng = np.random.default_rng(len(shape) + len(op))
+    x = rng.standard_normal(shape) * 2 + 1
+    wshape = (shape[1],) if op != "layer_norm" else np.atleast_1d(kw["normalized_shape"]).tolist()
+    w, b = rng.uniform(0.5, 1.5, wshape), rng.standard_normal(wshape)
+    if op in ("batch_norm", "instance_norm"):
+        kw = dict(kw, running_mean=rng.standard_normal(shape[1]), running_var=rng.uniform(0.5, 2, shape[1]),
+                  momentum=0.0)  # momentum 0: the running statistics stay put while we differentiate
+    f = lambda: getattr(R, op)(x, weight=w, bias=b, **kw)  # noqa: E731
+    gy = rng.standard_normal(f().shape)
+    gx, gw, gb = getattr(R, op + "_backward")(gy, x, weight=w, bias=b, **kw)
+    for got, a in ((gx, x), (gw, w), (gb, b)):
+        np.testing.assert_allclose(got, numeric_grad(f, a, gy), rtol=1e-6, atol=1e-7)

@@ -109,6 +109,9 @@ LAYERS = {
     "batchnorm1d_3d_input": (lambda: nn.BatchNorm1d(3), (4, 3, 5), "normal"),
     "batchnorm2d": (lambda: nn.BatchNorm2d(3), (2, 3, 4, 3), "normal"),
     "batchnorm2d_no_affine": (lambda: nn.BatchNorm2d(3, affine=False), (2, 3, 4, 3), "normal"),
+    "groupnorm": (lambda: nn.GroupNorm(2, 4), (2, 4, 3, 3), "normal"),
+    "layernorm": (lambda: nn.LayerNorm((3, 4)), (2, 5, 3, 4), "normal"),
+    "instancenorm2d": (lambda: nn.InstanceNorm2d(3, affine=True), (2, 3, 4, 3), "normal"),
 }
 
 
@@ -126,7 +129,8 @@ def _input(kind, shape, rng):
 def _randomize(model, rng):
     """Non-trivial BN affine parameters (ones and zeros would hide mistakes)."""
     for m in model.modules():
-        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) and m.affine:
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm, nn.InstanceNorm2d)) \
+                and m.weight is not None:
             m.weight.data[...] = rng.uniform(0.5, 1.5, m.weight.shape)
             m.bias.data[...] = rng.standard_normal(m.bias.shape)
 

@@ -38,6 +38,7 @@ void bind_pool2d(py::module_& m);
 void bind_interp(py::module_& m);
 void bind_linear(py::module_& m);
 void bind_activation(py::module_& m);
+void bind_norm(py::module_& m);
 void bind_optim(py::module_& m);
 
 }  // namespace strided

@@ -8,6 +8,8 @@ from .functional import (avg_pool2d, avg_pool2d_backward, conv2d, conv2d_backwar
                          conv_algorithms, conv_transpose2d, conv_transpose2d_backward, interpolate,
                          interpolate_backward, linear, linear_backward, max_pool2d, max_pool2d_backward,
                          max_unpool2d, max_unpool2d_backward, relu, relu_backward)
+from .functional import (batch_norm, batch_norm_backward, group_norm, group_norm_backward, instance_norm,
+                         instance_norm_backward, layer_norm, layer_norm_backward)
 from . import models, nn
 from . import data, export, losses, optim
 
@@ -54,7 +56,10 @@ def cpu_capability() -> str:
 
 
 __all__ = ["conv2d", "conv2d_backward", "conv_transpose2d", "conv_transpose2d_backward", "max_pool2d",
-           "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "max_unpool2d", "max_unpool2d_backward",
-           "interpolate", "interpolate_backward", "linear", "linear_backward", "relu", "relu_backward",
-           "conv_output_shape", "pool_output_shape", "interp_output_shape", "set_num_threads", "get_num_threads",
-           "cpu_capability", "conv_algorithm", "conv_algorithms", "load_model", "__version__"]
+           "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "max_unpool2d",
+           "max_unpool2d_backward", "interpolate", "interpolate_backward", "linear", "linear_backward",
+           "relu", "relu_backward", "batch_norm", "batch_norm_backward", "group_norm", "group_norm_backward",
+           "instance_norm", "instance_norm_backward", "layer_norm", "layer_norm_backward",
+           "conv_output_shape", "pool_output_shape", "interp_output_shape", "set_num_threads",
+           "get_num_threads", "cpu_capability", "conv_algorithm", "conv_algorithms", "load_model",
+           "__version__"]

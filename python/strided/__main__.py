@@ -38,6 +38,15 @@ def self_check():
         want = [reference.linear(xl, wl, b[:1].repeat(9)), *reference.linear_backward(gl, xl, wl)]
         for name, g, r in zip(("forward", "backward_input", "backward_weight", "backward_bias"), got, want):
             rows.append((f"linear {name}", dtype, _rel(g, r)))
+        gn = rng.standard_normal(x.shape).astype(dtype)
+        for op, kw in (("batch_norm", dict(running_mean=None, running_var=None, training=True)),  # per channel
+                       ("group_norm", dict(num_groups=2))):                                     # per group
+            got = [getattr(strided, op)(x, weight=b[:4], **kw),
+                   *getattr(strided, op + "_backward")(gn, x, weight=b[:4], **kw)[:2]]
+            want = [getattr(reference, op)(x, weight=b[:4], **kw),
+                    *getattr(reference, op + "_backward")(gn, x, weight=b[:4], **kw)[:2]]
+            for name, g, r in zip(("forward", "backward_input", "backward_weight"), got, want):
+                rows.append((f"{op} {name}", dtype, _rel(g, r)))
     return rows
 
 

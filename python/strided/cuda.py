@@ -22,10 +22,12 @@ from .ops.conv2d import cuda as _conv
 from .ops.conv2d.cuda import ALGORITHMS, ConvKernels
 from .ops.interp import cuda as _interp
 from .ops.interp.cuda import InterpKernels
+from .ops.norm import cuda as _norm
+from .ops.norm.cuda import NormKernels
 from .ops.pool2d import cuda as _pool
 from .ops.pool2d.cuda import PoolKernels
 
-KERNELS = {family.SOURCE: family.KERNELS for family in (_conv, _pool, _interp)}
+KERNELS = {family.SOURCE: family.KERNELS for family in (_conv, _pool, _interp, _norm)}
 SOURCES = tuple(KERNELS)
 SOURCE_OF = {kernel: source for source, names in KERNELS.items() for kernel in names}
 
@@ -82,7 +84,7 @@ class CupyBackend:
                shared_mem=int(launch.shared))
 
 
-class Kernels(ConvKernels, PoolKernels, InterpKernels):
+class Kernels(ConvKernels, PoolKernels, InterpKernels, NormKernels):
     """The GPU ops the dispatchers call (arguments already validated), one base class per op family.
     `default_algo` forces one conv algorithm (see ALGORITHMS) for every call; None follows
     strided.conv_algorithm(...) (ConvKernels.__init__ takes it)."""

@@ -10,6 +10,7 @@
 #include "emu_runtime.h"
 
 #include "conv2d.cu"
+#include "norm.cu"
 #include "pool2d.cu"
 #include "interp.cu"
 

@@ -22,7 +22,7 @@ from .dropout import Dropout
 from .interop import to_torch
 from .linear import Linear
 from .module import Concat, Identity, Module, Parameter, Residual, Sequential
-from .norm import BatchNorm1d, BatchNorm2d
+from .norm import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm
 from .pooling import AvgPool2d, GlobalAvgPool2d, MaxPool2d, MaxUnpool2d
 from .serialization import load_weights, save_weights
 from .shape import Flatten
@@ -30,7 +30,7 @@ from .summary import Summary, summarize
 from .upsample import Upsample
 
 __all__ = ["init", "Module", "Parameter", "Sequential", "Identity", "Residual", "Concat", "Conv2d",
-           "ConvTranspose2d", "Linear",
-           "MaxPool2d", "MaxUnpool2d", "AvgPool2d", "GlobalAvgPool2d", "Flatten", "ReLU", "LeakyReLU", "ELU", "Sigmoid",
-           "Tanh", "Softplus", "Dropout", "BatchNorm1d", "BatchNorm2d", "BasicBlock", "Inception", "Summary",
-           "Upsample", "summarize", "to_torch", "save_weights", "load_weights"]
+           "ConvTranspose2d", "Linear", "MaxPool2d", "MaxUnpool2d", "AvgPool2d", "GlobalAvgPool2d", "Flatten",
+           "ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "Softplus", "Dropout", "BatchNorm1d", "BatchNorm2d",
+           "GroupNorm", "LayerNorm", "InstanceNorm2d", "BasicBlock", "Inception", "Upsample", "Summary",
+           "summarize", "to_torch", "save_weights", "load_weights"]

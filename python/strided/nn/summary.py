@@ -8,7 +8,7 @@ Conventions:
   * Param #: the layer's own parameters (PyTorch's count: BatchNorm running statistics are buffers and
     are not counted); Non-trainable params: parameters with requires_grad=False (model.requires_grad_()).
   * FLOPs per sample of the forward pass: conv and linear 2 per multiply-add (bias adds not counted),
-    pooling one per window element, batch norm 2 per element, activations / dropout / residual add one
+    pooling one per window element, normalization layers 2 per element, activations / dropout / residual add one
     per element, flatten and concat 0.
   * Receptive field: the size (rows x cols of the input) of the input region one output unit sees,
     through kernel sizes, dilations and strides of every path; 'all' once a layer mixes every position
