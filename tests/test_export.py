@@ -9,15 +9,16 @@ import pytest
 
 import strided.nn as nn
 from strided import export
-from zoo import MODELS, build, layer_zoo, randomize_norms, untested_models
+from zoo import MODELS, build, layer_zoo, norm_zoo, randomize_norms, untested_models
 
-CASES = list(MODELS) + ["layer_zoo"]
+CASES = list(MODELS) + ["layer_zoo", "norm_zoo"]
+ZOOS = {"layer_zoo": layer_zoo, "norm_zoo": norm_zoo}
 
 
 @lru_cache(maxsize=None)  # built once for the ONNX, to_torch and safetensors tests, which do not change it
 def _model(name):
     nn.init.seed(0)
-    model, shape = layer_zoo() if name == "layer_zoo" else build(name)
+    model, shape = ZOOS[name]() if name in ZOOS else build(name)
     return randomize_norms(model, np.random.default_rng(1)).eval(), shape
 
 

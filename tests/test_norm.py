@@ -344,7 +344,7 @@ def test_layer_state_repr_and_errors():
     gn = strided.nn.GroupNorm(2, 4)
     assert sorted(gn.state_dict()) == ["bias", "weight"] and gn.weight.data.dtype == np.float32
     inorm = strided.nn.InstanceNorm2d(3, track_running_stats=True)
-    assert sorted(inorm.state_dict()) == ["running_mean", "running_var"]
+    assert sorted(inorm.state_dict()) == ["num_batches_tracked", "running_mean", "running_var"]  # as PyTorch
     assert repr(strided.nn.LayerNorm((2, 3))) == "LayerNorm((2, 3), eps=1e-05, elementwise_affine=True)"
     with pytest.raises(ValueError, match="divisible by num_groups"):
         strided.nn.GroupNorm(3, 4)

@@ -76,14 +76,34 @@ def layer_zoo():
     ])), (3, 16, 16)
 
 
+def norm_zoo():
+    """The normalizations and upsampling: GroupNorm, LayerNorm, InstanceNorm2d (with and without running
+    statistics), Upsample nearest / bilinear by scale factor and by size."""
+    return nn.Sequential(OrderedDict([
+        ("conv", nn.Conv2d(3, 8, 3, padding=1)),
+        ("gn", nn.GroupNorm(4, 8)),
+        ("up", nn.Upsample(scale_factor=1.5)),                              # 9 -> 13
+        ("inorm", nn.InstanceNorm2d(8, affine=True)),
+        ("bilinear", nn.Upsample(size=(7, 11), mode="bilinear")),
+        ("itrack", nn.InstanceNorm2d(8, track_running_stats=True)),
+        ("corners", nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True)),   # (14, 22)
+        ("ln", nn.LayerNorm((14, 22))),
+        ("tanh", nn.Tanh()),
+        ("gap", nn.GlobalAvgPool2d()),
+        ("lnf", nn.LayerNorm(8, bias=False)),
+        ("fc", nn.Linear(8, 3)),
+    ])), (3, 9, 9)
+
+
 def randomize_norms(model, rng):
-    """Random BatchNorm statistics and affine parameters, so that an exporter that drops them shows."""
+    """Random normalization statistics and affine parameters, so that an exporter that drops them shows."""
     for m in model.modules():
-        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            c = m.num_features
-            m.running_mean[...] = rng.normal(0, 0.2, c)
-            m.running_var[...] = rng.uniform(0.5, 1.5, c)
-            if m.affine:
-                m.weight.data[...] = rng.uniform(0.5, 1.5, c)
-                m.bias.data[...] = rng.normal(0, 0.2, c)
+        if getattr(m, "running_mean", None) is not None:
+            m.running_mean[...] = rng.normal(0, 0.2, m.running_mean.shape)
+            m.running_var[...] = rng.uniform(0.5, 1.5, m.running_var.shape)
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm, nn.InstanceNorm2d)):
+            if m.weight is not None:
+                m.weight.data[...] = rng.uniform(0.5, 1.5, m.weight.shape)
+            if m.bias is not None:
+                m.bias.data[...] = rng.normal(0, 0.2, m.bias.shape)
     return model

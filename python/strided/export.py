@@ -113,6 +113,60 @@ def _batch_norm(g, m, x, shape, prefix):
     return g.node("BatchNormalization", [x, scale, shift, mean, var], prefix, epsilon=m.eps)
 
 
+def _affine_or_identity(g, m, prefix, shape):
+    """The layer's weight and bias, or ones and zeros where it has none."""
+    scale = _param(g, m, prefix, "weight") if m.weight is not None else g.constant(f"{prefix}.weight", np.ones(shape, np.float32))
+    shift = _param(g, m, prefix, "bias") if m.bias is not None else g.constant(f"{prefix}.bias", np.zeros(shape, np.float32))
+    return scale, shift
+
+
+def _layer_norm(g, m, x, shape, prefix):
+    scale, shift = _affine_or_identity(g, m, prefix, m.normalized_shape)
+    return g.node("LayerNormalization", [x, scale, shift], prefix, axis=-len(m.normalized_shape), epsilon=m.eps)
+
+
+def _instance_norm(g, m, x, shape, prefix):
+    if m.track_running_stats:  # the eval graph normalizes with the running statistics, as batch norm does
+        return _batch_norm(g, m, x, shape, prefix)
+    scale, shift = _affine_or_identity(g, m, prefix, (m.num_features,))
+    return g.node("InstanceNormalization", [x, scale, shift], prefix, epsilon=m.eps)
+
+
+def _group_norm(g, m, x, shape, prefix):
+    """(N, C, *) as (N, G, -1) normalized per (sample, group) by InstanceNormalization, then back and the
+    per-channel affine (ONNX's GroupNormalization changed its scale's meaning between opsets 18 and 21)."""
+    G, C = m.num_groups, m.num_channels
+    grouped = g.node("Reshape", [x, g.constant(f"{prefix}.groups", np.array([0, G, -1], np.int64))], prefix)
+    normed = g.node("InstanceNormalization", [grouped, g.constant(f"{prefix}.ones", np.ones(G, np.float32)),
+                                              g.constant(f"{prefix}.zeros", np.zeros(G, np.float32))],
+                    prefix, epsilon=m.eps)
+    y = g.node("Reshape", [normed, g.constant(f"{prefix}.shape", np.array([0, *shape], np.int64))], prefix)
+    if m.weight is None:
+        return y
+    bshape = (C,) + (1,) * (len(shape) - 1)
+    y = g.node("Mul", [y, g.constant(f"{prefix}.weight", _f32(m.weight.data).reshape(bshape))], prefix)
+    return g.node("Add", [y, g.constant(f"{prefix}.bias", _f32(m.bias.data).reshape(bshape))], prefix)
+
+
+def _upsample(g, m, x, shape, prefix):
+    """Resize with PyTorch's coordinate rules: nearest floors src = dst / scale; bilinear is half-pixel
+    (align_corners=False) or corner-aligned. A given scale_factor is used directly, as PyTorch does; a size
+    goes in as the output size (the batch axis taken from the input)."""
+    if m.mode == "nearest":
+        attrs = dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    else:
+        attrs = dict(mode="linear", coordinate_transformation_mode="align_corners" if m.align_corners
+                     else "pytorch_half_pixel")
+    if m.size is None and not m.recompute_scale_factor:
+        sh, sw = (m.scale_factor, m.scale_factor) if np.isscalar(m.scale_factor) else m.scale_factor
+        scales = g.constant(f"{prefix}.scales", np.array([1, 1, sh, sw], np.float32))
+        return g.node("Resize", [x, "", scales], prefix, **attrs)
+    out = m.output_shape(shape)
+    lead = g.node("Shape", [x], prefix, start=0, end=2)
+    sizes = g.node("Concat", [lead, g.constant(f"{prefix}.size", np.array(out[1:], np.int64))], prefix, axis=0)
+    return g.node("Resize", [x, "", "", sizes], prefix, **attrs)
+
+
 def _softplus(g, m, x, shape, prefix):
     """ONNX Softplus is log(1 + exp(x)); beta != 1 scales around it. PyTorch's threshold (x itself where
     beta*x > threshold) needs no node: there log1p(exp(-beta*x)) is below float32's resolution of x."""
@@ -169,6 +223,10 @@ _CONVERTERS = {
     nn.Linear: _linear,
     nn.BatchNorm1d: _batch_norm,
     nn.BatchNorm2d: _batch_norm,
+    nn.InstanceNorm2d: _instance_norm,
+    nn.GroupNorm: _group_norm,
+    nn.LayerNorm: _layer_norm,
+    nn.Upsample: _upsample,
     nn.Flatten: _flatten,
     nn.ReLU: _elementwise("Relu"),
     nn.LeakyReLU: _elementwise("LeakyRelu", alpha="negative_slope"),

@@ -21,9 +21,10 @@ from .conv import Conv2d, ConvTranspose2d
 from .dropout import Dropout
 from .linear import Linear
 from .module import Concat, Identity, Module, Residual, Sequential
-from .norm import BatchNorm1d, BatchNorm2d
+from .norm import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm
 from .pooling import AvgPool2d, GlobalAvgPool2d, MaxPool2d
 from .shape import Flatten
+from .upsample import Upsample
 
 
 @lru_cache(maxsize=None)
@@ -94,8 +95,8 @@ def _conv(m):
 
 def _bn(cls):
     def convert(m):
-        return getattr(_tm().nn, cls)(m.num_features, eps=m.eps, momentum=m.momentum,
-                                                    affine=m.affine)
+        return getattr(_tm().nn, cls)(m.num_features, eps=m.eps, momentum=m.momentum, affine=m.affine,
+                                      track_running_stats=m.track_running_stats)
     return convert
 
 
@@ -117,6 +118,12 @@ _LAYERS = {
     GlobalAvgPool2d: lambda m: _tm().GlobalAvgPool2d(m.keepdim),
     BatchNorm1d: _bn("BatchNorm1d"),
     BatchNorm2d: _bn("BatchNorm2d"),
+    InstanceNorm2d: _bn("InstanceNorm2d"),
+    GroupNorm: lambda m: _tm().nn.GroupNorm(m.num_groups, m.num_channels, m.eps, m.affine),
+    LayerNorm: lambda m: _tm().nn.LayerNorm(m.normalized_shape, m.eps, m.elementwise_affine,
+                                            bias=m.bias is not None),
+    Upsample: lambda m: _tm().nn.Upsample(m.size, m.scale_factor, m.mode, m.align_corners,
+                                          m.recompute_scale_factor),
     ReLU: lambda m: _tm().nn.ReLU(),
     LeakyReLU: lambda m: _tm().nn.LeakyReLU(m.negative_slope),
     ELU: lambda m: _tm().nn.ELU(m.alpha),

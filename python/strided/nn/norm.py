@@ -175,6 +175,8 @@ class InstanceNorm2d(_Norm):
         if track_running_stats:
             self.register_buffer("running_mean", np.zeros(self.num_features, np.float32))
             self.register_buffer("running_var", np.ones(self.num_features, np.float32))
+            # PyTorch's InstanceNorm keeps this counter (never advanced): the same state_dict keys
+            self.register_buffer("num_batches_tracked", np.zeros((), np.int64))
         else:
             self.running_mean = self.running_var = None
         self._unbatched = False
