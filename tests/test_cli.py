@@ -239,3 +239,27 @@ def test_python_m_strided_reports_the_gpu(capsys, monkeypatch):
     out = capsys.readouterr().out
     gpu = [line for line in out.splitlines() if line.strip().startswith("GPU")]
     assert len(gpu) == 1 and ("CuPy" in gpu[0])
+
+
+def test_pretrained_and_frozen_backbone(datasets, capsys, tmp_path):
+    """--pretrained names a missing file in one line; --freeze-backbone trains the head alone."""
+    import numpy as np
+
+    from strided.train import load_checkpoint
+
+    with pytest.raises(SystemExit) as e:
+        T.main(["--model", "resnet18", "--pretrained", str(tmp_path / "none.safetensors"), *QUICK])
+    assert e.value.code == 2 and "--pretrained" in capsys.readouterr().err
+    states = {}
+    for flags in ([], ["--freeze-backbone"]):
+        ckpt = tmp_path / f"ckpt{len(flags)}"
+        assert T.main([*flags, "--checkpoint-dir", str(ckpt), *QUICK]) == 0
+        states[bool(flags)] = load_checkpoint(ckpt / "last.npz")["model_state"]
+    same = {k: np.array_equal(states[True][k], states[False][k]) for k in states[True]}
+    assert not same["conv1.weight"] and not same["fc3.weight"]  # both runs trained from the same start...
+    from strided import models
+    from strided.nn import init
+
+    init.seed(0)
+    start = models.lenet5().state_dict()
+    assert np.array_equal(states[True]["conv1.weight"], start["conv1.weight"])  # ...but frozen stays put

@@ -85,6 +85,10 @@ def build_parser():
                                                      "(default lenet5)")
     p.add_argument("--model-args", default=None, metavar="K=V,...",
                    help="more arguments of the model function, e.g. hidden=256,dropout=0.3,batch_norm=True")
+    p.add_argument("--pretrained", default=None, metavar="FILE",
+                   help="torchvision-format weights (.safetensors, or .pth with torch) for resnet18, vgg11-19, "
+                        "alexnet or googlenet; the head is replaced for the data's classes")
+    p.add_argument("--freeze-backbone", action="store_true", help="train only the classifier head")
     p.add_argument("--data", default=None,
                    help="MNIST IDX folder, CIFAR-10 batches folder, or malaria images folder/.zip "
                         "(+ labels CSV); default: the bundled MNIST sample")
@@ -234,7 +238,15 @@ def run(argv=None) -> dict:
 
     init.seed(args.seed)
     kwargs = model_kwargs(args.model, num_classes, c, size, overrides)
+    if args.pretrained is not None:
+        if not Path(args.pretrained).is_file():
+            raise UsageError(f"--pretrained {args.pretrained}: no such file")
+        kwargs["weights"] = args.pretrained
     model = build_model(args.model, kwargs)
+    if args.freeze_backbone:
+        from ..models import freeze
+
+        freeze(model, except_head=True)
     ckpt_dir = args.checkpoint_dir
     if args.resume is not None:
         r = Path(args.resume)
