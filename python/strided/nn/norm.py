@@ -25,6 +25,17 @@ class _Norm(Module):
             self.register_parameter("bias", None)
         self._cache = None
 
+    def _running_stats(self, track):
+        """running_mean 0 and running_var 1 per feature, and num_batches_tracked, as PyTorch's state_dict:
+        a checkpoint carries the counter, so momentum=None (the cumulative average) goes on from where it
+        was after load_state_dict (InstanceNorm keeps it and never advances it, as PyTorch). None untracked."""
+        if track:
+            self.register_buffer("running_mean", np.zeros(self.num_features, np.float32))
+            self.register_buffer("running_var", np.ones(self.num_features, np.float32))
+            self.register_buffer("num_batches_tracked", np.zeros((), np.int64))
+        else:
+            self.running_mean = self.running_var = self.num_batches_tracked = None
+
     def _params(self, x):
         _check_dtype(self, x, self.weight)
         return (None if self.weight is None else self.weight.data), (None if self.bias is None else self.bias.data)
@@ -70,14 +81,7 @@ class _BatchNorm(_Norm):
         self.num_features, self.eps, self.momentum, self.affine = int(num_features), float(eps), momentum, affine
         self.track_running_stats = track_running_stats
         self._affine(self.num_features, affine, bias)
-        if track_running_stats:
-            self.register_buffer("running_mean", np.zeros(self.num_features, np.float32))
-            self.register_buffer("running_var", np.ones(self.num_features, np.float32))
-            # A buffer, as in PyTorch, so that a checkpoint carries it: momentum=None (the cumulative
-            # average) goes on from where it was after load_state_dict.
-            self.register_buffer("num_batches_tracked", np.zeros((), np.int64))
-        else:
-            self.running_mean = self.running_var = self.num_batches_tracked = None
+        self._running_stats(track_running_stats)
 
     def _check(self, x):
         if x.ndim not in self._ndims or x.shape[1] != self.num_features:
@@ -172,13 +176,7 @@ class InstanceNorm2d(_Norm):
         self.num_features, self.eps, self.momentum = int(num_features), float(eps), momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         self._affine(self.num_features, affine, bias)
-        if track_running_stats:
-            self.register_buffer("running_mean", np.zeros(self.num_features, np.float32))
-            self.register_buffer("running_var", np.ones(self.num_features, np.float32))
-            # PyTorch's InstanceNorm keeps this counter (never advanced): the same state_dict keys
-            self.register_buffer("num_batches_tracked", np.zeros((), np.int64))
-        else:
-            self.running_mean = self.running_var = None
+        self._running_stats(track_running_stats)
         self._unbatched = False
 
     def forward(self, x):
