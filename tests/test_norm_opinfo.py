@@ -11,6 +11,7 @@ import strided
 import strided.nn as snn
 
 torch = pytest.importorskip("torch")
+pytest.importorskip("expecttest", reason="PyTorch's test inputs need expecttest (pip install expecttest)")
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from torch.testing._internal.common_methods_invocations import op_db  # noqa: E402
