@@ -228,3 +228,11 @@ def test_bilinear_weights_are_pytorchs_to_the_bit(size, dtype):
     want = torch.nn.functional.interpolate(torch.from_numpy(x), size=size, mode="bilinear").numpy()
     for lib in (strided, reference):
         np.testing.assert_array_equal(lib.interpolate(x, size=size, mode="bilinear"), want, err_msg=lib.__name__)
+
+
+def test_antialias_is_refused_only_when_asked():
+    x = np.ones((1, 1, 4, 4), np.float32)
+    np.testing.assert_array_equal(strided.interpolate(x, scale_factor=2, antialias=False),
+                                  strided.interpolate(x, scale_factor=2))
+    with pytest.raises(ValueError, match="antialias"):
+        strided.interpolate(x, scale_factor=2, mode="bilinear", antialias=True)

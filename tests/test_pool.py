@@ -114,3 +114,12 @@ def test_overlapping_backward_rows_on_every_simd_path(cap, dtype):
                     check_pool(x.astype(dtype), (3, kw), (2, sw), (1, kw // 2), n % 2 == 1, rng=rng)
     finally:
         _C.set_cpu_capability(before)
+
+
+def test_pytorch_argument_forms():
+    """As PyTorch's functional pools: a 1-tuple means both dimensions, an empty stride the kernel size."""
+    x = np.random.default_rng(0).standard_normal((1, 2, 7, 7)).astype(np.float32)
+    np.testing.assert_array_equal(strided.avg_pool2d(x, (3,), (), (1,)), strided.avg_pool2d(x, 3, 3, 1))
+    np.testing.assert_array_equal(strided.max_pool2d(x, (2,), []), strided.max_pool2d(x, 2))
+    with pytest.raises(ValueError, match="pair"):
+        strided.avg_pool2d(x, (3, 3, 3))

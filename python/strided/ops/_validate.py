@@ -14,7 +14,7 @@ def is_int(v):
 
 
 def pair(value, name):
-    """int or (h, w) -> (h, w) of Python ints, each at most 2**62 (strided.ops._size.LIMIT)."""
+    """int, (v,) or (h, w) -> (h, w) of Python ints, each at most 2**62 (strided.ops._size.LIMIT)."""
     if type(value) is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int:
         return _bounded(value, name)  # already normalized (every layer stores its geometry so)
     message = f"{name} must be an int or a pair of ints, got {value!r}"
@@ -23,6 +23,8 @@ def pair(value, name):
     if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
         raise TypeError(message)
     items = tuple(value)
+    if len(items) == 1:  # (v,) means v for both dimensions, as PyTorch reads it
+        items = items * 2
     if len(items) != 2:
         raise ValueError(message)
     if not all(is_int(v) for v in items):

@@ -10,11 +10,20 @@ from .._dispatch import external as _external
 from .args import interp_args
 
 
-def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None):
+def _no_antialias(antialias):
+    if antialias:
+        raise ValueError("interpolate: antialias=True is not supported (strided resamples without an "
+                         "antialiasing filter); pass antialias=False")
+
+
+def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None,
+                antialias=False):
     """Resample the H and W of x (N, C, H, W) to `size` or by `scale_factor` (exactly one of them), as
     torch.nn.functional.interpolate: mode 'nearest' (PyTorch's legacy nearest, floor(dst * in/out)) or
     'bilinear' (align_corners=True maps corner pixel centres onto each other). A given scale_factor is
-    used in the coordinate mapping itself unless recompute_scale_factor is true."""
+    used in the coordinate mapping itself unless recompute_scale_factor is true. antialias=True is refused
+    (ValueError)."""
+    _no_antialias(antialias)
     (x,) = _external(x)
     args, mode, dtype = interp_args(x, None, size, scale_factor, mode, align_corners, recompute_scale_factor)
     gpu = _dispatch.backend(x)
@@ -24,9 +33,10 @@ def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=N
 
 
 def interpolate_backward(gy, x, size=None, scale_factor=None, mode="nearest", align_corners=None,
-                         recompute_scale_factor=None):
+                         recompute_scale_factor=None, antialias=False):
     """The gradient of interpolate with respect to x, given gy (the gradient of its output); x supplies
     the shape only."""
+    _no_antialias(antialias)
     gy, x = _external(gy, x)
     args, mode, dtype = interp_args(x, gy, size, scale_factor, mode, align_corners, recompute_scale_factor)
     gpu = _dispatch.backend(gy, x)

@@ -42,7 +42,9 @@ def _pool_geometry(x_shape, kernel_size, stride, padding, ceil_mode, dilation=1)
         raise ValueError(f"pooling expects x of shape (N, C, H, W), got shape {tuple(x_shape)}")
     N, C, H, W = (int(v) for v in x_shape)
     kh, kw = positive_pair(kernel_size, "kernel_size")
-    sh, sw = (kh, kw) if stride is None else positive_pair(stride, "stride")
+    # stride None, or empty as PyTorch's functional pools accept it: the kernel size
+    empty = stride is not None and hasattr(stride, "__len__") and not isinstance(stride, str) and len(stride) == 0
+    sh, sw = (kh, kw) if stride is None or empty else positive_pair(stride, "stride")
     ph, pw = pair(padding, "padding")
     dh, dw = positive_pair(dilation, "dilation")
     if ph < 0 or pw < 0:
