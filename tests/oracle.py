@@ -315,6 +315,13 @@ INTERP_SPECS = [dict(size=1), dict(size=(5, 3)), dict(size=(17, 13)), dict(size=
                 dict(size=(2, 19)), dict(scale_factor=2), dict(scale_factor=1.5), dict(scale_factor=0.5),
                 dict(scale_factor=2.3), dict(scale_factor=(0.7, 3.1)), dict(scale_factor=1.2)]
 INTERP_MODES = [("nearest", None), ("bilinear", False), ("bilinear", True)]
+# Nearest over (N, C, W) and (N, C, D, H, W): (shape, size or scale_factor)
+NEAREST_ND = [((2, 3, 7), dict(size=4)), ((1, 2, 5), dict(size=(11,))), ((2, 1, 6), dict(scale_factor=2.3)),
+              ((1, 1, 8), dict(scale_factor=(0.5,))), ((2, 3, 1), dict(size=3)),
+              ((2, 2, 3, 5, 4), dict(size=(4, 7, 2))), ((1, 3, 4, 4, 4), dict(scale_factor=2)),
+              ((2, 1, 5, 3, 6), dict(scale_factor=(0.6, 1.7, 2.3))), ((1, 2, 1, 3, 2), dict(size=(3, 3, 3))),
+              ((1, 1, 7, 2, 9), dict(size=(7, 4, 9))), ((1, 1, 31, 2, 1), dict(scale_factor=(2.3, 1.0, 1.0))),
+              ((1, 1, 31), dict(scale_factor=2.3))]  # 2.3: where the float32 mapping matters (below)
 
 
 def interp_spec(spec, shape):

@@ -201,7 +201,7 @@ def test_pool_plans_respect_cuda_limits(geo):
 @pytest.mark.parametrize("shape,geo", [((256, 256, 256, 256), dict(size=512)), ((1, 1, 1, 1), dict(size=1)),
                                        ((8, 64, 112, 112), dict(scale_factor=0.3))])
 def test_interp_plans_respect_cuda_limits(shape, geo, mode):
-    a = interp_args(_Shape(shape), None, **geo, mode=mode)[0]
+    (a,) = interp_args(_Shape(shape), None, **geo, mode=mode)[0].passes()
     _check_launches(interp_cuda.plan_interpolate(a, mode))
     _check_launches(interp_cuda.plan_interpolate(a, mode, backward=True))
 

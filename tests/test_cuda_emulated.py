@@ -22,7 +22,7 @@ from strided.ops.conv2d.args import conv_args
 from strided.ops.pool2d.args import pool_args
 from oracle import (CONV, CONV_T, DTYPES, POOL, case, check_conv, check_conv_case, check_conv_transpose, check_norm,
                     check_pool, check_pool_options, conv_cases, conv_t_case)
-from oracle import INTERP_MODES, INTERP_SHAPES, INTERP_SPECS, check_interp, interp_spec
+from oracle import INTERP_MODES, INTERP_SHAPES, INTERP_SPECS, NEAREST_ND, check_interp, interp_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "cuda_emu"))
 import emulator  # noqa: E402
@@ -308,6 +308,16 @@ def test_interp(emulate, mode, align_corners, dtype):
                              align_corners=align_corners, rng=rng)
     ran = {launch[0] for launch in k.backend.log}
     assert ran == {f"upsample_{mode}2d_forward", f"upsample_{mode}2d_backward"}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nearest_1d_3d(emulate, dtype):
+    """(N, C, W) and (N, C, D, H, W) inputs: one or two passes of the 2-D kernel on reshaped views."""
+    rng = np.random.default_rng(9)
+    k = emulate()
+    for shape, geo in NEAREST_ND:
+        check_interp(rng.standard_normal(shape).astype(dtype), **geo, rng=rng)
+    assert {launch[0] for launch in k.backend.log} == {"upsample_nearest2d_forward", "upsample_nearest2d_backward"}
 
 
 @pytest.mark.parametrize("order", [1, 2])

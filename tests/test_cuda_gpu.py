@@ -9,7 +9,7 @@ import pytest
 import strided
 from strided import reference
 from oracle import CONV, DTYPES, POOL, case, check_conv, check_pool
-from oracle import INTERP_MODES, INTERP_SHAPES, INTERP_SPECS, check_interp, interp_spec
+from oracle import INTERP_MODES, INTERP_SHAPES, INTERP_SPECS, NEAREST_ND, check_interp, interp_spec
 
 
 cp = pytest.importorskip("cupy", reason="CuPy is not installed (pip install 'strided[cuda12]' or '[cuda13]')")
@@ -166,3 +166,10 @@ def test_interp(mode, align_corners, dtype):
             if geo is not None:
                 check_interp(rng.standard_normal(shape).astype(dtype), **geo, mode=mode,
                              align_corners=align_corners, rng=rng, **GPU)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nearest_1d_3d(dtype):
+    rng = np.random.default_rng(9)
+    for shape, geo in NEAREST_ND:
+        check_interp(rng.standard_normal(shape).astype(dtype), **geo, rng=rng, **GPU)

@@ -7,8 +7,8 @@ import pytest
 import strided
 import strided.nn as nn
 from strided import reference
-from oracle import (DTYPES, INTERP_MODES, INTERP_SHAPES, INTERP_SPECS, LAYOUTS, assert_close, assert_same_max,
-                    check_interp, interp_spec, layout)
+from oracle import (DTYPES, INTERP_MODES, INTERP_SHAPES, INTERP_SPECS, LAYOUTS, NEAREST_ND, assert_close,
+                    assert_same_max, check_interp, interp_spec, layout)
 
 SPEC_IDS = [repr(s) for s in INTERP_SPECS]
 
@@ -83,6 +83,50 @@ def test_reference_backward_is_the_finite_difference(mode, align_corners, geo):
         d[index] = eps
         fd = (np.vdot(gy, reference.interpolate(x + d, **kw)) - np.vdot(gy, reference.interpolate(x - d, **kw)))
         assert abs(fd / (2 * eps) - gx[index]) < 1e-9, index
+
+
+# ---- nearest over 1 and 3 spatial dimensions: (N, C, W) and (N, C, D, H, W), as PyTorch reads them ---------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape,geo", NEAREST_ND, ids=[f"{s}-{g}" for s, g in NEAREST_ND])
+def test_nearest_1d_3d_matches_reference(shape, geo, dtype):
+    """The kernels run a 5-D input as two passes (H and W, then D): the reference picks per axis at once."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(shape).astype(dtype)
+    check_interp(x, **geo, rng=rng)
+    for kind in ("F", "strided", "negative"):
+        check_interp(layout(x, kind), **geo, rng=rng)
+    empty = np.zeros((0, *shape[1:]), dtype)
+    out = strided.interp_output_shape(shape, **geo)
+    assert strided.interpolate(empty, **geo).shape == (0, *out[1:])
+    assert strided.interpolate_backward(np.zeros((0, *out[1:]), dtype), empty, **geo).shape == empty.shape
+
+
+@pytest.mark.parametrize("shape,geo", NEAREST_ND[:2] + NEAREST_ND[-3:])
+def test_nearest_1d_3d_reference_backward_is_the_finite_difference(shape, geo):
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal(shape)
+    gy = rng.standard_normal(reference.interpolate(x, **geo).shape)
+    gx = reference.interpolate_backward(gy, x, **geo)
+    for index in np.ndindex(x.shape):
+        d = np.zeros_like(x)
+        d[index] = 1e-3
+        fd = np.vdot(gy, reference.interpolate(x + d, **geo) - reference.interpolate(x - d, **geo)) / 2e-3
+        assert abs(fd - gx[index]) < 1e-9, index
+
+
+@pytest.mark.parametrize("shape,geo", NEAREST_ND, ids=[f"{s}-{g}" for s, g in NEAREST_ND])
+def test_nearest_1d_3d_matches_pytorch(shape, geo):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal(shape).astype(np.float32)
+    xt = torch.from_numpy(x).requires_grad_()
+    yt = torch.nn.functional.interpolate(xt, **geo)
+    gy = rng.standard_normal(tuple(yt.shape)).astype(np.float32)
+    yt.backward(torch.from_numpy(gy))
+    np.testing.assert_array_equal(strided.interpolate(x, **geo), yt.detach().numpy())
+    np.testing.assert_allclose(strided.interpolate_backward(gy, x, **geo), xt.grad.numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(nn.Upsample(**geo)(x), yt.detach().numpy())
 
 
 def test_bilinear_keeps_corners_and_constants():
@@ -178,7 +222,11 @@ X = np.zeros((1, 2, 4, 4), np.float32)
 @pytest.mark.parametrize("call,error,match", [
     (lambda: strided.interpolate(X.astype(np.int32), size=2), TypeError, "float32 and float64"),
     (lambda: strided.interpolate_backward(np.zeros((1, 2, 2, 2)), X, size=2), TypeError, "share a dtype"),
-    (lambda: strided.interpolate(X[0], size=2), ValueError, r"\(N, C, H, W\).*\(2, 4, 4\)"),
+    (lambda: strided.interpolate(X[0], size=2, mode="bilinear"), ValueError, r"\(N, C, H, W\), got shape \(2, 4, 4\)"),
+    (lambda: strided.interpolate(X[0, 0], size=2), ValueError, r"\(N, C, W\) or \(N, C, H, W\) or \(N, C, D, H, W\)"),
+    (lambda: strided.interpolate(X[None], size=2, mode="bilinear"), ValueError, r"expects x of shape \(N, C, H, W\)"),
+    (lambda: strided.interpolate(X[0], size=(2, 2)), ValueError, "same number of spatial dimensions"),
+    (lambda: strided.interpolate(X[None], scale_factor=(2, 2)), ValueError, "same number of spatial dimensions"),
     (lambda: strided.interpolate(X, size=2, scale_factor=2), ValueError, "exactly one of size or scale_factor.*both"),
     (lambda: strided.interpolate(X), ValueError, "exactly one.*neither"),
     (lambda: strided.interpolate(X, size=2, align_corners=True), ValueError, "align_corners option"),
@@ -186,16 +234,16 @@ X = np.zeros((1, 2, 4, 4), np.float32)
     (lambda: strided.interpolate(X, size=2, mode="bicubic"), ValueError, "'nearest' or 'bilinear'"),
     (lambda: strided.interpolate(X, size=0), ValueError, "output size would be 0x0"),
     (lambda: strided.interpolate(X, size=(3, -1)), ValueError, "must be positive"),
-    (lambda: strided.interpolate(X, size=(2, 2, 2)), ValueError, "pair"),
+    (lambda: strided.interpolate(X, size=(2, 2, 2)), ValueError, "sequence of 2"),
     (lambda: strided.interpolate(X, size=2.0), TypeError, "size must be an int"),
     (lambda: strided.interpolate(X, scale_factor=0.1), ValueError, "output size would be 0x0"),
-    (lambda: strided.interpolate(X, scale_factor=-2.0), ValueError, "positive number"),
-    (lambda: strided.interpolate(X, scale_factor=float("nan")), ValueError, "positive number"),
+    (lambda: strided.interpolate(X, scale_factor=-2.0), ValueError, "positive and finite"),
+    (lambda: strided.interpolate(X, scale_factor=float("nan")), ValueError, "positive and finite"),
     (lambda: strided.interpolate(X, scale_factor="2"), TypeError, "scale_factor"),
-    (lambda: strided.interpolate(X, scale_factor=(2.0, 2.0, 2.0)), ValueError, "2 spatial dimensions"),
+    (lambda: strided.interpolate(X, scale_factor=(2.0, 2.0, 2.0)), ValueError, "one per spatial dimension"),
     (lambda: strided.interpolate(X, scale_factor=(2.0, None)), TypeError, "scale_factor"),
     (lambda: strided.interpolate(X, size=2, recompute_scale_factor=True), ValueError, "not meaningful"),
-    (lambda: strided.interpolate(np.zeros((1, 0, 4, 4)), size=2), ValueError, "positive C, H and W"),
+    (lambda: strided.interpolate(np.zeros((1, 0, 4, 4)), size=2), ValueError, "positive C and spatial sizes"),
     (lambda: strided.interpolate_backward(np.zeros((1, 2, 3, 3), np.float32), X, size=2), ValueError,
      r"gy has shape \(1, 2, 3, 3\), expected \(1, 2, 2, 2\)"),
     (lambda: nn.Upsample(scale_factor=2, mode="trilinear"), ValueError, "'nearest' or 'bilinear'"),

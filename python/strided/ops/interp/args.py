@@ -1,6 +1,10 @@
-"""Interpolation's arguments (nearest and bilinear alike): the geometry (InterpArgs) every kernel receives,
-the output shape, and the one validation of a call, following torch.nn.functional.interpolate. InterpArgs'
-field order is the one csrc/interp/bind.cpp reads."""
+"""Interpolation's arguments (nearest and bilinear alike), following torch.nn.functional.interpolate: the
+one validation of a call, the geometry it yields (InterpGeometry: every spatial axis's input and output size
+and scale) and the output shape. The kernels resample H and W of an (N, C, H, W) array; InterpGeometry
+.passes() maps a call onto them: a 4-D input is one pass, a 3-D one (1-D resampling, nearest only) a pass
+over (N, C, 1, W), a 5-D one (nearest only) a pass over H and W, then one over D with H*W flattened, exact
+because nearest picks its source index per axis. InterpArgs' field order is the one csrc/interp/bind.cpp
+reads."""
 from __future__ import annotations
 
 import math
@@ -8,9 +12,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validate import call_dtype, expect_shape, pair
+from .._size import check_elements
+from .._validate import call_dtype, expect_shape, is_int
 
 MODES = ("nearest", "bilinear")
+# spatial dimensions each mode takes (bilinear is 2-D only; PyTorch names its 1-D and 3-D twins differently)
+SPATIAL = {"nearest": (1, 2, 3), "bilinear": (2,)}
 
 
 class InterpArgs(NamedTuple):
@@ -27,26 +34,45 @@ class InterpArgs(NamedTuple):
     scale_w: float
 
 
+class InterpGeometry(NamedTuple):
+    """A validated call: x's shape, the output's, and per spatial axis (D, H, W order) the user's scale
+    factor (0.0 when the output size was given; then the mapping uses in/out)."""
+    shape: tuple
+    out_shape: tuple
+    scales: tuple
+    align_corners: bool
+
+    def passes(self):
+        """The kernel calls, in order; each reads the previous one's output viewed as (N, C, H, W)."""
+        N, C, *spatial = self.shape
+        out = self.out_shape[2:]
+        if len(spatial) == 1:
+            return (InterpArgs(N, C, 1, spatial[0], 1, out[0], False, 0.0, self.scales[0]),)
+        if len(spatial) == 2:
+            return (InterpArgs(N, C, *spatial, *out, self.align_corners, *self.scales),)
+        D, H, W = spatial
+        OD, OH, OW = out
+        return (InterpArgs(N, C * D, H, W, OH, OW, False, *self.scales[1:]),
+                InterpArgs(N, C, D, OH * OW, OD, OH * OW, False, self.scales[0], 0.0))
+
+
 def _is_number(v):
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 
 
-def _scale_pair(value):
-    """float or (h, w) -> (h, w) of positive finite Python floats."""
-    message = f"scale_factor must be a positive number or a pair of them, got {value!r}"
-    if _is_number(value):
-        items = (value, value)
-    elif isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+def _per_axis(value, dims, name, valid, kind):
+    """A number or a sequence of `dims` of them -> a tuple of `dims` items, as PyTorch reads size and
+    scale_factor (a sequence must have one item per spatial dimension)."""
+    message = f"{name} must be {kind} or a sequence of {dims} of them (one per spatial dimension), got {value!r}"
+    if valid(value):
+        return (value,) * dims
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
         raise TypeError(message)
-    else:
-        items = tuple(value)
-        if len(items) != 2:
-            raise ValueError(f"{message} (x has 2 spatial dimensions, H and W)")
-        if not all(_is_number(v) for v in items):
-            raise TypeError(message)
-    items = tuple(float(v) for v in items)
-    if not all(math.isfinite(v) and v > 0 for v in items):
-        raise ValueError(message)
+    items = tuple(value)
+    if len(items) != dims:
+        raise ValueError(f"{message}: input and output must have the same number of spatial dimensions")
+    if not all(valid(v) for v in items):
+        raise TypeError(message)
     return items
 
 
@@ -62,44 +88,49 @@ def interp_mode(mode, align_corners):
     return mode, bool(align_corners)
 
 
-def _interp_geometry(x_shape, size, scale_factor, align_corners, recompute_scale_factor):
-    if len(x_shape) != 4:
-        raise ValueError(f"interpolate expects x of shape (N, C, H, W), got shape {tuple(x_shape)}")
-    N, C, H, W = (int(v) for v in x_shape)
-    if C < 1 or H < 1 or W < 1:
-        raise ValueError(f"x of shape {tuple(x_shape)} must have positive C, H and W (only N may be 0)")
+def _interp_geometry(x_shape, size, scale_factor, mode, align_corners, recompute_scale_factor):
+    x_shape = tuple(int(v) for v in x_shape)
+    dims = len(x_shape) - 2
+    if dims not in SPATIAL[mode]:
+        layouts = {1: "(N, C, W)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
+        raise ValueError(f"interpolate mode {mode!r} expects x of shape "
+                         f"{' or '.join(layouts[d] for d in SPATIAL[mode])}, got shape {x_shape}")
+    N, C, *spatial = x_shape
+    if C < 1 or min(spatial) < 1:
+        raise ValueError(f"x of shape {x_shape} must have positive C and spatial sizes (only N may be 0)")
     if (size is None) == (scale_factor is None):
         raise ValueError("interpolate needs exactly one of size or scale_factor, got "
                          + ("both" if size is not None else "neither"))
     if size is not None:
         if recompute_scale_factor:
             raise ValueError("recompute_scale_factor is not meaningful with an explicit size.")
-        OH, OW = pair(size, "size")
-        scale_h = scale_w = 0.0
+        out = tuple(int(v) for v in _per_axis(size, dims, "size", is_int, "an int"))
+        scales = (0.0,) * dims
     else:
-        scale_h, scale_w = _scale_pair(scale_factor)
-        OH, OW = math.floor(H * scale_h), math.floor(W * scale_w)
+        scales = tuple(float(v) for v in _per_axis(scale_factor, dims, "scale_factor", _is_number, "a number"))
+        if not all(math.isfinite(v) and v > 0 for v in scales):
+            raise ValueError(f"scale_factor must be positive and finite, got {scale_factor!r}")
+        out = tuple(math.floor(n * s) for n, s in zip(spatial, scales))
         if recompute_scale_factor:  # the mapping then uses in/out, as if size had been given
-            scale_h = scale_w = 0.0
-    if OH < 1 or OW < 1:
-        raise ValueError(f"interpolate output size would be {OH}x{OW}: input and output sizes must be positive "
-                         f"(x {tuple(x_shape)}, size={size!r}, scale_factor={scale_factor!r})")
-    return InterpArgs(N, C, H, W, OH, OW, bool(align_corners), scale_h, scale_w)
+            scales = (0.0,) * dims
+    if min(out) < 1:
+        raise ValueError(f"interpolate output size would be {'x'.join(map(str, out))}: input and output sizes "
+                         f"must be positive (x {x_shape}, size={size!r}, scale_factor={scale_factor!r})")
+    check_elements(C * math.prod(out), 8, "the interpolate output")
+    return InterpGeometry(x_shape, (N, C, *out), scales, bool(align_corners))
 
 
 def interp_output_shape(x_shape, size=None, scale_factor=None, recompute_scale_factor=None):
-    """Output shape of interpolate: (N, C, OH, OW) for x (N, C, H, W)."""
-    a = _interp_geometry(tuple(x_shape), size, scale_factor, False, recompute_scale_factor)
-    return a.N, a.C, a.OH, a.OW
+    """Output shape of interpolate: (N, C, *out) for x (N, C, *spatial) with 1 to 3 spatial dimensions."""
+    return _interp_geometry(tuple(x_shape), size, scale_factor, "nearest", False, recompute_scale_factor).out_shape
 
 
 def interp_args(x, gy=None, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None):
-    """Validate one interpolate call (forward or backward) -> (InterpArgs, mode, dtype)."""
+    """Validate one interpolate call (forward or backward) -> (InterpGeometry, mode, dtype)."""
     mode, align = interp_mode(mode, align_corners)
     dtype = call_dtype([(x, "x")], [(gy, "gy")])
-    args = _interp_geometry(x.shape, size, scale_factor, align, recompute_scale_factor)
+    geometry = _interp_geometry(x.shape, size, scale_factor, mode, align, recompute_scale_factor)
     if gy is not None:
-        expect_shape(gy, (args.N, args.C, args.OH, args.OW), "gy",
-                     f"the interpolate output shape for x {tuple(x.shape)}")
-    return args, mode, dtype
+        expect_shape(gy, geometry.out_shape, "gy", f"the interpolate output shape for x {tuple(x.shape)}")
+    return geometry, mode, dtype

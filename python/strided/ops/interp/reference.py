@@ -54,10 +54,16 @@ def linear_source(in_size, out_size, scale, align_corners, dtype):
 
 def _bilinear_terms(args, dtype, coordinates):
     """The four (rows, cols, weight) terms of bilinear interpolation, in PyTorch's order."""
-    h0, h1, hl0, hl1 = linear_source(args.H, args.OH, args.scale_h, args.align_corners, coordinates or dtype)
-    w0, w1, wl0, wl1 = linear_source(args.W, args.OW, args.scale_w, args.align_corners, coordinates or dtype)
+    (H, W), (OH, OW) = args.shape[2:], args.out_shape[2:]
+    h0, h1, hl0, hl1 = linear_source(H, OH, args.scales[0], args.align_corners, coordinates or dtype)
+    w0, w1, wl0, wl1 = linear_source(W, OW, args.scales[1], args.align_corners, coordinates or dtype)
     return [(h, w, (hl[:, None] * wl[None, :]).astype(dtype))
             for h, hl in ((h0, hl0), (h1, hl1)) for w, wl in ((w0, wl0), (w1, wl1))]
+
+
+def _nearest_index(args):
+    """The index of x's spatial axes each output element reads (np.ix_ form, one array per axis)."""
+    return np.ix_(*(nearest_source(n, o, s) for n, o, s in zip(args.shape[2:], args.out_shape[2:], args.scales)))
 
 
 def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=None,
@@ -67,10 +73,8 @@ def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=N
     args, mode, dtype = interp_args(x, None, size, scale_factor, mode, align_corners, recompute_scale_factor)
     x = np.asarray(x, dtype)
     if mode == "nearest":
-        rows = nearest_source(args.H, args.OH, args.scale_h)
-        cols = nearest_source(args.W, args.OW, args.scale_w)
-        return np.ascontiguousarray(x[:, :, rows[:, None], cols[None, :]])
-    y = np.zeros((args.N, args.C, args.OH, args.OW), dtype)
+        return np.ascontiguousarray(x[(Ellipsis, *_nearest_index(args))])
+    y = np.zeros(args.out_shape, dtype)
     for rows, cols, weight in _bilinear_terms(args, dtype, coordinates):
         y += weight * x[:, :, rows[:, None], cols[None, :]]
     return y
@@ -81,14 +85,12 @@ def interpolate_backward(gy, x, size=None, scale_factor=None, mode="nearest", al
     """Each input element receives the output gradients that read it, times the weight they read it with."""
     args, mode, dtype = interp_args(x, gy, size, scale_factor, mode, align_corners, recompute_scale_factor)
     gy = np.asarray(gy, dtype)
-    gx = np.zeros((args.N, args.C, args.H, args.W), dtype)
+    gx = np.zeros(args.shape, dtype)
     if mode == "nearest":
-        rows = nearest_source(args.H, args.OH, args.scale_h)
-        cols = nearest_source(args.W, args.OW, args.scale_w)
-        terms = [(rows, cols, np.ones((args.OH, args.OW), dtype))]
-    else:
-        terms = _bilinear_terms(args, dtype, coordinates)
-    for rows, cols, weight in terms:
+        index = np.broadcast_arrays(*_nearest_index(args))
+        np.add.at(gx, (Ellipsis, *index), gy)
+        return gx
+    for rows, cols, weight in _bilinear_terms(args, dtype, coordinates):
         r, c = np.broadcast_arrays(rows[:, None], cols[None, :])
         np.add.at(gx, (slice(None), slice(None), r, c), weight * gy)
     return gx
