@@ -1,21 +1,19 @@
 """PyTorch's own test inputs for the normalizations (skipped without torch): every OpInfo sample and
 reference input of nn.functional.{batch,group,layer,instance}_norm that PyTorch accepts runs through
 strided and agrees (output, running statistics updated in place, every gradient), every error input
-raises, and every module_db input of the matching torch.nn modules gives the module's output."""
+raises. (The module_db inputs of the matching layers: tests/test_opinfo.py.)"""
 import warnings
 
 import numpy as np
 import pytest
 
 import strided
-import strided.nn as snn
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("expecttest", reason="PyTorch's test inputs need expecttest (pip install expecttest)")
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from torch.testing._internal.common_methods_invocations import op_db  # noqa: E402
-    from torch.testing._internal.common_modules import module_db  # noqa: E402
 
 OPS = {"nn.functional." + n: n for n in ("batch_norm", "group_norm", "layer_norm", "instance_norm")}
 # Where weight and bias sit among each op's positional arguments (after x).
@@ -80,20 +78,3 @@ def test_opinfo_error_inputs_raise(op):
         with pytest.raises((ValueError, TypeError)):
             getattr(strided, OPS[op.name])(_np(s.input), *[_np(a) for a in s.args],
                                            **{k: _np(v) for k, v in s.kwargs.items()})
-
-
-@pytest.mark.parametrize("m", [m for m in module_db if m.module_cls.__name__ in
-                               ("BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm", "InstanceNorm2d")],
-                         ids=lambda m: m.module_cls.__name__)
-def test_module_db_inputs_agree(m):
-    name = m.module_cls.__name__
-    for mi in m.module_inputs_func(m, device="cpu", dtype=torch.float64, requires_grad=False, training=True):
-        ca, ck = mi.constructor_input.args, mi.constructor_input.kwargs
-        theirs = m.module_cls(*ca, **ck).double()
-        ours = getattr(snn, name)(*ca, **ck).double()
-        for n, p in ours.named_parameters():
-            p.data[...] = getattr(theirs, n).detach().numpy()
-        for step in range(2):  # twice: the running statistics the first step moved are used by the second
-            x = mi.forward_input.args[0]
-            np.testing.assert_allclose(ours(x.numpy()), theirs(x).detach().numpy(), rtol=1e-9, atol=1e-9,
-                                       err_msg=f"{name}{ca}{ck} {tuple(x.shape)}")
