@@ -328,6 +328,8 @@ for algo in ("direct", "gemm", "im2col"):
 
 
 @pytest.mark.skipif(not __import__("os").path.exists("/proc/self/status"), reason="needs /proc (Linux)")
+@pytest.mark.skipif("libasan" in __import__("os").environ.get("LD_PRELOAD", ""),
+                    reason="AddressSanitizer reserves its shadow memory beyond any address-space limit")
 def test_allocation_failure_is_a_memory_error():
     """A workspace that cannot be allocated (per-thread partial gradients, flipped weights) raises MemoryError
     instead of terminating the process, in every algorithm that allocates one."""

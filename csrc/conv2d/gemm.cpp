@@ -60,6 +60,7 @@ void scatter_row(const ConvShape& s, T* gxc, int64_t r, int64_t q, const std::ve
     int64_t lo, hi;
     const int64_t iw0 = g.ow * s.stride_w - s.pad_left + q * s.dil_w;
     valid_range(iw0, s.stride_w, s.W, g.len, lo, hi);
+    if (hi <= lo) continue;  // iw0 may then be far outside the plane: no pointer is formed from it
     T* d = gxc + ih * s.W + iw0;
     const T* sj = src + g.j;
     if (s.stride_w == 1) {
@@ -279,17 +280,20 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
         mine[plen - s.K + g * Kg + k] += sum;
       }
       T* pg = mine + g * RS * Cg * Kp;
+      // The steps between pixels and rows of Xt, 0 where there is one (a huge stride's product with the
+      // row length would overflow, and it is never taken then).
+      const int64_t a_step = s.OW > 1 ? sw * Cs : 0;
       for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
-        const int64_t rl = std::min(chunk, rows - r0);
+        const int64_t rl = std::min(chunk, rows - r0), a_row = rl > 1 ? sh * Wp * Cs : 0;
         for (int64_t r = 0; r < s.R; ++r) {
           const T* A = Xt + ((r0 * sh + r * s.dil_h) * Wp) * Cs;
           const T* B = Gt + r0 * s.OW * Kp;
           if (s.dil_w == 1) {
-            kt.gemm_rows(s.S * Cg, Kp, rl, s.OW, A, sw * Cs, sh * Wp * Cs, B, Kp, s.OW * Kp,
+            kt.gemm_rows(s.S * Cg, Kp, rl, s.OW, A, a_step, a_row, B, Kp, s.OW * Kp,
                          pg + r * s.S * Cg * Kp, Kp);
           } else {
             for (int64_t q = 0; q < s.S; ++q)
-              kt.gemm_rows(Cg, Kp, rl, s.OW, A + q * s.dil_w * Cs, sw * Cs, sh * Wp * Cs, B, Kp, s.OW * Kp,
+              kt.gemm_rows(Cg, Kp, rl, s.OW, A + q * s.dil_w * Cs, a_step, a_row, B, Kp, s.OW * Kp,
                            pg + (r * s.S + q) * Cg * Kp, Kp);
           }
         }
