@@ -214,9 +214,11 @@ double gemm_backward_weight_scratch_bytes(const ConvShape& s) {
   return 8 * (eh * Wp * Cs + 64 + double(s.S) * Cs + double(s.OW) * Kp) + (int64_t(2) << 20);
 }
 
-// Backward-weight as channels-last GEMMs. Per task (image, group, band of output rows) the input band is
-// transposed to Xt[row][col][c] (zero-padded) and gy to Gt[pixel][k] (k padded to whole vectors). Then for each
-// kernel row r, gw_r[(q, c)][k] = sum_pixels Xt[oh*sh + r*dh][ow*sw + q*dw][c] * Gt[oh][ow][k]: with
+constexpr int64_t kCB = 8;  // input channels per block of backward_weight_gemm's final sums
+
+// Backward-weight as channels-last GEMMs. Per task (images, group, band of output rows) the input band is
+// transposed to Xt[img][row][col][c] (zero-padded) and gy to Gt[img][pixel][k] (k padded to whole
+// vectors). Then for each kernel row r, gw_r[(q, c)][k] = sum_pixels Xt[oh*sh + r*dh][ow*sw + q*dw][c] * Gt[oh][ow][k]: with
 // dil_w = 1 the S*Cg values (q, c) of one pixel are contiguous in Xt, so the whole kernel row is one GEMM
 // whose operands are read in place, the pixel loop innermost with the accumulators in registers. The
 // transposes cost Cg*rows*Wp + OW*nb*Kp per band, 1/(R*S) of an im2col. Each run of tasks (chunked_sums)
@@ -246,68 +248,91 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
   // (divided by sh last: sh * Wp * Cs may not fit in int64 where Wp * Cs does, see gemm_bwd_weight_fits)
   nb = std::max<int64_t>(1, std::min({nb, cap / std::max<int64_t>(1, Wp * Cs) / sh, cap / (s.OW * Kp)}));
   const int64_t nbands = ceil_div(s.OH, nb), in_rows = (nb - 1) * sh + (s.R - 1) * s.dil_h + 1;
-  const int64_t tasks = s.N * G * nbands;
   const int64_t chunk = std::max<int64_t>(1, 256 / s.OW);  // output rows per pass: B chunk stays in L1
+  // Small planes: a task takes ni whole images, so that each visit of a gw tile contracts over ~256
+  // pixels (ResNet-18's 4x4 planes alone gave 16 FMAs per gw element loaded and stored: memory-bound), as
+  // long as the batch still makes kChunks runs and the tiles stay within the same bound.
+  int64_t ni = 1;
+  if (nbands == 1 && s.OH <= chunk)
+    ni = std::max<int64_t>(1, std::min({256 / P, s.N * G / kChunks, cap / (in_rows * Wp * Cs), cap / (P * Kp)}));
+  const int64_t nimg_tasks = ceil_div(s.N, ni), tasks = nimg_tasks * G * nbands;
+  const int64_t x_img = in_rows * Wp * Cs, g_img = nb * s.OW * Kp;  // the tiles' image pitches
   std::vector<T*> parts;
-  reserve<T>({{kPartial, chunk_partials(tasks, plen)}, {kTile, in_rows * Wp * Cs + MR + s.S * Cs},
-              {kTile2, nb * s.OW * Kp}});
+  // Xt also holds the final sums of kCB input channels (at most Cg: a weight-sized buffer at worst)
+  const int64_t xt_len = std::max(ni * x_img + MR + s.S * Cs, std::min(kCB, Cg) * RS * Kp);
+  reserve<T>({{kPartial, chunk_partials(tasks, plen)}, {kTile, xt_len}, {kTile2, ni * g_img}});
 #pragma omp parallel
   {
     DenormalGuard ftz;
-    T* Xt = workspace<T>(kTile, in_rows * Wp * Cs + MR + s.S * Cs);
-    T* Gt = workspace<T>(kTile2, nb * s.OW * Kp);
+    T* Xt = workspace<T>(kTile, xt_len);
+    T* Gt = workspace<T>(kTile2, ni * g_img);
     chunked_sums<T>(tasks, plen, parts, [&](int64_t t, T* mine) {
-      const int64_t bi = t % nbands, g = t / nbands % G, n = t / (nbands * G);
-      const int64_t oh0 = bi * nb, rows = std::min(nb, s.OH - oh0);
-      const int64_t used = (rows - 1) * sh + (s.R - 1) * s.dil_h + 1;
-      const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
-      std::fill(Xt, Xt + used * Wp * Cs + MR + s.S * Cs, T(0));
-      for (int64_t lr = 0; lr < used; ++lr) {
-        const int64_t ih = oh0 * sh + lr - s.pad_top;
-        if (ih < 0 || ih >= s.H) continue;
-        kt.transpose(Cg, s.W, xg + ih * s.W, s.H * s.W, Xt + (lr * Wp + s.pad_left) * Cs, Cs);
-      }
-      const T* gyg = gy + (n * s.K + g * Kg) * P + oh0 * s.OW;
-      const int64_t np = rows * s.OW;
-      kt.transpose(Kg, np, gyg, P, Gt, Kp);
-      if (Kp > Kg)
-        for (int64_t p = 0; p < np; ++p) std::fill(Gt + p * Kp + Kg, Gt + (p + 1) * Kp, T(0));
-      for (int64_t k = 0; k < Kg; ++k) {
-        const T* src = gyg + k * P;
-        T sum = 0;
+      const int64_t bi = t % nbands, g = t / nbands % G, n0 = t / (nbands * G) * ni;
+      const int64_t imgs = std::min(ni, s.N - n0), oh0 = bi * nb, rows = std::min(nb, s.OH - oh0);
+      const int64_t used = (rows - 1) * sh + (s.R - 1) * s.dil_h + 1, np = rows * s.OW;
+      std::fill(Xt, Xt + (imgs - 1) * x_img + used * Wp * Cs + MR + s.S * Cs, T(0));
+      for (int64_t i = 0; i < imgs; ++i) {
+        const T* xg = x + ((n0 + i) * s.C + g * Cg) * s.H * s.W;
+        for (int64_t lr = 0; lr < used; ++lr) {
+          const int64_t ih = oh0 * sh + lr - s.pad_top;
+          if (ih < 0 || ih >= s.H) continue;
+          kt.transpose(Cg, s.W, xg + ih * s.W, s.H * s.W, Xt + i * x_img + (lr * Wp + s.pad_left) * Cs, Cs);
+        }
+        const T* gyg = gy + ((n0 + i) * s.K + g * Kg) * P + oh0 * s.OW;
+        T* gt = Gt + i * g_img;
+        kt.transpose(Kg, np, gyg, P, gt, Kp);
+        if (Kp > Kg)
+          for (int64_t p = 0; p < np; ++p) std::fill(gt + p * Kp + Kg, gt + (p + 1) * Kp, T(0));
+        for (int64_t k = 0; k < Kg; ++k) {
+          const T* src = gyg + k * P;
+          T sum = 0;
 #pragma omp simd reduction(+ : sum)
-        for (int64_t p = 0; p < np; ++p) sum += src[p];
-        mine[plen - s.K + g * Kg + k] += sum;
+          for (int64_t p = 0; p < np; ++p) sum += src[p];
+          mine[plen - s.K + g * Kg + k] += sum;
+        }
       }
       T* pg = mine + g * RS * Cg * Kp;
-      // The steps between pixels and rows of Xt, 0 where there is one (a huge stride's product with the
-      // row length would overflow, and it is never taken then).
-      const int64_t a_step = s.OW > 1 ? sw * Cs : 0;
+      // Steps whose count is 1 are 0: a huge stride's product with the row length would overflow, and it
+      // is never taken then. Several images (imgs > 1) come only with all rows in one chunk.
+      kern::RowsGeometry geo{imgs, 0, s.OW, s.OW > 1 ? sw * Cs : 0, 0, imgs > 1 ? x_img : 0,
+                             Kp, s.OW * Kp, imgs > 1 ? g_img : 0};
       for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
-        const int64_t rl = std::min(chunk, rows - r0), a_row = rl > 1 ? sh * Wp * Cs : 0;
+        geo.rows = std::min(chunk, rows - r0);
+        geo.a_row = geo.rows > 1 ? sh * Wp * Cs : 0;
         for (int64_t r = 0; r < s.R; ++r) {
           const T* A = Xt + ((r0 * sh + r * s.dil_h) * Wp) * Cs;
           const T* B = Gt + r0 * s.OW * Kp;
           if (s.dil_w == 1) {
-            kt.gemm_rows(s.S * Cg, Kp, rl, s.OW, A, a_step, a_row, B, Kp, s.OW * Kp,
-                         pg + r * s.S * Cg * Kp, Kp);
+            kt.gemm_rows(s.S * Cg, Kp, geo, A, B, pg + r * s.S * Cg * Kp, Kp);
           } else {
             for (int64_t q = 0; q < s.S; ++q)
-              kt.gemm_rows(Cg, Kp, rl, s.OW, A + q * s.dil_w * Cs, a_step, a_row, B, Kp, s.OW * Kp,
-                           pg + (r * s.S + q) * Cg * Kp, Kp);
+              kt.gemm_rows(Cg, Kp, geo, A + q * s.dil_w * Cs, B, pg + (r * s.S + q) * Cg * Kp, Kp);
           }
         }
       }
     });
-    const int64_t nt = int64_t(parts.size());
+    // The runs' copies summed in run order and transposed [g][rq][c][k] -> gw[g*Kg + k][c][rq], kCB input
+    // channels at a time: the sums read each copy in whole rows of Kp, the writes fill whole runs of
+    // c*RS + rq (element by element, a 512-channel layer's writes were 18 KB apart: most of its time).
+    const int64_t nt = int64_t(parts.size()), cblocks = ceil_div(Cg, kCB);
 #pragma omp for schedule(static)
-    for (int64_t row = 0; row < G * RS * Cg; ++row) {  // row = (g*RS + rq)*Cg + c: Kp partial sums
-      const int64_t c = row % Cg, rq = row / Cg % RS, g = row / (Cg * RS);
-      T* out = gw + (g * Kg * Cg + c) * RS + rq;  // gw[((g*Kg + k)*Cg + c)*RS + rq]
+    for (int64_t blk = 0; blk < G * cblocks; ++blk) {
+      const int64_t g = blk / cblocks, c0 = blk % cblocks * kCB, nc = std::min(kCB, Cg - c0);
+      T* sum = Xt;  // the band tile is free now
+      for (int64_t rq = 0; rq < RS; ++rq)
+        for (int64_t c = 0; c < nc; ++c) {
+          const int64_t from = ((g * RS + rq) * Cg + c0 + c) * Kp;
+          T* d = sum + (c * RS + rq) * Kp;
+          std::fill(d, d + Kp, T(0));
+          for (int64_t th = 0; th < nt; ++th) {
+            const T* src = parts[size_t(th)] + from;
+#pragma omp simd
+            for (int64_t k = 0; k < Kp; ++k) d[k] += src[k];
+          }
+        }
       for (int64_t k = 0; k < Kg; ++k) {
-        T acc = 0;
-        for (int64_t th = 0; th < nt; ++th) acc += parts[size_t(th)][row * Kp + k];
-        out[k * Cg * RS] = acc;
+        T* out = gw + (g * Kg + k) * Cg * RS + c0 * RS;  // gw[((g*Kg + k)*Cg + c)*RS + rq]
+        for (int64_t j = 0; j < nc * RS; ++j) out[j] = sum[j * Kp + k];
       }
     }
     if (gb) reduce_partials(parts, s.K, gb, plen - s.K);

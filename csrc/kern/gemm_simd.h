@@ -93,37 +93,39 @@ void pack_panels(int64_t kc, int64_t n, const T* src, int64_t ld, T* dst) {
   }
 }
 
-// C[i][j] += sum_{row < rows, t < len} A[row*a_row + t*a_step + i] * B[row*b_row + t*b_step + j] for
-// i < M (A may be read up to MR-1 elements past row M-1), j < N (a multiple of VL). The backward-weight
-// GEMM over channels-last tiles: the contraction runs over the pixels of several output rows while the
-// accumulators stay in registers, and A, B are read in place (no packing: their layout already puts
-// MR consecutive channels / NR consecutive output channels at each pixel).
+// C[i][j] += sum_{img < imgs, row < rows, t < len} A[img*a_img + row*a_row + t*a_step + i] *
+// B[img*b_img + row*b_row + t*b_step + j] for i < M (A may be read up to MR-1 elements past row M-1),
+// j < N (a multiple of VL). The backward-weight GEMM over channels-last tiles: the contraction runs over
+// the pixels of several output rows (of several images) while the accumulators stay in registers, and A, B
+// are read in place (no packing: their layout already puts MR consecutive channels / NR consecutive output
+// channels at each pixel).
 // NT <= NV vectors of columns: a last column block of one vector (K/g = 16, 48) runs a narrower tile
 // instead of doubling its work with padding.
 template <typename T, int NT>
-void gemm_rows_tile(int64_t rows, int64_t len, const T* A, int64_t a_step, int64_t a_row, const T* B,
-                    int64_t b_step, int64_t b_row, T* C, int64_t ldc, int mvalid) {
+void gemm_rows_tile(const RowsGeometry& g, const T* A, const T* B, T* C, int64_t ldc, int mvalid) {
   constexpr int L = VL<T>;
   V<T> c[MR][NT];
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
     for (int v = 0; v < NT; ++v) c[i][v] = V<T>{};
-  for (int64_t row = 0; row < rows; ++row) {
-    const T* a = A + row * a_row;
-    const T* b = B + row * b_row;
-    for (int64_t t = 0; t < len; ++t) {
-      V<T> bv[NT];
+  for (int64_t img = 0; img < g.imgs; ++img) {
+    for (int64_t row = 0; row < g.rows; ++row) {
+      const T* a = A + img * g.a_img + row * g.a_row;
+      const T* b = B + img * g.b_img + row * g.b_row;
+      for (int64_t t = 0; t < g.len; ++t) {
+        V<T> bv[NT];
 #pragma GCC unroll 4
-      for (int v = 0; v < NT; ++v) bv[v] = load(b + v * L);
+        for (int v = 0; v < NT; ++v) bv[v] = load(b + v * L);
 #pragma GCC unroll 32
-      for (int i = 0; i < MR; ++i) {
-        const V<T> av = bcast(a[i]);
+        for (int i = 0; i < MR; ++i) {
+          const V<T> av = bcast(a[i]);
 #pragma GCC unroll 4
-        for (int v = 0; v < NT; ++v) c[i][v] += av * bv[v];
+          for (int v = 0; v < NT; ++v) c[i][v] += av * bv[v];
+        }
+        a += g.a_step;
+        b += g.b_step;
       }
-      a += a_step;
-      b += b_step;
     }
   }
   for (int i = 0; i < mvalid; ++i)
@@ -135,16 +137,13 @@ void gemm_rows_tile(int64_t rows, int64_t len, const T* A, int64_t a_step, int64
 }
 
 template <typename T>
-void gemm_rows(int64_t M, int64_t N, int64_t rows, int64_t len, const T* A, int64_t a_step, int64_t a_row,
-               const T* B, int64_t b_step, int64_t b_row, T* C, int64_t ldc) {
+void gemm_rows(int64_t M, int64_t N, const RowsGeometry& g, const T* A, const T* B, T* C, int64_t ldc) {
   static_assert(NV == 2, "the column blocks below are NV and one vector wide");
   constexpr int NR = NV * VL<T>;
   for (int64_t j = 0; j < N; j += NR)
     for (int64_t i = 0; i < M; i += MR) {
       const int mvalid = int(M - i < MR ? M - i : MR);
-      if (N - j >= NR)
-        gemm_rows_tile<T, NV>(rows, len, A + i, a_step, a_row, B + j, b_step, b_row, C + i * ldc + j, ldc, mvalid);
-      else
-        gemm_rows_tile<T, 1>(rows, len, A + i, a_step, a_row, B + j, b_step, b_row, C + i * ldc + j, ldc, mvalid);
+      if (N - j >= NR) gemm_rows_tile<T, NV>(g, A + i, B + j, C + i * ldc + j, ldc, mvalid);
+      else gemm_rows_tile<T, 1>(g, A + i, B + j, C + i * ldc + j, ldc, mvalid);
     }
 }
