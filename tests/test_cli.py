@@ -163,6 +163,9 @@ def test_user_errors_are_one_line(tmp_path, capsys, monkeypatch):
     assert "--data" in _error(["--data", str(tmp_path / "nope")], capsys) and "no such file" in \
         _error(["--data", str(tmp_path / "nope")], capsys)
     assert "--epochs must be at least 1, got 0" in _error(["--epochs", "0"], capsys)
+    assert "--test is a share in [0, 1) or a whole number of samples, got -5" in _error(["--test", "-5"], capsys)
+    assert "--val is a share" in _error(["--val", "2.5"], capsys)
+    assert "leave no training samples out of 5000" in _error(["--val", "100000"], capsys)
     assert "invalid choice: 'cpus'" in _error(["--device", "cpus"], capsys)
     err = _error(["--model", "resnet"], capsys)
     assert "unknown model 'resnet'" in err and "resnet18" in err and "googlenet_small" in err

@@ -135,6 +135,12 @@ def _check_args(args):
         v = getattr(args, name)
         if v is not None and v < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {v}")
+    for name in ("val", "test"):  # a share, or a whole count of samples (a float from argparse: made an int)
+        v = getattr(args, name)
+        if not (0 <= v < 1 or (v >= 1 and v == int(v))):
+            raise UsageError(f"--{name} is a share in [0, 1) or a whole number of samples, got {v:g}")
+        if v >= 1:
+            setattr(args, name, int(v))
     if args.device == "cuda":
         from .._device import gpu_status
 
@@ -214,13 +220,16 @@ def run(argv=None) -> dict:
     if args.limit is not None:
         keep = np.random.default_rng(args.seed).permutation(len(x))[:args.limit]
         x, y = x[keep], y[keep]
-    if "test" in ds and args.limit is None:
-        (x_tr, y_tr), (x_va, y_va), _ = sdata.train_val_test_split(x, y, val=args.val, test=0, seed=args.seed)
-        x_te, y_te = ds["test"]
-    else:
-        test = args.test if args.test < 1 else int(args.test)
-        (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = sdata.train_val_test_split(
-            x, y, val=args.val * (1 - test) if args.val < 1 and test < 1 else args.val, test=test, seed=args.seed)
+    try:  # counts larger than the data are found here
+        if "test" in ds and args.limit is None:
+            (x_tr, y_tr), (x_va, y_va), _ = sdata.train_val_test_split(x, y, val=args.val, test=0, seed=args.seed)
+            x_te, y_te = ds["test"]
+        else:
+            val = args.val * (1 - args.test) if args.val < 1 and args.test < 1 else args.val
+            (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = sdata.train_val_test_split(x, y, val=val, test=args.test,
+                                                                                  seed=args.seed)
+    except ValueError as e:
+        raise UsageError(f"--val {args.val:g} / --test {args.test:g}: {e}") from e
     classes = [str(c) for c in ds.get("classes", [])]
     num_classes = max(len(classes), int(max(y.max(), y_te.max() if len(y_te) else 0)) + 1)
     c, h = x.shape[1], x.shape[2]
