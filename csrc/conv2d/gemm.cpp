@@ -142,7 +142,7 @@ void forward_gemm(const ConvShape& s, const T* x, const T* w, const T* b, T* y) 
       for (int64_t k = 0; k < mlen; ++k) {
         const T bk = b ? b[g * Kg + m0 + k] : T(0);
         for (int64_t j = 0; j < np;) {
-          const int64_t img = (p0 + j) / P, p = (p0 + j) % P, run = ni > 1 ? std::min(np - j, P - p) : np;
+          const int64_t img = (p0 + j) / P, p = (p0 + j) % P, run = std::min(np - j, P - p);
           T* yk = y + ((n0 + img) * s.K + g * Kg + m0 + k) * P + p;
           const T* src = ni > 1 ? Ct + k * NT + j : yk;
           if (b) {
@@ -237,10 +237,10 @@ constexpr int64_t kCB = 8;  // input channels per block of backward_weight_gemm'
 
 // Backward-weight as channels-last GEMMs. Per task (images, group, band of output rows) the input band is
 // transposed to Xt[img][row][col][c] (zero-padded) and gy to Gt[img][pixel][k] (k padded to whole
-// vectors). Then for each kernel row r, gw_r[(q, c)][k] = sum_pixels Xt[oh*sh + r*dh][ow*sw + q*dw][c] * Gt[oh][ow][k]: with
-// dil_w = 1 the S*Cg values (q, c) of one pixel are contiguous in Xt, so the whole kernel row is one GEMM
-// whose operands are read in place, the pixel loop innermost with the accumulators in registers. The
-// transposes cost Cg*rows*Wp + OW*nb*Kp per band, 1/(R*S) of an im2col. Each run of tasks (chunked_sums)
+// vectors). Then for each kernel row r, gw_r[(q, c)][k] = sum_pixels Xt[oh*sh + r*dh][ow*sw + q*dw][c] *
+// Gt[oh][ow][k]: with dil_w = 1 the S*Cg values (q, c) of one pixel are contiguous in Xt, so the whole
+// kernel row is one GEMM whose operands are read in place, the pixel loop innermost with the accumulators
+// in registers. The transposes cost Cg*rows*Wp + OW*nb*Kp per band, 1/(R*S) of an im2col. Each run of tasks (chunked_sums)
 // sums into its own gw copy laid out [g][r][q][c][k]; the copies are added (and transposed) at the end: no
 // atomics, and the same bits for any thread count. Memory: up to kChunks such copies (G*R*S*Cg*Kp), and
 // per thread the band tiles (bounded to about 1 MiB).
