@@ -240,10 +240,10 @@ constexpr int64_t kCB = 8;  // input channels per block of backward_weight_gemm'
 // vectors). Then for each kernel row r, gw_r[(q, c)][k] = sum_pixels Xt[oh*sh + r*dh][ow*sw + q*dw][c] *
 // Gt[oh][ow][k]: with dil_w = 1 the S*Cg values (q, c) of one pixel are contiguous in Xt, so the whole
 // kernel row is one GEMM whose operands are read in place, the pixel loop innermost with the accumulators
-// in registers. The transposes cost Cg*rows*Wp + OW*nb*Kp per band, 1/(R*S) of an im2col. Each run of tasks (chunked_sums)
-// sums into its own gw copy laid out [g][r][q][c][k]; the copies are added (and transposed) at the end: no
-// atomics, and the same bits for any thread count. Memory: up to kChunks such copies (G*R*S*Cg*Kp), and
-// per thread the band tiles (bounded to about 1 MiB).
+// in registers. The transposes cost Cg*rows*Wp + OW*nb*Kp per band, 1/(R*S) of an im2col. Each run of
+// tasks (chunked_sums) sums into its own gw copy laid out [g][r][q][c][k]; the copies are added (and
+// transposed) at the end: no atomics, and the same bits for any thread count. Memory: up to kChunks such
+// copies (G*R*S*Cg*Kp), and per thread the band tiles (bounded to about 1 MiB).
 template <typename T>
 void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T* gb) {
   const auto& kt = kern::table<T>();
