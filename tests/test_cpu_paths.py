@@ -96,6 +96,8 @@ CASES = [
     (1, 64, 7, 7, 16, 1, 1, 2, 1, 1, 2),
     (2, 1, 12, 10, 16, 3, 5, 1, (1, 0, 2, 1), (2, 1), 1),  # one channel per group, K/g >= 16: backward-input
     (1, 4, 9, 9, 64, 3, 3, 1, 1, 1, 4),                    # by GEMM + col2im at stride 1 too
+    (5, 40, 8, 8, 32, 3, 3, 1, 1, 1, 1),    # small planes under big weights: backward-weight by blocks of
+    (17, 16, 4, 4, 32, 3, 3, 1, 1, 1, 2),   # input channels, over several passes of images
 ]
 
 

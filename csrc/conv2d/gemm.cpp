@@ -276,60 +276,124 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
     ni = std::max<int64_t>(1, std::min({256 / P, s.N * G / kChunks, cap / (in_rows * Wp * Cs), cap / (P * Kp)}));
   const int64_t nimg_tasks = ceil_div(s.N, ni), tasks = nimg_tasks * G * nbands;
   const int64_t x_img = in_rows * Wp * Cs, g_img = nb * s.OW * Kp;  // the tiles' image pitches
+  // Small planes under big weights (ResNet-18's 8x8 and 4x4 stages): the runs' gw copies would outweigh
+  // the data they sum (8 copies of a 512-channel 3x3 layer's 9.4 MB against 2 MB of x and gy), and each
+  // visit of a gw tile would contract over a few images only. Then the tasks split gw instead: (group,
+  // block of cb input channels), each summing over all images, in image order, into its own slice of one
+  // copy (the same bits for any thread count again), from a gy transposed once for all of them (Gs).
+  const double data = double(G * s.N) * (double(Cg * s.H * s.W) + double(P * Kp));
+  const int64_t runs = std::min(kChunks, tasks);
+  const int64_t cb = std::min(Cg, round_up(ceil_div(Cg, kChunks), MR)), cblocks = ceil_div(Cg, cb);
+  const int64_t img_rows = (s.OH - 1) * sh + (s.R - 1) * s.dil_h + 1;  // (fits: a tile of one row does)
+  const bool by_channels = s.OH <= chunk && double(img_rows) * double(Wp) * double(cb) <= double(cap) &&
+                           double(runs) * double(plen) > data;
+  const int64_t xc_img = by_channels ? img_rows * Wp * cb : 0;  // an image of cb channels in their tile
+  const int64_t nc = by_channels ? std::max<int64_t>(1, std::min(256 / P, cap / xc_img)) : 0;  // images a pass
+  T* shared = by_channels ? workspace<T>(kPartial, plen + G * s.N * P * Kp) : nullptr;
   std::vector<T*> parts;
   // Xt also holds the final sums of kCB input channels (at most Cg: a weight-sized buffer at worst)
-  const int64_t xt_len = std::max(ni * x_img + MR + s.S * Cs, std::min(kCB, Cg) * RS * Kp);
-  reserve<T>({{kPartial, chunk_partials(tasks, plen)}, {kTile, xt_len}, {kTile2, ni * g_img}});
+  const int64_t xt_len = std::max(by_channels ? nc * xc_img + MR + s.S * cb : ni * x_img + MR + s.S * Cs,
+                                  std::min(kCB, Cg) * RS * Kp);
+  reserve<T>({{kPartial, by_channels ? 0 : chunk_partials(tasks, plen)}, {kTile, xt_len},
+              {kTile2, by_channels ? 0 : ni * g_img}});
 #pragma omp parallel
   {
     DenormalGuard ftz;
     T* Xt = workspace<T>(kTile, xt_len);
-    T* Gt = workspace<T>(kTile2, ni * g_img);
-    chunked_sums<T>(tasks, plen, parts, [&](int64_t t, T* mine) {
-      const int64_t bi = t % nbands, g = t / nbands % G, n0 = t / (nbands * G) * ni;
-      const int64_t imgs = std::min(ni, s.N - n0), oh0 = bi * nb, rows = std::min(nb, s.OH - oh0);
-      const int64_t used = (rows - 1) * sh + (s.R - 1) * s.dil_h + 1, np = rows * s.OW;
-      std::fill(Xt, Xt + (imgs - 1) * x_img + used * Wp * Cs + MR + s.S * Cs, T(0));
-      for (int64_t i = 0; i < imgs; ++i) {
-        const T* xg = x + ((n0 + i) * s.C + g * Cg) * s.H * s.W;
-        for (int64_t lr = 0; lr < used; ++lr) {
-          const int64_t ih = oh0 * sh + lr - s.pad_top;
-          if (ih < 0 || ih >= s.H) continue;
-          kt.transpose(Cg, s.W, xg + ih * s.W, s.H * s.W, Xt + i * x_img + (lr * Wp + s.pad_left) * Cs, Cs);
-        }
-        const T* gyg = gy + ((n0 + i) * s.K + g * Kg) * P + oh0 * s.OW;
-        T* gt = Gt + i * g_img;
-        kt.transpose(Kg, np, gyg, P, gt, Kp);
+    if (by_channels) {
+      T* Gs = shared + plen;  // gy as [g][n][pixel][k]
+#pragma omp single
+      parts.assign(1, shared);
+#pragma omp for schedule(static)
+      for (int64_t gn = 0; gn < G * s.N; ++gn) {
+        T* gt = Gs + gn * P * Kp;
+        kt.transpose(Kg, P, gy + (gn % s.N * s.K + gn / s.N * Kg) * P, P, gt, Kp);
         if (Kp > Kg)
-          for (int64_t p = 0; p < np; ++p) std::fill(gt + p * Kp + Kg, gt + (p + 1) * Kp, T(0));
-        for (int64_t k = 0; k < Kg; ++k) {
-          const T* src = gyg + k * P;
+          for (int64_t p = 0; p < P; ++p) std::fill(gt + p * Kp + Kg, gt + (p + 1) * Kp, T(0));
+      }
+      if (gb) {
+#pragma omp for schedule(static)
+        for (int64_t k = 0; k < s.K; ++k) {
           T sum = 0;
+          for (int64_t n = 0; n < s.N; ++n) {
+            const T* src = gy + (n * s.K + k) * P;
 #pragma omp simd reduction(+ : sum)
-          for (int64_t p = 0; p < np; ++p) sum += src[p];
-          mine[plen - s.K + g * Kg + k] += sum;
+            for (int64_t p = 0; p < P; ++p) sum += src[p];
+          }
+          shared[plen - s.K + k] = sum;
         }
       }
-      T* pg = mine + g * RS * Cg * Kp;
-      // Steps whose count is 1 are 0: a huge stride's product with the row length would overflow, and it
-      // is never taken then. Several images (imgs > 1) come only with all rows in one chunk.
-      kern::RowsGeometry geo{imgs, 0, s.OW, s.OW > 1 ? sw * Cs : 0, 0, imgs > 1 ? x_img : 0,
-                             Kp, s.OW * Kp, imgs > 1 ? g_img : 0};
-      for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
-        geo.rows = std::min(chunk, rows - r0);
-        geo.a_row = geo.rows > 1 ? sh * Wp * Cs : 0;
-        for (int64_t r = 0; r < s.R; ++r) {
-          const T* A = Xt + ((r0 * sh + r * s.dil_h) * Wp) * Cs;
-          const T* B = Gt + r0 * s.OW * Kp;
-          if (s.dil_w == 1) {
-            kt.gemm_rows(s.S * Cg, Kp, geo, A, B, pg + r * s.S * Cg * Kp, Kp);
-          } else {
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t t = 0; t < G * cblocks; ++t) {
+        const int64_t g = t / cblocks, c0 = t % cblocks * cb, cl = std::min(cb, Cg - c0);
+        T* pg = shared + (g * RS * Cg + c0) * Kp;  // row (rq, c) of the slice at pg + (rq*Cg + c)*Kp
+        for (int64_t rq = 0; rq < RS; ++rq) std::fill(pg + rq * Cg * Kp, pg + (rq * Cg + cl) * Kp, T(0));
+        for (int64_t n0 = 0; n0 < s.N; n0 += nc) {
+          const int64_t imgs = std::min(nc, s.N - n0);
+          std::fill(Xt, Xt + imgs * xc_img + MR + s.S * cb, T(0));
+          for (int64_t i = 0; i < imgs; ++i)
+            for (int64_t lr = 0; lr < img_rows; ++lr) {
+              const int64_t ih = lr - s.pad_top;
+              if (ih >= 0 && ih < s.H)
+                kt.transpose(cl, s.W, x + ((n0 + i) * s.C + g * Cg + c0) * s.H * s.W + ih * s.W, s.H * s.W,
+                             Xt + i * xc_img + (lr * Wp + s.pad_left) * cb, cb);
+            }
+          const kern::RowsGeometry geo{imgs, s.OH, s.OW, s.OW > 1 ? sw * cb : 0, s.OH > 1 ? sh * Wp * cb : 0,
+                                       imgs > 1 ? xc_img : 0, Kp, s.OW * Kp, imgs > 1 ? P * Kp : 0};
+          for (int64_t r = 0; r < s.R; ++r)
             for (int64_t q = 0; q < s.S; ++q)
-              kt.gemm_rows(Cg, Kp, geo, A + q * s.dil_w * Cs, B, pg + (r * s.S + q) * Cg * Kp, Kp);
+              kt.gemm_rows(cl, Kp, geo, Xt + (r * s.dil_h * Wp + q * s.dil_w) * cb, Gs + (g * s.N + n0) * P * Kp,
+                           pg + (r * s.S + q) * Cg * Kp, Kp);
+        }
+      }
+    } else {
+      T* Gt = workspace<T>(kTile2, ni * g_img);
+      chunked_sums<T>(tasks, plen, parts, [&](int64_t t, T* mine) {
+        const int64_t bi = t % nbands, g = t / nbands % G, n0 = t / (nbands * G) * ni;
+        const int64_t imgs = std::min(ni, s.N - n0), oh0 = bi * nb, rows = std::min(nb, s.OH - oh0);
+        const int64_t used = (rows - 1) * sh + (s.R - 1) * s.dil_h + 1, np = rows * s.OW;
+        std::fill(Xt, Xt + (imgs - 1) * x_img + used * Wp * Cs + MR + s.S * Cs, T(0));
+        for (int64_t i = 0; i < imgs; ++i) {
+          const T* xg = x + ((n0 + i) * s.C + g * Cg) * s.H * s.W;
+          for (int64_t lr = 0; lr < used; ++lr) {
+            const int64_t ih = oh0 * sh + lr - s.pad_top;
+            if (ih < 0 || ih >= s.H) continue;
+            kt.transpose(Cg, s.W, xg + ih * s.W, s.H * s.W, Xt + i * x_img + (lr * Wp + s.pad_left) * Cs, Cs);
+          }
+          const T* gyg = gy + ((n0 + i) * s.K + g * Kg) * P + oh0 * s.OW;
+          T* gt = Gt + i * g_img;
+          kt.transpose(Kg, np, gyg, P, gt, Kp);
+          if (Kp > Kg)
+            for (int64_t p = 0; p < np; ++p) std::fill(gt + p * Kp + Kg, gt + (p + 1) * Kp, T(0));
+          for (int64_t k = 0; k < Kg; ++k) {
+            const T* src = gyg + k * P;
+            T sum = 0;
+#pragma omp simd reduction(+ : sum)
+            for (int64_t p = 0; p < np; ++p) sum += src[p];
+            mine[plen - s.K + g * Kg + k] += sum;
           }
         }
-      }
-    });
+        T* pg = mine + g * RS * Cg * Kp;
+        // Steps whose count is 1 are 0: a huge stride's product with the row length would overflow, and it
+        // is never taken then. Several images (imgs > 1) come only with all rows in one chunk.
+        kern::RowsGeometry geo{imgs, 0, s.OW, s.OW > 1 ? sw * Cs : 0, 0, imgs > 1 ? x_img : 0,
+                               Kp, s.OW * Kp, imgs > 1 ? g_img : 0};
+        for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+          geo.rows = std::min(chunk, rows - r0);
+          geo.a_row = geo.rows > 1 ? sh * Wp * Cs : 0;
+          for (int64_t r = 0; r < s.R; ++r) {
+            const T* A = Xt + ((r0 * sh + r * s.dil_h) * Wp) * Cs;
+            const T* B = Gt + r0 * s.OW * Kp;
+            if (s.dil_w == 1) {
+              kt.gemm_rows(s.S * Cg, Kp, geo, A, B, pg + r * s.S * Cg * Kp, Kp);
+            } else {
+              for (int64_t q = 0; q < s.S; ++q)
+                kt.gemm_rows(Cg, Kp, geo, A + q * s.dil_w * Cs, B, pg + (r * s.S + q) * Cg * Kp, Kp);
+            }
+          }
+        }
+      });
+    }
     // The runs' copies summed in run order and transposed [g][rq][c][k] -> gw[g*Kg + k][c][rq], kCB input
     // channels at a time: the sums read each copy in whole rows of Kp, the writes fill whole runs of
     // c*RS + rq (element by element, a 512-channel layer's writes were 18 KB apart: most of its time).
