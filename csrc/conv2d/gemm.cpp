@@ -233,7 +233,7 @@ double gemm_backward_weight_scratch_bytes(const ConvShape& s) {
   return 8 * (eh * Wp * Cs + 64 + double(s.S) * Cs + double(s.OW) * Kp) + (int64_t(2) << 20);
 }
 
-constexpr int64_t kCB = 8;  // input channels per block of backward_weight_gemm's final sums
+constexpr int64_t kCB = 16;  // input channels per block of backward_weight_gemm's final sums
 
 // Backward-weight as channels-last GEMMs. Per task (images, group, band of output rows) the input band is
 // transposed to Xt[img][row][col][c] (zero-padded) and gy to Gt[img][pixel][k] (k padded to whole
@@ -395,8 +395,8 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
       });
     }
     // The runs' copies summed in run order and transposed [g][rq][c][k] -> gw[g*Kg + k][c][rq], kCB input
-    // channels at a time: the sums read each copy in whole rows of Kp, the writes fill whole runs of
-    // c*RS + rq (element by element, a 512-channel layer's writes were 18 KB apart: most of its time).
+    // channels at a time: the sums read each copy in whole rows of Kp, and kCB*RS rows (whole vectors)
+    // are transposed as SIMD blocks (element by element, a 512-channel layer's writes were 18 KB apart).
     const int64_t nt = int64_t(parts.size()), cblocks = ceil_div(Cg, kCB);
 #pragma omp for schedule(static)
     for (int64_t blk = 0; blk < G * cblocks; ++blk) {
@@ -413,10 +413,7 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
             for (int64_t k = 0; k < Kp; ++k) d[k] += src[k];
           }
         }
-      for (int64_t k = 0; k < Kg; ++k) {
-        T* out = gw + (g * Kg + k) * Cg * RS + c0 * RS;  // gw[((g*Kg + k)*Cg + c)*RS + rq]
-        for (int64_t j = 0; j < nc * RS; ++j) out[j] = sum[j * Kp + k];
-      }
+      kt.transpose(nc * RS, Kg, sum, Kp, gw + g * Kg * Cg * RS + c0 * RS, Cg * RS);  // gw[g*Kg + k][c][rq]
     }
     if (gb) reduce_partials(parts, s.K, gb, plen - s.K);
   }
