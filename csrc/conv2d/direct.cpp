@@ -211,10 +211,13 @@ void forward_direct(const ConvShape& s, const T* x, const T* w, const T* b, T* y
   std::vector<std::pair<int64_t, int64_t>> blocks;
   k_blocks(Kg, blocks);
   T* wp = workspace<T>(kPackedWeights, s.K * CRS);  // per block: [c][r][q][k in block]
-  for (int64_t g = 0; g < G; ++g)
-    for (auto [k0, kb] : blocks)
-      for (int64_t i = 0; i < CRS; ++i)
-        for (int64_t t = 0; t < kb; ++t) wp[(g * Kg + k0) * CRS + i * kb + t] = w[(g * Kg + k0 + t) * CRS + i];
+  const int64_t nblocks = int64_t(blocks.size());
+#pragma omp parallel for schedule(static) if (s.K * CRS >= kParallelPrep)
+  for (int64_t gb = 0; gb < G * nblocks; ++gb) {
+    const int64_t g = gb / nblocks, k0 = blocks[size_t(gb % nblocks)].first, kb = blocks[size_t(gb % nblocks)].second;
+    for (int64_t i = 0; i < CRS; ++i)
+      for (int64_t t = 0; t < kb; ++t) wp[(g * Kg + k0) * CRS + i * kb + t] = w[(g * Kg + k0 + t) * CRS + i];
+  }
   // One output channel a group: a flat band also lets the blocks grow past a short row (to max_nv vectors).
   const bool widen = Kg == 1 && ceil_div(s.OW, kt.vl) < kt.max_nv;
   const bool rows = Kg == 1 && kern::direct_rows_apply(s.R, s.stride_h, s.dil_h);  // never flat then

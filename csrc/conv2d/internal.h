@@ -62,13 +62,13 @@ template <typename T>
 const T* flipped_weights(const ConvShape& s, const T* w) {
   const int64_t Cg = s.Cg(), Kg = s.Kg(), R = s.R, S = s.S, RS = R * S;
   T* wf = workspace<T>(kFlippedWeights, s.K * Cg * RS);
-  for (int64_t g = 0; g < s.groups; ++g)
+#pragma omp parallel for schedule(static) if (s.K * Cg * RS >= kParallelPrep)
+  for (int64_t gc = 0; gc < s.groups * Cg; ++gc)  // (group, input channel): a run of wf written in order
     for (int64_t k = 0; k < Kg; ++k)
-      for (int64_t c = 0; c < Cg; ++c)
-        for (int64_t r = 0; r < R; ++r)
-          for (int64_t q = 0; q < S; ++q)
-            wf[((g * Cg + c) * Kg + k) * RS + (R - 1 - r) * S + (S - 1 - q)] =
-                w[((g * Kg + k) * Cg + c) * RS + r * S + q];
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t q = 0; q < S; ++q)
+          wf[(gc * Kg + k) * RS + (R - 1 - r) * S + (S - 1 - q)] =
+              w[((gc / Cg * Kg + k) * Cg + gc % Cg) * RS + r * S + q];
   return wf;
 }
 
