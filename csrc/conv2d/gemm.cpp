@@ -12,9 +12,9 @@ namespace strided::conv {
 namespace {
 
 // A run of tile pixels j .. j+len that lie in one output row (oh, columns ow ..) of image img (counted
-// from the tile's first) and one panel.
+// from the tile's first) and one panel: number pn, from its element pj (j = pn * panel + pj).
 struct Seg {
-  int64_t oh, ow, len, j, img;
+  int64_t oh, ow, len, j, img, pn, pj;
 };
 
 // Splits pixels [p0, p0 + np) at output-row ends and at multiples of `panel` (in tile index j). Pixels
@@ -25,34 +25,34 @@ inline void make_segments(const ConvShape& s, int64_t p0, int64_t np, int64_t pa
   int64_t j = 0;
   while (j < np) {
     const int64_t p = (p0 + j) % P, oh = p / s.OW, ow = p % s.OW;
-    const int64_t len = std::min({s.OW - ow, np - j, panel - j % panel});
-    segs.push_back({oh, ow, len, j, (p0 + j) / P});
+    const int64_t pn = j / panel, pj = j - pn * panel, len = std::min({s.OW - ow, np - j, panel - pj});
+    segs.push_back({oh, ow, len, j, (p0 + j) / P, pn, pj});
     j += len;
   }
 }
 
 // Gathers im2col row (r, q) of channel plane xc (of the tile's first image; the others img_stride apart)
-// for the segments: pixel j goes to dst + (j / panel) * panel_stride + (j % panel) * pstride (a zero where
-// the tap falls in the padding).
+// for the segments: pixel j goes to dst + pn * panel_stride + pj (a zero where the tap falls in the
+// padding).
 template <typename T>
 void gather_row(const ConvShape& s, const T* x0, int64_t img_stride, int64_t r, int64_t q,
-                const std::vector<Seg>& segs, T* dst, int64_t panel, int64_t panel_stride, int64_t pstride) {
+                const std::vector<Seg>& segs, T* dst, int64_t panel_stride) {
   for (const Seg& g : segs) {
     const T* xc = x0 + g.img * img_stride;
-    T* d = dst + (g.j / panel) * panel_stride + (g.j % panel) * pstride;
+    T* d = dst + g.pn * panel_stride + g.pj;
     const int64_t ih = g.oh * s.stride_h - s.pad_top + r * s.dil_h;
     int64_t lo = g.len, hi = g.len;
     const int64_t iw0 = g.ow * s.stride_w - s.pad_left + q * s.dil_w;
     if (ih >= 0 && ih < s.H) valid_range(iw0, s.stride_w, s.W, g.len, lo, hi);
     else lo = hi = 0;
-    for (int64_t t = 0; t < lo; ++t) d[t * pstride] = T(0);
+    for (int64_t t = 0; t < lo; ++t) d[t] = T(0);
     const T* src = hi > lo ? xc + ih * s.W + iw0 : xc;  // ih may be far outside the plane otherwise
-    if (pstride == 1 && s.stride_w == 1) {
+    if (s.stride_w == 1) {
       if (hi > lo) std::memcpy(d + lo, src + lo, size_t(hi - lo) * sizeof(T));
     } else {
-      for (int64_t t = lo; t < hi; ++t) d[t * pstride] = src[t * s.stride_w];
+      for (int64_t t = lo; t < hi; ++t) d[t] = src[t * s.stride_w];
     }
-    for (int64_t t = hi; t < g.len; ++t) d[t * pstride] = T(0);
+    for (int64_t t = hi; t < g.len; ++t) d[t] = T(0);
   }
 }
 
@@ -131,9 +131,13 @@ void forward_gemm(const ConvShape& s, const T* x, const T* w, const T* b, T* y) 
           kt.pack_panels(kl, np, xg + k0 * P + p0, P, Bp);
         } else {
           if (np % NR) std::fill(Bp + (np / NR) * kl * NR, Bp + (np / NR + 1) * kl * NR, T(0));
+          int64_t c = k0 / RS, r = k0 % RS / s.S, q = k0 % s.S;  // row k0 + kk, counted on
           for (int64_t kk = 0; kk < kl; ++kk) {
-            const int64_t row = k0 + kk, c = row / RS, r = row % RS / s.S, q = row % s.S;
-            gather_row(s, xg + c * s.H * s.W, s.C * s.H * s.W, r, q, segs, Bp + kk * NR, NR, kl * NR, 1);
+            gather_row(s, xg + c * s.H * s.W, s.C * s.H * s.W, r, q, segs, Bp + kk * NR, kl * NR);
+            if (++q == s.S) {
+              q = 0;
+              if (++r == s.R) r = 0, ++c;
+            }
           }
         }
         kt.gemm(mlen, np, kl, Ap + g * Mp * rows + k0 * Mp + (m0 / MR) * kl * MR, Bp, yt, ldc, k0 > 0);

@@ -42,9 +42,11 @@ double gemm_backward_weight_scratch_bytes(const ConvShape& s);
   template void backward_weight_##algo<T>(const ConvShape&, const T*, const T*, T*, T*);
 
 // The first and one-past-last t with 0 <= i0 + t*step < n, clipped to [0, len].
+// Step 1 divides by nothing: the GEMM's gathers call this per row segment (4 pixels on a 4x4 plane), where
+// the divisions were a third of their time.
 inline void valid_range(int64_t i0, int64_t step, int64_t n, int64_t len, int64_t& lo, int64_t& hi) {
-  lo = i0 >= 0 ? 0 : ceil_div(-i0, step);
-  hi = i0 >= n ? 0 : ceil_div(n - i0, step);
+  lo = i0 >= 0 ? 0 : step == 1 ? -i0 : ceil_div(-i0, step);
+  hi = i0 >= n ? 0 : step == 1 ? n - i0 : ceil_div(n - i0, step);
   lo = std::min(lo, len);
   hi = std::clamp(hi, lo, len);
 }
