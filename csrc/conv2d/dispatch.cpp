@@ -28,7 +28,10 @@ inline ConvShape flatten_pointwise(const ConvShape& s) {
 // mostly padding), and any layer with a real window (R*S > 1) on rows at least 6 wide, because it
 // accumulates the whole C/g*R*S reduction in registers and reads shifted input rows instead of packing
 // columns (measured on AVX-512: 1.2-2.5x the GEMM at widths 6-14, e.g. LeNet's 10x10 and ResNet's 7x7;
-// the GEMM wins at 4-5). 1x1 layers and tiny images run the implicit GEMM, which flattens all pixels.
+// the GEMM wins at 4-5). 1x1 layers and tiny images run the implicit GEMM, which flattens all pixels, and
+// so do planes of at most 256 pixels with 64 or more channels in and out (ResNet-18's 16x16 and 8x8
+// stages), since its tiles take several such images at a time (measured in 2026-11 at 1 and 2 threads:
+// 16x16 with 128 channels 1.2-1.4x the direct time, 8x8 with 256 1.1-1.6x, on AVX2 and AVX-512 alike).
 // Backward-input with stride 1 is a forward convolution of gy (see flipped_shape) and follows the same
 // rule for that shape; with a larger stride it is a GEMM plus col2im, and so it is for one input channel
 // per group and K/g >= 16 (col2im_pays): the flipped direct kernel would then have one output channel,
@@ -38,6 +41,7 @@ inline ConvShape flatten_pointwise(const ConvShape& s) {
 // mostly real work, S*C/g >= 12 rows (one AVX-512 micro-tile) and K/g >= 16 columns, and the direct
 // kernel otherwise (C = 1 layers, depthwise).
 constexpr int64_t kDirectMinWidth = 6, kBwdWeightMinRows = 12, kBwdWeightMinCols = 16;
+constexpr int64_t kGemmMaxPlane = 256, kGemmMinChannels = 64;
 
 bool any(const ConvShape&) { return true; }
 bool never(const ConvShape&) { return false; }
@@ -56,7 +60,8 @@ bool gemm_backward_weight_fits(const ConvShape& s) {
 
 bool direct_forward_pays(const ConvShape& f) {
   const bool few_channels = f.Cg() <= 4 || f.Kg() <= 4;
-  return direct_fits(f) && (few_channels || (f.R * f.S > 1 && f.OW >= kDirectMinWidth));
+  const bool gemm_tiles = f.OH * f.OW <= kGemmMaxPlane && f.Cg() >= kGemmMinChannels && f.Kg() >= kGemmMinChannels;
+  return direct_fits(f) && (few_channels || (f.R * f.S > 1 && f.OW >= kDirectMinWidth && !gemm_tiles));
 }
 bool direct_backward_input_pays(const ConvShape& s) {
   return unit_stride(s) && !col2im_pays(s) && direct_forward_pays(flipped_shape(s));
