@@ -12,13 +12,13 @@ namespace strided::conv {
 namespace {
 
 // Output-channel blocks of a group: sizes the direct microkernel is compiled for, largest first.
-inline void k_blocks(int64_t Kg, std::vector<std::pair<int64_t, int64_t>>& blocks) {
+inline void k_blocks(int64_t Kg, std::vector<std::pair<int64_t, int64_t>>& blocks, int64_t max_kb) {
   blocks.clear();
   static const int64_t sizes[] = {12, 8, 6, 4, 3, 2, 1};
   for (int64_t k0 = 0; k0 < Kg;) {
     int64_t kb = 1;
     for (int64_t z : sizes)
-      if (z <= Kg - k0) { kb = z; break; }
+      if (z <= Kg - k0 && z <= max_kb) { kb = z; break; }
     blocks.push_back({k0, kb});
     k0 += kb;
   }
@@ -209,7 +209,7 @@ void forward_direct(const ConvShape& s, const T* x, const T* w, const T* b, T* y
   const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), CRS = Cg * s.R * s.S, P = s.OH * s.OW;
   if (s.N == 0) return;
   std::vector<std::pair<int64_t, int64_t>> blocks;
-  k_blocks(Kg, blocks);
+  k_blocks(Kg, blocks, kt.direct_kb);
   T* wp = workspace<T>(kPackedWeights, s.K * CRS);  // per block: [c][r][q][k in block]
   const int64_t nblocks = int64_t(blocks.size());
 #pragma omp parallel for schedule(static) if (s.K * CRS >= kParallelPrep)

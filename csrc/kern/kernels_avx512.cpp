@@ -3,6 +3,7 @@
 // a 12 x 2-vector GEMM tile (24 accumulators) and up to 24 direct-kernel accumulators.
 #define STRIDED_VBYTES 64
 #define STRIDED_MR 12
+#define STRIDED_DIRECT_KB 12
 #define STRIDED_ACC 24
 #define STRIDED_ISA_NAME "avx512"
 #define STRIDED_TABLE_F32 table_avx512_f32

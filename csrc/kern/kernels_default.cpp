@@ -1,7 +1,8 @@
 // Portable build of the generic microkernels: 16-byte vectors (SSE2 on x86-64, the compiler's generic
-// lowering elsewhere), no FMA. Also the home of the dispatch by cpu_capability().
+// lowering elsewhere), no FMA; 16 registers, blocked as AVX2's. Also the home of the dispatch by cpu_capability().
 #define STRIDED_VBYTES 16
 #define STRIDED_MR 6
+#define STRIDED_DIRECT_KB 6
 #define STRIDED_ACC 12
 #define STRIDED_ISA_NAME "default"
 #define STRIDED_TABLE_F32 table_default_f32

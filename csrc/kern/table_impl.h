@@ -6,7 +6,8 @@
 // ISA's copy can leak into another through the linker; this file adds the FMA probe and the Table.
 //
 // Expected macros: STRIDED_VBYTES (vector bytes), STRIDED_MR (GEMM rows per micro-tile),
-// STRIDED_ACC (accumulator registers the direct kernel may use), STRIDED_ISA_NAME (string),
+// STRIDED_ACC (accumulator registers the direct kernel may use), STRIDED_DIRECT_KB (output channels per
+// direct-kernel block, at most 12), STRIDED_ISA_NAME (string),
 // STRIDED_TABLE_F32 / STRIDED_TABLE_F64 (the names of the two table functions to define).
 #include <time.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -70,6 +71,7 @@ Table<T> make_table() {
   t.mr = MR;
   t.nr = NV * VL<T>;
   t.max_nv = kDirectMaxNV;
+  t.direct_kb = STRIDED_DIRECT_KB;
   t.gemm = &gemm<T>;
   t.gemm_rows = &gemm_rows<T>;
   t.pack_panels = &pack_panels<T>;
