@@ -1,4 +1,5 @@
-"""Every CPU convolution algorithm on every SIMD path, and the pooling fast paths, against strided.reference.
+"""Every CPU convolution algorithm on every SIMD path, and the pooling and normalization fast paths, against
+strided.reference.
 
 The SIMD level is switched in-process with _C.set_cpu_capability (the env variable STRIDED_CPU_CAPABILITY
 does the same at import; one subprocess test checks that). Outputs are compared with a tolerance relative
@@ -285,3 +286,33 @@ def test_max_pool_signed_zero(cap, dtype):
         got = strided.max_pool2d(x, k, s, p)
         np.testing.assert_array_equal(got, want)
         np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
+# (N, C, H, W), odd sizes so that the normalization loops end in partial vectors
+NORM_SHAPES = [(3, 6, 5, 7), (2, 16, 9, 1), (1, 4, 3, 1)]
+
+
+@pytest.mark.parametrize("shape", NORM_SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_norms(cap, shape, dtype):
+    """Batch norm (training and running statistics) and group norm, forward and every gradient: their
+    sums and streaming passes are per-ISA loops."""
+    x = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
+    gy = rng.standard_normal(shape).astype(dtype)
+    C = shape[1]
+    w, b = rng.standard_normal(C).astype(dtype), rng.standard_normal(C).astype(dtype)
+    rm, rv = rng.standard_normal(C).astype(dtype), rng.uniform(0.5, 2, C).astype(dtype)
+    for training in (True, False):
+        what = f"batch_norm training={training} {shape} {np.dtype(dtype).name}"
+        _close(strided.batch_norm(x, rm.copy(), rv.copy(), w, b, training),
+               ref.batch_norm(x, rm.copy(), rv.copy(), w, b, training), dtype, what)
+        for got, want, name in zip(strided.batch_norm_backward(gy, x, rm.copy(), rv.copy(), w, b, training),
+                                   ref.batch_norm_backward(gy, x, rm.copy(), rv.copy(), w, b, training),
+                                   ("gx", "gw", "gb")):
+            _close(got, want, dtype, f"{what} {name}")
+    groups = 2
+    what = f"group_norm {shape} {np.dtype(dtype).name}"
+    _close(strided.group_norm(x, groups, w, b), ref.group_norm(x, groups, w, b), dtype, what)
+    for got, want, name in zip(strided.group_norm_backward(gy, x, groups, w, b),
+                               ref.group_norm_backward(gy, x, groups, w, b), ("gx", "gw", "gb")):
+        _close(got, want, dtype, f"{what} {name}")

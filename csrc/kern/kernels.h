@@ -116,6 +116,13 @@ struct Table {
   // dst[i] = src[i] for i < n with non-temporal stores of whole vectors where dst is aligned (the caller
   // fences): a finished plane leaves for memory without its lines being read for ownership first.
   void (*stream_copy)(T* dst, const T* src, int64_t n);
+  // The normalization kernels' loops over one segment of n elements (norm/norm_simd.h): sums in double of
+  // p, of (p - m)^2 and of g * (p - m); y = (x - m) * k + b; gx = k1 * gy - k2 * (x - m) - k3 in double.
+  double (*norm_sum)(const T* p, int64_t n);
+  double (*norm_sum_sq_dev)(const T* p, int64_t n, double m);
+  double (*norm_sum_prod_dev)(const T* g, const T* p, int64_t n, double m);
+  void (*norm_apply)(const T* x, int64_t n, T m, T k, T b, T* y);
+  void (*norm_grad)(const T* gy, const T* x, int64_t n, double m, double k1, double k2, double k3, T* gx);
   // Sustained FMA throughput of this ISA on the calling thread (GFLOP/s) over about `seconds`.
   double (*fma_probe)(double seconds);
 };

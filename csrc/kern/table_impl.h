@@ -2,8 +2,8 @@
 // kernels_<isa>.cpp defines the vector width and register budget, then includes this file, whose
 // per-file compile flags (-mavx512f... / -mavx2 -mfma / none) decide the instructions. The kernels
 // themselves live in one header per family (kern/vec.h, kern/gemm_simd.h, kern/copy_simd.h,
-// conv2d/direct_simd.h, pool2d/pool_rows.h), included here inside an anonymous namespace so that no
-// ISA's copy can leak into another through the linker; this file adds the FMA probe and the Table.
+// conv2d/direct_simd.h, pool2d/pool_rows.h, norm/norm_simd.h), included here inside an anonymous
+// namespace so that no ISA's copy can leak into another through the linker; this file adds the FMA probe and the Table.
 //
 // Expected macros: STRIDED_VBYTES (vector bytes), STRIDED_MR (GEMM rows per micro-tile),
 // STRIDED_ACC (accumulator registers the direct kernel may use), STRIDED_DIRECT_KB (output channels per
@@ -29,6 +29,7 @@ namespace {
 #include "kern/copy_simd.h"
 #include "conv2d/direct_simd.h"
 #include "pool2d/pool_rows.h"
+#include "norm/norm_simd.h"
 
 // ---------------------------------------------------------------- FMA throughput probe
 // 2*MR independent vector FMA chains (more than latency x throughput), no memory traffic.
@@ -85,6 +86,11 @@ Table<T> make_table() {
   t.pool_avg = &avg_fast<T>;
   t.pool_avg_backward = &avg_backward_fast<T>;
   t.stream_copy = &stream_copy<T>;
+  t.norm_sum = &norm_sum<T>;
+  t.norm_sum_sq_dev = &norm_sum_sq_dev<T>;
+  t.norm_sum_prod_dev = &norm_sum_prod_dev<T>;
+  t.norm_apply = &norm_apply<T>;
+  t.norm_grad = &norm_grad<T>;
   t.fma_probe = &fma_probe<T>;
   return t;
 }

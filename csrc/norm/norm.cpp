@@ -8,36 +8,10 @@
 #include <cstddef>
 #include <vector>
 
+#include "kern/kernels.h"
+
 namespace strided::norm {
 namespace {
-
-template <typename T>
-double sum(const T* p, int64_t n) {
-  double a = 0;
-#pragma omp simd reduction(+ : a)
-  for (int64_t i = 0; i < n; ++i) a += double(p[i]);
-  return a;
-}
-
-template <typename T>
-double sum_sq_dev(const T* p, int64_t n, double m) {
-  double a = 0;
-#pragma omp simd reduction(+ : a)
-  for (int64_t i = 0; i < n; ++i) {
-    const double d = double(p[i]) - m;
-    a += d * d;
-  }
-  return a;
-}
-
-// sum g * (p - m)
-template <typename T>
-double sum_prod_dev(const T* g, const T* p, int64_t n, double m) {
-  double a = 0;
-#pragma omp simd reduction(+ : a)
-  for (int64_t i = 0; i < n; ++i) a += double(g[i]) * (double(p[i]) - m);
-  return a;
-}
 
 // Calls f(offset, length) for the contiguous runs of unit u, in a fixed order: N runs of S elements for a
 // channel, one run of C/G * S elements for a group.
@@ -56,29 +30,20 @@ T weight(const T* w, int64_t c) {
   return w ? w[c] : T(1);
 }
 
-// gx = k1 * gy - k2 * (x - m) - k3 over one segment. With the unit's own statistics, gx = invstd * (g -
-// mean(g) - xhat * mean(g * xhat)) for g = gy * w: k1 = invstd * w, k2 = invstd^2 * mean(g * xhat),
-// k3 = invstd * mean(g); with constant statistics k2 = k3 = 0. In double: k1 * gy and k3 nearly cancel
-// in small units (one element: exactly), and float rounding of each would leave invstd * ulp(g).
-template <typename T>
-void input_grad_segment(const T* gy, const T* x, int64_t n, double m, double k1, double k2, double k3, T* gx) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) gx[i] = T(k1 * double(gy[i]) - k2 * (double(x[i]) - m) - k3);
-}
-
 }  // namespace
 
 template <typename T>
 void stats(const NormShape& s, const T* x, T* mean, T* var) {
+  const auto& kt = kern::table<T>();
   const int64_t U = s.units();
   const double M = double(s.count());
 #pragma omp parallel for schedule(static)
   for (int64_t u = 0; u < U; ++u) {
     double acc = 0;
-    for_each_run(s, u, [&](int64_t off, int64_t len) { acc += sum(x + off, len); });
+    for_each_run(s, u, [&](int64_t off, int64_t len) { acc += kt.norm_sum(x + off, len); });
     const double m = acc / M;
     double sq = 0;
-    for_each_run(s, u, [&](int64_t off, int64_t len) { sq += sum_sq_dev(x + off, len, m); });
+    for_each_run(s, u, [&](int64_t off, int64_t len) { sq += kt.norm_sum_sq_dev(x + off, len, m); });
     mean[u] = T(m);
     var[u] = T(sq / M);
   }
@@ -86,21 +51,23 @@ void stats(const NormShape& s, const T* x, T* mean, T* var) {
 
 template <typename T>
 void apply(const NormShape& s, const T* x, const T* mean, const T* invstd, const T* w, const T* b, T* y) {
+  const auto& kt = kern::table<T>();
   const int64_t NC = s.N * s.C, S = s.S;
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < NC; ++i) {
     const int64_t c = i % s.C, u = s.unit(i / s.C, c);
-    const T m = mean[u], k = invstd[u] * weight(w, c), b0 = b ? b[c] : T(0);
-    const T* xp = x + i * S;
-    T* yp = y + i * S;
-#pragma omp simd
-    for (int64_t j = 0; j < S; ++j) yp[j] = (xp[j] - m) * k + b0;
+    kt.norm_apply(x + i * S, S, mean[u], invstd[u] * weight(w, c), b ? b[c] : T(0), y + i * S);
   }
 }
 
+// gx = k1 * gy - k2 * (x - m) - k3 over one segment. With the unit's own statistics, gx = invstd * (g -
+// mean(g) - xhat * mean(g * xhat)) for g = gy * w: k1 = invstd * w, k2 = invstd^2 * mean(g * xhat),
+// k3 = invstd * mean(g); with constant statistics k2 = k3 = 0. In double: k1 * gy and k3 nearly cancel
+// in small units (one element: exactly), and float rounding of each would leave invstd * ulp(g).
 template <typename T>
 void backward(const NormShape& s, const T* gy, const T* x, const T* mean, const T* invstd, const T* w,
               bool input_stats, T* gx, T* gw, T* gb) {
+  const auto& kt = kern::table<T>();
   const int64_t C = s.C, S = s.S, NC = s.N * s.C;
   const double M = double(s.count());
   // Per channel: sg = sum gy, sgx = sum gy * xhat (the bias and weight gradients; for batch norm in
@@ -114,8 +81,8 @@ void backward(const NormShape& s, const T* gy, const T* x, const T* mean, const 
       double a = 0, b = 0;
       for (int64_t n = 0; n < s.N; ++n) {
         const int64_t u = s.unit(n, c), off = (n * C + c) * S;
-        a += sum(gy + off, S);
-        b += double(invstd[u]) * sum_prod_dev(gy + off, x + off, S, double(mean[u]));
+        a += kt.norm_sum(gy + off, S);
+        b += double(invstd[u]) * kt.norm_sum_prod_dev(gy + off, x + off, S, double(mean[u]));
       }
       sg[std::size_t(c)] = a;
       sgx[std::size_t(c)] = b;
@@ -133,7 +100,7 @@ void backward(const NormShape& s, const T* gy, const T* x, const T* mean, const 
       const double is = double(invstd[u]), wc = double(weight(w, c));
       const double A = input_stats ? wc * sg[std::size_t(c)] / M : 0.0;
       const double B = input_stats ? wc * sgx[std::size_t(c)] / M : 0.0;
-      input_grad_segment(gy + i * S, x + i * S, S, double(mean[u]), is * wc, is * is * B, is * A, gx + i * S);
+      kt.norm_grad(gy + i * S, x + i * S, S, double(mean[u]), is * wc, is * is * B, is * A, gx + i * S);
     }
     return;
   }
@@ -148,14 +115,14 @@ void backward(const NormShape& s, const T* gy, const T* x, const T* mean, const 
     for (int64_t c = c0; c < c0 + cg; ++c) {
       const int64_t off = (base + c) * S;
       const double wc = double(weight(w, c));
-      A += wc * sum(gy + off, S);
-      B += wc * sum_prod_dev(gy + off, x + off, S, m);
+      A += wc * kt.norm_sum(gy + off, S);
+      B += wc * kt.norm_sum_prod_dev(gy + off, x + off, S, m);
     }
     A /= M;
     B *= is / M;
     for (int64_t c = c0; c < c0 + cg; ++c) {
       const int64_t off = (base + c) * S;
-      input_grad_segment(gy + off, x + off, S, m, is * double(weight(w, c)), is * is * B, is * A, gx + off);
+      kt.norm_grad(gy + off, x + off, S, m, is * double(weight(w, c)), is * is * B, is * A, gx + off);
     }
   }
 }
