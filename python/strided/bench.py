@@ -133,9 +133,14 @@ def _pool_fns(name, dtype, torch, rng):
     y = fwd(x, k, s, p)
     gy = rng.standard_normal(y.shape).astype(dtype)
     ours = {"forward": lambda: fwd(x, k, s, p), "backward": lambda: bwd(gy, x, k, s, p)}
-    # bytes that must move: input + output forward; backward reads gy (and x for max), writes gx
-    nbytes = {"forward": x.nbytes + y.nbytes,
-              "backward": gy.nbytes + x.nbytes + (x.nbytes if kind == "max" else 0)}
+    # bytes that must move: input + output forward; backward reads gy, writes gx, and max pooling reads the
+    # forward's indices: it routes the gradient through them, as nn.MaxPool2d does in training (and
+    # PyTorch's max_pool2d_with_indices_backward below)
+    nbytes = {"forward": x.nbytes + y.nbytes, "backward": gy.nbytes + x.nbytes}
+    if kind == "max":
+        _, picks = F.max_pool2d(x, k, s, p, return_indices=True)
+        ours["backward"] = lambda: bwd(gy, x, k, s, p, indices=picks)
+        nbytes["backward"] += picks.nbytes
     theirs = dict.fromkeys(POOL_PASSES)
     if torch is not None:
         tx = torch.from_numpy(x)
