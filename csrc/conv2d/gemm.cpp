@@ -288,7 +288,7 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
   const double data = double(G * s.N) * (double(Cg * s.H * s.W) + double(P * Kp));
   const int64_t runs = std::min(kChunks, tasks);
   const int64_t cb = std::min(Cg, round_up(ceil_div(Cg, kChunks), MR)), cblocks = ceil_div(Cg, cb);
-  const int64_t img_rows = (s.OH - 1) * sh + (s.R - 1) * s.dil_h + 1;  // (fits: a tile of one row does)
+  const int64_t img_rows = (s.OH - 1) * sh + (s.R - 1) * s.dil_h + 1;  // <= the padded height: fits
   const bool by_channels = s.OH <= chunk && double(img_rows) * double(Wp) * double(cb) <= double(cap) &&
                            double(runs) * double(plen) > data;
   const int64_t xc_img = by_channels ? img_rows * Wp * cb : 0;  // an image of cb channels in their tile
