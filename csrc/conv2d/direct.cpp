@@ -214,7 +214,8 @@ void forward_direct(const ConvShape& s, const T* x, const T* w, const T* b, T* y
   const int64_t nblocks = int64_t(blocks.size());
 #pragma omp parallel for schedule(static) if (s.K * CRS >= kParallelPrep)
   for (int64_t gb = 0; gb < G * nblocks; ++gb) {
-    const int64_t g = gb / nblocks, k0 = blocks[size_t(gb % nblocks)].first, kb = blocks[size_t(gb % nblocks)].second;
+    const int64_t g = gb / nblocks;
+    const auto [k0, kb] = blocks[size_t(gb % nblocks)];
     for (int64_t i = 0; i < CRS; ++i)
       for (int64_t t = 0; t < kb; ++t) wp[(g * Kg + k0) * CRS + i * kb + t] = w[(g * Kg + k0 + t) * CRS + i];
   }

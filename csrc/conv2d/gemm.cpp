@@ -239,6 +239,18 @@ double gemm_backward_weight_scratch_bytes(const ConvShape& s) {
 
 constexpr int64_t kCB = 16;  // input channels per block of backward_weight_gemm's final sums
 
+namespace {
+
+// gy's Kg channel rows of np pixels (row stride P) to channels-last gt[p][k], k padded with zeros to Kp.
+template <typename T>
+void transpose_gy(const kern::Table<T>& kt, int64_t Kg, int64_t Kp, int64_t np, const T* gy, int64_t P, T* gt) {
+  kt.transpose(Kg, np, gy, P, gt, Kp);
+  if (Kp > Kg)
+    for (int64_t p = 0; p < np; ++p) std::fill(gt + p * Kp + Kg, gt + (p + 1) * Kp, T(0));
+}
+
+}  // namespace
+
 // Backward-weight as channels-last GEMMs. Per task (images, group, band of output rows) the input band is
 // transposed to Xt[img][row][col][c] (zero-padded) and gy to Gt[img][pixel][k] (k padded to whole
 // vectors). Then for each kernel row r, gw_r[(q, c)][k] = sum_pixels Xt[oh*sh + r*dh][ow*sw + q*dw][c] *
@@ -309,12 +321,8 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
 #pragma omp single
       parts.assign(1, shared);
 #pragma omp for schedule(static)
-      for (int64_t gn = 0; gn < G * s.N; ++gn) {
-        T* gt = Gs + gn * P * Kp;
-        kt.transpose(Kg, P, gy + (gn % s.N * s.K + gn / s.N * Kg) * P, P, gt, Kp);
-        if (Kp > Kg)
-          for (int64_t p = 0; p < P; ++p) std::fill(gt + p * Kp + Kg, gt + (p + 1) * Kp, T(0));
-      }
+      for (int64_t gn = 0; gn < G * s.N; ++gn)
+        transpose_gy(kt, Kg, Kp, P, gy + (gn % s.N * s.K + gn / s.N * Kg) * P, P, Gs + gn * P * Kp);
       if (gb) {
 #pragma omp for schedule(static)
         for (int64_t k = 0; k < s.K; ++k) {
@@ -365,10 +373,7 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
             kt.transpose(Cg, s.W, xg + ih * s.W, s.H * s.W, Xt + i * x_img + (lr * Wp + s.pad_left) * Cs, Cs);
           }
           const T* gyg = gy + ((n0 + i) * s.K + g * Kg) * P + oh0 * s.OW;
-          T* gt = Gt + i * g_img;
-          kt.transpose(Kg, np, gyg, P, gt, Kp);
-          if (Kp > Kg)
-            for (int64_t p = 0; p < np; ++p) std::fill(gt + p * Kp + Kg, gt + (p + 1) * Kp, T(0));
+          transpose_gy(kt, Kg, Kp, np, gyg, P, Gt + i * g_img);
           for (int64_t k = 0; k < Kg; ++k) {
             const T* src = gyg + k * P;
             T sum = 0;

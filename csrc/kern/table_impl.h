@@ -3,7 +3,8 @@
 // per-file compile flags (-mavx512f... / -mavx2 -mfma / none) decide the instructions. The kernels
 // themselves live in one header per family (kern/vec.h, kern/gemm_simd.h, kern/copy_simd.h,
 // conv2d/direct_simd.h, pool2d/pool_rows.h, norm/norm_simd.h), included here inside an anonymous
-// namespace so that no ISA's copy can leak into another through the linker; this file adds the FMA probe and the Table.
+// namespace so that no ISA's copy can leak into another through the linker; this file adds the FMA probe
+// and the Table.
 //
 // Expected macros: STRIDED_VBYTES (vector bytes), STRIDED_MR (GEMM rows per micro-tile),
 // STRIDED_ACC (accumulator registers the direct kernel may use), STRIDED_DIRECT_KB (output channels per

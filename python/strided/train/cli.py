@@ -111,7 +111,8 @@ def build_parser():
                    help="early stopping patience on validation loss (0: off; the best-validation weights are "
                         "restored at the end either way)")
     p.add_argument("--no-augment", action="store_true", help="no data augmentation")
-    p.add_argument("--val", type=float, default=0.1, help="validation share of the training data, or a whole number of samples (default 0.1)")
+    p.add_argument("--val", type=float, default=0.1,
+                   help="validation share of the training data, or a whole number of samples (default 0.1)")
     p.add_argument("--test", type=float, default=0.2,
                    help="test share (or a whole number of samples) when the data have no test split (default 0.2: "
                         "1,000 of the 5,000 sample)")
