@@ -227,6 +227,11 @@ def test_pooling(cap, case, dtype):
         _poison(y_ref.nbytes)
         y = strided.max_pool2d(xi, k, s, p, ceil_mode=ceil)
         np.testing.assert_array_equal(y, y_ref)
+        _, i_ref = ref.max_pool2d(xi, k, s, p, ceil_mode=ceil, return_indices=True)
+        _poison(y_ref.nbytes + i_ref.nbytes)
+        y, i = strided.max_pool2d(xi, k, s, p, ceil_mode=ceil, return_indices=True)
+        np.testing.assert_array_equal(y, y_ref)
+        np.testing.assert_array_equal(i, i_ref)
         gy = rng.standard_normal(y_ref.shape).astype(dtype)
         gx_ref = ref.max_pool2d_backward(gy, xi, k, s, p, ceil_mode=ceil)
         _poison(xi.nbytes)
@@ -269,6 +274,9 @@ def test_max_pool_infinities(cap, dtype):
     x[1, 1, 2, 3] = np.nan
     for k, s, p in ((3, 2, 1), (2, 2, 0), (4, 4, 0), (3, 1, 1), (2, 1, 0), (3, 2, 0), (5, 3, 2)):
         np.testing.assert_array_equal(strided.max_pool2d(x, k, s, p), ref.max_pool2d(x, k, s, p))
+        for got, want in zip(strided.max_pool2d(x, k, s, p, return_indices=True),
+                             ref.max_pool2d(x, k, s, p, return_indices=True)):
+            np.testing.assert_array_equal(got, want)
         y = ref.max_pool2d(x, k, s, p)
         gy = rng.standard_normal(y.shape).astype(dtype)
         np.testing.assert_allclose(strided.max_pool2d_backward(gy, x, k, s, p), ref.max_pool2d_backward(gy, x, k, s, p),

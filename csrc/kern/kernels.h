@@ -108,8 +108,8 @@ struct Table {
   void (*direct_backward_weight)(const DirectArgs<T>& a);
   // Pooling over the interior windows of one plane (pool2d/pool_rows.h): x is the input plane, y and gy the
   // output (gradient) plane from column ow0, gx the input-gradient plane, zeroed: the backward kernels
-  // leave the interior windows' gradients in it.
-  void (*pool_max)(const PoolArgs<T>& p, int64_t oh0, int64_t oh1, const T* x, T* y);
+  // leave the interior windows' gradients in it. pool_max's indices (null: none kept) is laid out as y.
+  void (*pool_max)(const PoolArgs<T>& p, int64_t oh0, int64_t oh1, const T* x, T* y, int64_t* indices);
   void (*pool_max_backward)(const PoolArgs<T>& p, const T* x, const T* gy, T* gx);
   void (*pool_avg)(const PoolArgs<T>& p, int64_t oh0, int64_t oh1, const T* x, T* y);
   void (*pool_avg_backward)(const PoolArgs<T>& p, const T* gy, T* gx);

@@ -1,6 +1,8 @@
 // pybind11 bindings of pool2d (pool2d.h): max and average pooling, forward and backward, per dtype.
 #include <pybind11/stl.h>
 
+#include <utility>
+
 #include "core/bind.h"
 #include "pool2d/general.h"
 #include "pool2d/pool2d.h"
@@ -31,16 +33,30 @@ namespace {
 bool dilated(const PoolShape& s) { return s.dil_h != 1 || s.dil_w != 1; }
 
 template <typename T>
+void max_forward(const PoolShape& s, const T* x, T* y, int64_t* indices) {
+  KernelCall nogil;
+  if (dilated(s)) pool::max_forward_general(s, x, y, indices);
+  else pool::max_forward(s, x, y, indices);
+}
+
+template <typename T>
 Array<T> max_pool_forward(Array<T> x, const std::vector<int64_t>& geom) {
   const PoolShape s = pool_shape(geom);
   expect_shape(x, {s.N, s.C, s.H, s.W}, "x");
   Array<T> y({s.N, s.C, s.OH, s.OW});
-  const T* xp = x.data();
-  T* yp = y.mutable_data();
-  KernelCall nogil;
-  if (dilated(s)) pool::max_forward_general(s, xp, yp, static_cast<int64_t*>(nullptr));
-  else pool::max_forward(s, xp, yp);
+  max_forward(s, x.data(), y.mutable_data(), static_cast<int64_t*>(nullptr));
   return y;
+}
+
+// y and the int64 flat index of each output's pick in its input plane (PyTorch's).
+template <typename T>
+std::pair<Array<T>, py::array_t<int64_t>> max_pool_forward_indices(Array<T> x, const std::vector<int64_t>& geom) {
+  const PoolShape s = pool_shape(geom);
+  expect_shape(x, {s.N, s.C, s.H, s.W}, "x");
+  Array<T> y({s.N, s.C, s.OH, s.OW});
+  py::array_t<int64_t> indices({s.N, s.C, s.OH, s.OW});
+  max_forward(s, x.data(), y.mutable_data(), indices.mutable_data());
+  return {y, indices};
 }
 
 template <typename T>
@@ -89,6 +105,7 @@ Array<T> avg_pool_backward(Array<T> gy, const std::vector<int64_t>& geom, bool c
 template <typename T>
 void bind_dtype(py::module_& m) {
   m.def("max_pool2d_forward", &max_pool_forward<T>, py::arg("x"), py::arg("geometry"));
+  m.def("max_pool2d_forward_indices", &max_pool_forward_indices<T>, py::arg("x"), py::arg("geometry"));
   m.def("max_pool2d_backward", &max_pool_backward<T>, py::arg("gy"), py::arg("x"), py::arg("geometry"));
   m.def("avg_pool2d_forward", &avg_pool_forward<T>, py::arg("x"), py::arg("geometry"),
         py::arg("count_include_pad"), py::arg("divisor") = 0);

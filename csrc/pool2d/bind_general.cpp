@@ -1,9 +1,7 @@
-// pybind11 bindings of the general pooling kernels (general.h): max pooling with indices and its backward
-// through them, and max unpooling (bind.cpp hands them dilated windows and divisor overrides). An index
+// pybind11 bindings of the general pooling kernels (general.h): max pooling's backward through indices,
+// and max unpooling (bind.cpp hands them dilated windows and divisor overrides). An index
 // outside its plane raises ValueError (the kernels skip it, so nothing is written out of bounds).
 #include <pybind11/stl.h>
-
-#include <utility>
 
 #include "core/bind.h"
 #include "pool2d/general.h"
@@ -18,22 +16,6 @@ using Index = py::array_t<int64_t, py::array::c_style>;
 
 void expect_indices_in_range(bool ok, const char* what, int64_t size) {
   if (!ok) throw py::value_error(std::string(what) + ": an index lies outside [0, " + std::to_string(size) + ")");
-}
-
-template <typename T>
-std::pair<Array<T>, Index> max_pool_forward_indices(Array<T> x, const std::vector<int64_t>& geom) {
-  const PoolShape s = pool_shape(geom);
-  expect_shape(x, {s.N, s.C, s.H, s.W}, "x");
-  Array<T> y({s.N, s.C, s.OH, s.OW});
-  Index indices({s.N, s.C, s.OH, s.OW});
-  const T* xp = x.data();
-  T* yp = y.mutable_data();
-  int64_t* ip = indices.mutable_data();
-  {
-    KernelCall nogil;
-    pool::max_forward_general(s, xp, yp, ip);
-  }
-  return {y, indices};
 }
 
 template <typename T>
@@ -96,7 +78,6 @@ Array<T> unpool_backward(Array<T> gy, Index indices) {
 
 template <typename T>
 void bind_dtype(py::module_& m) {
-  m.def("max_pool2d_forward_indices", &max_pool_forward_indices<T>, py::arg("x"), py::arg("geometry"));
   m.def("max_pool2d_backward_indices", &max_pool_backward_indices<T>, py::arg("gy"), py::arg("indices"),
         py::arg("geometry"));
   m.def("max_unpool2d_forward", &unpool_forward<T>, py::arg("x"), py::arg("indices"), py::arg("out_h"),

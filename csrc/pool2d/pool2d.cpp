@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include <omp.h>
@@ -116,7 +117,8 @@ class PlaneWriter {
 
 // What the vectorized kernels take: output columns [ow0, ow1), whose windows lie inside the input's
 // columns, on every output row, with per row the input rows its windows cover and their avg divisor.
-// fast is false where no window is interior or the column stride has no kernel.
+// fast is false where no window is interior, the column stride has no kernel, or the offsets of a
+// window row from the window's start (window rows x W, 32-bit for float) could overflow.
 template <typename T>
 struct Interior {
   bool fast;
@@ -127,7 +129,9 @@ struct Interior {
   Interior(const PoolShape& s, bool count_include_pad) {
     ow0 = (s.pad_w + s.stride_w - 1) / s.stride_w;
     ow1 = s.W + s.pad_w < s.kernel_w ? 0 : std::min(s.OW, (s.W + s.pad_w - s.kernel_w) / s.stride_w + 1);
-    fast = ow1 > ow0 && s.stride_w <= kern::kPoolMaxStride;
+    const int64_t reach = bounded_mad(s.kernel_h + 1, s.W, 0);
+    fast = ow1 > ow0 && s.stride_w <= kern::kPoolMaxStride && reach >= 0 &&
+           (sizeof(T) == 8 || reach <= std::numeric_limits<int32_t>::max());
     if (!fast) return;
     for (int64_t oh = 0; oh < s.OH; ++oh) {
       const Window win = window(s, oh, ow0);
@@ -171,21 +175,17 @@ inline T window_sum(const PoolShape& s, const T* xp, const Window& win) {
   return acc;
 }
 
-// A forward pass: tasks are (plane, block of output rows); `kernel` (the Table's pool_max or pool_avg)
-// computes the interior windows of the block and value(xp, oh, ow) each border window's output.
-template <typename T, typename Value>
-void forward_tasks(const PoolShape& s, const Interior<T>& in,
-                   void (*kernel)(const kern::PoolArgs<T>&, int64_t, int64_t, const T*, T*), const T* x, T* y,
-                   Value value) {
+// A forward pass: tasks are (plane, block of output rows); kernel(a, p, oh0, oh1) computes the interior
+// windows of plane p's block and border(p, oh, ow) each border window's output.
+template <typename T, typename Kernel, typename Border>
+void forward_tasks(const PoolShape& s, const Interior<T>& in, Kernel kernel, Border border) {
   const int64_t rows = task_rows(s), blocks = (s.OH + rows - 1) / rows;
   const kern::PoolArgs<T> a = in.args(s, nullptr);
 #pragma omp parallel for schedule(static)
   for (int64_t t = 0; t < s.N * s.C * blocks; ++t) {
     const int64_t p = t / blocks, oh0 = t % blocks * rows, oh1 = std::min(s.OH, oh0 + rows);
-    const T* xp = x + p * s.H * s.W;
-    T* yp = y + p * s.OH * s.OW;
-    if (in.fast) kernel(a, oh0, oh1, xp, yp + in.ow0);
-    for (int64_t oh = oh0; oh < oh1; ++oh) in.border(s, [&](int64_t ow) { yp[oh * s.OW + ow] = value(xp, oh, ow); });
+    if (in.fast) kernel(a, p, oh0, oh1);
+    for (int64_t oh = oh0; oh < oh1; ++oh) in.border(s, [&](int64_t ow) { border(p, oh, ow); });
   }
 }
 
@@ -231,10 +231,22 @@ void backward_tasks(const PoolShape& s, const Interior<T>& in, Kernel kernel, Ad
 }  // namespace
 
 template <typename T>
-void max_forward(const PoolShape& s, const T* x, T* y) {
+void max_forward(const PoolShape& s, const T* x, T* y, int64_t* indices) {
   if (s.N * s.C == 0) return;  // before anything sized by the planes (N = 0 with huge H and W)
-  forward_tasks<T>(s, Interior<T>(s, false), kern::table<T>().pool_max, x, y,
-                   [&](const T* xp, int64_t oh, int64_t ow) { return xp[argmax(s, xp, window(s, oh, ow))]; });
+  const Interior<T> in(s, false);
+  const int64_t size = s.H * s.W, osize = s.OH * s.OW;
+  forward_tasks(
+      s, in,
+      [&](const kern::PoolArgs<T>& a, int64_t p, int64_t oh0, int64_t oh1) {
+        const int64_t o = p * osize + in.ow0;
+        kern::table<T>().pool_max(a, oh0, oh1, x + p * size, y + o, indices ? indices + o : nullptr);
+      },
+      [&](int64_t p, int64_t oh, int64_t ow) {
+        const T* xp = x + p * size;
+        const int64_t at = argmax(s, xp, window(s, oh, ow)), o = p * osize + oh * s.OW + ow;
+        y[o] = xp[at];
+        if (indices) indices[o] = at;
+      });
 }
 
 template <typename T>
@@ -256,11 +268,17 @@ void max_backward(const PoolShape& s, const T* gy, const T* x, T* gx) {
 template <typename T>
 void avg_forward(const PoolShape& s, const T* x, T* y, bool count_include_pad) {
   if (s.N * s.C == 0) return;  // before anything sized by the planes (N = 0 with huge H and W)
-  forward_tasks<T>(s, Interior<T>(s, count_include_pad), kern::table<T>().pool_avg, x, y,
-                   [&](const T* xp, int64_t oh, int64_t ow) {
-                     const Window win = window(s, oh, ow);
-                     return window_sum(s, xp, win) / T(divisor(win, count_include_pad));
-                   });
+  const Interior<T> in(s, count_include_pad);
+  const int64_t size = s.H * s.W, osize = s.OH * s.OW;
+  forward_tasks(
+      s, in,
+      [&](const kern::PoolArgs<T>& a, int64_t p, int64_t oh0, int64_t oh1) {
+        kern::table<T>().pool_avg(a, oh0, oh1, x + p * size, y + p * osize + in.ow0);
+      },
+      [&](int64_t p, int64_t oh, int64_t ow) {
+        const Window win = window(s, oh, ow);
+        y[p * osize + oh * s.OW + ow] = window_sum(s, x + p * size, win) / T(divisor(win, count_include_pad));
+      });
 }
 
 template <typename T>
@@ -283,7 +301,7 @@ void avg_backward(const PoolShape& s, const T* gy, T* gx, bool count_include_pad
 }
 
 #define STRIDED_INSTANTIATE(T)                                                  \
-  template void max_forward<T>(const PoolShape&, const T*, T*);                 \
+  template void max_forward<T>(const PoolShape&, const T*, T*, int64_t*);       \
   template void max_backward<T>(const PoolShape&, const T*, const T*, T*);      \
   template void avg_forward<T>(const PoolShape&, const T*, T*, bool);           \
   template void avg_backward<T>(const PoolShape&, const T*, T*, bool);

@@ -4,8 +4,9 @@
 
 namespace strided::pool {
 
+// indices: null, or PyTorch's int64 index of each output's pick in its input plane.
 template <typename T>
-void max_forward(const PoolShape& s, const T* x, T* y);
+void max_forward(const PoolShape& s, const T* x, T* y, int64_t* indices);
 template <typename T>
 void max_backward(const PoolShape& s, const T* gy, const T* x, T* gx);
 template <typename T>

@@ -161,7 +161,7 @@ inline void for_input_rows(const PoolArgs<T>& p, F&& f) {
 // The reference's pick (pool2d.cpp's argmax(), PyTorch's): in row-major order a later element is taken
 // if greater or if it is NaN, so equal maxima go to the first and NaNs to the last. Rows first: each input
 // row of the window is reduced over its kw columns, then the rows in order, so both passes meet the
-// window's elements in row-major order. The forward value is the pick itself, with no index kept.
+// window's elements in row-major order. The forward value is the pick itself; its index is kept on request.
 
 // cur = next where it is taken (next > cur, or next is NaN), and then (with Index) at = next_at. AVX-512:
 // two compares into masks where the generic form costs four mask operations.
@@ -220,19 +220,37 @@ inline void max_pick(const T* xr, int64_t W, int64_t kh, int64_t kw, const int64
   }
 }
 
-template <typename T, int SW>
-void max_rows(const PoolArgs<T> p, int64_t oh0, int64_t oh1, const T* x, T* y) {
+// The N picks at offsets a from the plane's element `base`, as PyTorch's int64 flat indices.
+template <int N, typename IL>
+inline void store_indices(int64_t* p, int64_t base, IL a) {
+  if constexpr (N == 1) {
+    *p = base + a;
+  } else {
+    typedef int64_t I64 __attribute__((vector_size(N * 8)));
+    const I64 v = __builtin_convertvector(a, I64) + base;
+    std::memcpy(p, &v, sizeof(v));
+  }
+}
+
+// indices (with Index): the output plane's indices, from column ow0 as y.
+template <typename T, int SW, bool Index>
+void max_rows(const PoolArgs<T> p, int64_t oh0, int64_t oh1, const T* x, T* y, int64_t* indices) {
+  using IE = IntOf<T>;
   for (int64_t oh = oh0; oh < oh1; ++oh) {
-    const T* xr = x + p.h0[oh] * p.W + p.c0;
-    const int64_t kh = p.h1[oh] - p.h0[oh];
+    const int64_t base = p.h0[oh] * p.W + p.c0, kh = p.h1[oh] - p.h0[oh];
     T* yr = y + oh * p.OW;
     sweep<T>(p.n, [&](int64_t i, auto lanes) {
       using Ln = decltype(lanes);
       int64_t o[Ln::b];
       typename Ln::V m[Ln::b];
+      typename Ln::I at[Ln::b];
       for (int b = 0; b < Ln::b; ++b) o[b] = Ln::at(i, b, p.n);
-      max_pick<SW, false, Ln>(xr, p.W, kh, p.kw, o, m, nullptr);
-      for (int b = 0; b < Ln::b; ++b) st(yr + o[b], m[b]);
+      max_pick<SW, Index, Ln>(x + base, p.W, kh, p.kw, o, m, Index ? at : nullptr);
+      for (int b = 0; b < Ln::b; ++b) {
+        st(yr + o[b], m[b]);
+        if constexpr (Index)
+          store_indices<Ln::n>(indices + oh * p.OW + o[b], base, at[b] + (Ln::iota() * SW + IE(SW * o[b])));
+      }
     });
   }
 }
@@ -301,8 +319,11 @@ void max_backward_tiled(const PoolArgs<T> p, const T* x, const T* gy, T* gx) {
 }
 
 template <typename T>
-void max_fast(const PoolArgs<T>& p, int64_t oh0, int64_t oh1, const T* x, T* y) {
-  with_stride(p.sw, [&](auto sw) { max_rows<T, sw.value>(p, oh0, oh1, x, y); });
+void max_fast(const PoolArgs<T>& p, int64_t oh0, int64_t oh1, const T* x, T* y, int64_t* indices) {
+  with_stride(p.sw, [&](auto sw) {
+    if (indices) max_rows<T, sw.value, true>(p, oh0, oh1, x, y, indices);
+    else max_rows<T, sw.value, false>(p, oh0, oh1, x, y, nullptr);
+  });
 }
 
 template <typename T>

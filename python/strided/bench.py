@@ -133,13 +133,15 @@ def _pool_fns(name, dtype, torch, rng):
     y = fwd(x, k, s, p)
     gy = rng.standard_normal(y.shape).astype(dtype)
     ours = {"forward": lambda: fwd(x, k, s, p), "backward": lambda: bwd(gy, x, k, s, p)}
-    # bytes that must move: input + output forward; backward reads gy, writes gx, and max pooling reads the
-    # forward's indices: it routes the gradient through them, as nn.MaxPool2d does in training (and
-    # PyTorch's max_pool2d_with_indices_backward below)
+    # bytes that must move: input + output forward; backward reads gy, writes gx. Max pooling runs as
+    # nn.MaxPool2d trains (and as PyTorch's max_pool2d_with_indices below): the forward also writes the
+    # picks' indices, the backward routes the gradient through them.
     nbytes = {"forward": x.nbytes + y.nbytes, "backward": gy.nbytes + x.nbytes}
     if kind == "max":
         _, picks = F.max_pool2d(x, k, s, p, return_indices=True)
+        ours["forward"] = lambda: fwd(x, k, s, p, return_indices=True)
         ours["backward"] = lambda: bwd(gy, x, k, s, p, indices=picks)
+        nbytes["forward"] += picks.nbytes
         nbytes["backward"] += picks.nbytes
     theirs = dict.fromkeys(POOL_PASSES)
     if torch is not None:
@@ -153,7 +155,8 @@ def _pool_fns(name, dtype, torch, rng):
         else:
             tgy = torch.from_numpy(gy)
             tb = lambda: torch.ops.aten.avg_pool2d_backward(tgy, tx, [k, k], [s, s], [p, p], False, True, None)
-        theirs = {"forward": lambda: tf(tx, k, s, p), "backward": tb}
+        tfwd = (lambda: tf(tx, k, s, p, return_indices=True)) if kind == "max" else (lambda: tf(tx, k, s, p))
+        theirs = {"forward": tfwd, "backward": tb}
     return ours, theirs, nbytes
 
 
