@@ -357,7 +357,19 @@ def get_optimizer(name: str, params, **kwargs) -> Optimizer:
 
 # ---- learning-rate schedules ---------------------------------------------------------------------
 class LRScheduler:
-    """Base class: `step()` once per epoch moves `last_epoch` on and sets `optimizer.lr = get_lr(last_epoch)`."""
+    """Base class of the per-epoch learning-rate schedules (PyTorch's torch.optim.lr_scheduler.LRScheduler).
+
+    The schedule is a closed form of the epoch: `step()` moves `last_epoch` on by one and sets
+    `optimizer.lr = get_lr(last_epoch)` (what PyTorch gives for one parameter group). `base_lr` is the
+    optimizer's `initial_lr`, the lr it was built with, not its current lr. Construction takes the first step:
+    with the default last_epoch=-1 the optimizer's lr is set to get_lr(0) at once. Subclasses implement
+    `get_lr(epoch)`.
+
+    Args:
+        optimizer: the strided Optimizer whose `lr` the schedule sets.
+        last_epoch: the index of the last epoch done; -1 (the default) starts a new schedule, n resumes it
+            (construction then sets the lr of epoch n + 1).
+    """
 
     def __init__(self, optimizer, last_epoch=-1):
         self.optimizer = optimizer
@@ -366,25 +378,45 @@ class LRScheduler:
         self.step()
 
     def get_lr(self, epoch) -> float:  # pragma: no cover - abstract
+        """The learning rate of epoch `epoch` (an int >= 0); unlike PyTorch's get_lr it takes the epoch."""
         raise NotImplementedError
 
     def step(self):
+        """Advance one epoch (call it once per epoch, after that epoch's optimizer steps): last_epoch += 1 and
+        optimizer.lr = get_lr(last_epoch). PyTorch's deprecated `epoch` argument is not taken."""
         self.last_epoch += 1
         self.optimizer.lr = self.get_lr(self.last_epoch)
 
     def get_last_lr(self) -> float:
+        """The optimizer's current lr, a float (PyTorch returns a list of one lr per parameter group)."""
         return self.optimizer.lr
 
     def state_dict(self) -> dict:
+        """Every attribute but the optimizer: {'base_lr', 'last_epoch', and the schedule's own arguments
+        (StepLR's step_size, gamma; CosineAnnealingLR's T_max, eta_min)}, plain Python numbers."""
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, sd) -> None:
+        """Restore the attributes in `sd` (a state_dict(); a subset updates only those) and set the optimizer's
+        lr to get_lr(last_epoch). Values with .item() (NumPy scalars and 0-d arrays from a checkpoint file)
+        become Python numbers. Nothing is validated: keys are set as given."""
         self.__dict__.update({k: (v.item() if hasattr(v, "item") else v) for k, v in sd.items()})
         self.optimizer.lr = self.get_lr(self.last_epoch)
 
 
 class StepLR(LRScheduler):
-    """lr = base_lr * gamma ** (epoch // step_size)."""
+    """Decay the lr by `gamma` every `step_size` epochs: lr = base_lr * gamma ** (epoch // step_size), as
+    PyTorch's StepLR.
+
+    Args:
+        optimizer: the strided Optimizer whose lr the schedule sets.
+        step_size: epochs between decays, >= 1 (truncated to an int).
+        gamma: the multiplicative factor of each decay (default 0.1).
+        last_epoch: -1 starts the schedule (see LRScheduler).
+
+    Raises:
+        ValueError: step_size < 1.
+    """
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
         if step_size < 1:
@@ -394,11 +426,24 @@ class StepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self, epoch):
+        """base_lr * gamma ** (epoch // step_size)."""
         return self.base_lr * self.gamma ** (epoch // self.step_size)
 
 
 class CosineAnnealingLR(LRScheduler):
-    """lr = eta_min + (base_lr - eta_min) (1 + cos(pi epoch / T_max)) / 2 (SGDR without restarts)."""
+    """Cosine annealing from base_lr to eta_min over T_max epochs (SGDR without restarts), as PyTorch's
+    CosineAnnealingLR: lr = eta_min + (base_lr - eta_min) (1 + cos(pi epoch / T_max)) / 2. Past T_max the
+    cosine goes on (the lr rises back to base_lr at 2 T_max), as PyTorch's.
+
+    Args:
+        optimizer: the strided Optimizer whose lr the schedule sets.
+        T_max: epochs from base_lr down to eta_min, >= 1 (truncated to an int).
+        eta_min: the lowest learning rate (default 0.0).
+        last_epoch: -1 starts the schedule (see LRScheduler).
+
+    Raises:
+        ValueError: T_max < 1.
+    """
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
         if T_max < 1:
@@ -408,4 +453,5 @@ class CosineAnnealingLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self, epoch):
+        """eta_min + (base_lr - eta_min) (1 + cos(pi epoch / T_max)) / 2."""
         return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2

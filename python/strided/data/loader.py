@@ -20,17 +20,19 @@ def train_val_test_split(x, y, val=0.1, test=0.2, seed: int = 0, stratify: bool 
     """Shuffle (seeded) and split into ((x_train, y_train), (x_val, y_val), (x_test, y_test)).
 
     Args:
-        x: samples (N, ...); y: labels (N,).
-        val, test: fractions of the whole set in (0, 1) or absolute counts >= 1 (0 or None: an empty split).
+        x: samples (N, ...), any array-like (taken through np.asarray); y: labels (N,) or (N, ...).
+        val, test: fractions of the whole set in (0, 1) (rounded to a count) or absolute int counts >= 1
+            (0 or None: an empty split). Defaults 0.1 and 0.2.
         seed: the shuffle's seed (the same seed gives the same split).
-        stratify: keep every class's share equal across the splits (each class split in the same
-            proportions).
+        stratify: keep every class's share (nearly) equal across the splits, each class split in the same
+            proportions; applies to 1-D integer labels only, other labels get a plain shuffle.
 
     Returns:
         three (x, y) pairs of NumPy arrays, train first; the train split takes what val and test leave.
 
     Raises:
-        ValueError: len(x) != len(y), a fraction outside (0, 1), or val + test leaving no training sample.
+        ValueError: len(x) != len(y), a val or test that is neither in (0, 1) nor an int >= 1, or val + test
+            leaving no training sample.
     """
     x = np.asarray(x)
     y = np.asarray(y)
@@ -59,7 +61,8 @@ def train_val_test_split(x, y, val=0.1, test=0.2, seed: int = 0, stratify: bool 
 
 
 class DataLoader:
-    """Mini-batches (x, y) of arrays x (N, ...) and optional y (N, ...).
+    """Mini-batches (x, y) of arrays x (N, ...) and optional y (N, ...), like PyTorch's DataLoader over a
+    tensor dataset with automatic batching (no worker processes, no collate_fn: a batch indexes the arrays).
 
     shuffle: a new seeded permutation every epoch (epoch e uses numpy's default_rng([seed, e]), so a
     resumed run sees exactly the batches it would have seen). transform: called as transform(xb, rng) on
@@ -73,11 +76,16 @@ class DataLoader:
 
     Args:
         x: samples (N, ...), any indexable array (NumPy, CuPy). y: labels (N, ...) or None.
-        batch_size: samples per batch (the last one may be smaller unless drop_last).
-        shuffle, seed, transform, num_replicas, rank: as above. drop_last: leave out a last short batch.
+        batch_size: samples per batch, default 64 (the last one may be smaller unless drop_last).
+        shuffle: draw a new order every epoch (default False: the stored order).
+        seed: the int seed of the per-epoch generators (default 0).
+        transform: None (default) or a callable transform(xb, rng) -> xb, e.g. a strided.data.Compose.
+        drop_last: leave out a last short batch (default False).
+        num_replicas, rank: the data-parallel shard, as above (default 1, 0: the whole set).
 
     Yields:
-        (xb, yb) per batch: xb = x[indices] (after transform), yb = y[indices] or None.
+        (xb, yb) per batch: xb = x[indices] (after transform), yb = y[indices] or None. Unshuffled on one
+        replica the indices are a slice, so x[indices] and y[indices] are views of NumPy x and y.
 
     Raises:
         ValueError: batch_size < 1, len(y) != len(x), or rank outside [0, num_replicas).
@@ -104,14 +112,20 @@ class DataLoader:
         return -(-len(self.x) // self.num_replicas)
 
     def __len__(self):
+        """Batches per epoch on this rank: ceil(S / batch_size), or floor with drop_last, where S is the
+        shard size ceil(N / num_replicas) (N with one replica)."""
         n = self._shard_size()
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     @property
     def num_samples(self):
+        """Samples one epoch yields on this rank: the shard size ceil(N / num_replicas), or with drop_last
+        len(self) * batch_size."""
         return len(self) * self.batch_size if self.drop_last else self._shard_size()
 
     def set_epoch(self, epoch):
+        """Set the epoch (an int) whose order and transform draws the next pass uses, as PyTorch's
+        DistributedSampler.set_epoch; each full pass then moves it on by one."""
         self.epoch = int(epoch)
 
     def __iter__(self):

@@ -2,6 +2,7 @@
 
 Every transform is called as ``t(x, rng)`` with a ``numpy.random.Generator`` (the DataLoader passes its own,
 seeded per epoch, so an augmented run is reproducible); each sample draws its own random parameters.
+``rng=None`` draws from a fresh, unseeded generator (not reproducible).
 Typical training pipeline for uint8 images::
 
     mean, std = channel_stats(x_train)                     # statistics of the TRAINING split only
@@ -21,6 +22,15 @@ def _rng(rng):
 
 
 class Compose:
+    """Chain transforms, as torchvision's Compose: t(x, rng) for each in order, all with the same generator.
+
+    Args:
+        transforms: an iterable of callables t(x, rng) -> x; None entries are dropped (handy for optional
+            steps).
+
+    Shapes: whatever the chain takes and gives; no transforms returns x itself.
+    """
+
     def __init__(self, transforms):
         self.transforms = [t for t in transforms if t is not None]
 
@@ -35,7 +45,13 @@ class Compose:
 
 
 class ToFloat:
-    """uint8 0..255 -> float32 0..1 (other dtypes: cast to float32 and multiplied by `scale` if given)."""
+    """Cast to float32: uint8 0..255 to 0..1 (the scaling of torchvision's ToTensor), other dtypes unscaled.
+
+    Args:
+        scale: multiply by this instead (any input dtype); None (default) means 1/255 for uint8, else 1.
+
+    Shapes: any; the output is a new float32 array of the input's shape (rng is not used).
+    """
 
     def __init__(self, scale=None):
         self.scale = scale
@@ -52,8 +68,19 @@ class ToFloat:
 
 
 def channel_stats(x, scale=None, chunk=4096):
-    """Per-channel mean and standard deviation of (N, C, H, W) images (in ToFloat units: uint8 / 255),
-    accumulated in float64 over chunks so large uint8 sets need no float copy."""
+    """Per-channel mean and standard deviation of images, what Normalize takes (give it the training split).
+
+    Accumulated in float64 over chunks, so a large uint8 set needs no float copy; the standard deviation is
+    the population one (ddof=0), floored at 1e-8 so Normalize accepts a constant channel.
+
+    Args:
+        x: images (N, C, H, W), any real dtype (NumPy).
+        scale: the unit, as ToFloat: None (default) means 1/255 for uint8 (ToFloat's 0..1), else 1.
+        chunk: images per float64 chunk (default 4096).
+
+    Returns:
+        (mean, std), two float32 arrays of shape (C,).
+    """
     scale = scale if scale is not None else (1 / 255 if x.dtype == np.uint8 else 1.0)
     c = x.shape[1]
     s = np.zeros(c)
@@ -70,7 +97,18 @@ def channel_stats(x, scale=None, chunk=4096):
 
 
 class Normalize:
-    """(x - mean) / std per channel (zero mean, unit variance when mean/std come from channel_stats)."""
+    """(x - mean) / std per channel, as torchvision's Normalize (zero mean, unit variance when mean and std
+    are channel_stats of the training images).
+
+    Args:
+        mean, std: per-channel values, sequences of length C (a scalar applies to every channel); kept as
+            float32. Give them in the units of the input (after ToFloat for channel_stats' defaults).
+
+    Shapes: (N, C, H, W) -> (N, C, H, W) float32 (rng is not used).
+
+    Raises:
+        ValueError: a std <= 0.
+    """
 
     def __init__(self, mean, std):
         self.mean = np.asarray(mean, np.float32).reshape(1, -1, 1, 1)
@@ -80,7 +118,8 @@ class Normalize:
 
     @classmethod
     def fit(cls, x_train):
-        """Normalize with the per-channel statistics of the training images (in ToFloat units)."""
+        """A Normalize with channel_stats(x_train): x_train (N, C, H, W) raw images, the statistics in ToFloat
+        units (uint8 / 255), so the Normalize goes after ToFloat."""
         return cls(*channel_stats(x_train))
 
     def __call__(self, x, rng=None):
@@ -91,6 +130,14 @@ class Normalize:
 
 
 class RandomHorizontalFlip:
+    """Flip each sample left-right (the last axis) with probability p, as torchvision's but per sample.
+
+    Args:
+        p: the probability of a flip (default 0.5).
+
+    Shapes: (N, ..., W) -> the same shape and dtype; a copy if any sample flips, else x itself.
+    """
+
     def __init__(self, p=0.5):
         self.p = p
 
@@ -106,6 +153,12 @@ class RandomHorizontalFlip:
 
 
 class RandomVerticalFlip(RandomHorizontalFlip):
+    """Flip each sample upside down (the second-to-last axis) with probability p (default 0.5), as
+    torchvision's but per sample.
+
+    Shapes: (N, ..., H, W) -> the same shape and dtype; a copy if any sample flips, else x itself.
+    """
+
     def __call__(self, x, rng=None):
         flip = _rng(rng).random(len(x)) < self.p
         if flip.any():
@@ -118,8 +171,20 @@ class RandomVerticalFlip(RandomHorizontalFlip):
 
 
 class RandomCrop:
-    """Pad every side by `padding` (constant `fill`, or 'reflect'/'edge' for mode) then crop size x size at a
-    random offset per sample (the classic CIFAR shift augmentation)."""
+    """Pad every side by `padding`, then crop `size` at a uniformly random offset per sample, as torchvision's
+    RandomCrop (the classic CIFAR shift augmentation).
+
+    Args:
+        size: the crop, an int (square) or (th, tw).
+        padding: an int, added to each side of H and W (default 0: no padding).
+        fill: the padding value for mode 'constant' (default 0.0; cast to the input's dtype).
+        mode: an np.pad mode, torchvision's padding_mode: 'constant' (default), 'edge', 'reflect', 'symmetric'.
+
+    Shapes: (N, C, H, W) -> (N, C, th, tw), the input's dtype.
+
+    Raises:
+        ValueError: at the call, a crop larger than the padded image.
+    """
 
     def __init__(self, size, padding=0, fill=0.0, mode="constant"):
         self.size = (size, size) if np.isscalar(size) else tuple(size)
@@ -149,8 +214,19 @@ class RandomCrop:
 
 
 class RandomAffine:
-    """Random rotation (+-degrees), translation (fractions of width/height), scale range and shear (degrees)
-    per sample, by inverse mapping with bilinear interpolation; outside pixels get `fill`."""
+    """Random affine map per sample about the image centre, as torchvision's RandomAffine, but sampled by
+    inverse mapping with bilinear interpolation (translations are not rounded to whole pixels); taps outside
+    the image read `fill`.
+
+    Args:
+        degrees: rotation angle drawn from [-degrees, degrees] (a number; default 0.0).
+        translate: None (default) or (a, b): shifts drawn from [-a W, a W] and [-b H, b H] pixels.
+        scale: None (default: 1) or (lo, hi): the scale factor drawn from [lo, hi].
+        shear: shear angle in degrees, drawn from [-shear, shear] (default 0.0): it tilts the vertical axis.
+        fill: the value outside the image (default 0.0).
+
+    Shapes: (N, C, H, W) -> (N, C, H, W) float32.
+    """
 
     def __init__(self, degrees=0.0, translate=None, scale=None, shear=0.0, fill=0.0):
         self.degrees = float(degrees)
@@ -191,7 +267,15 @@ class RandomAffine:
 
 
 def RandomRotation(degrees, fill=0.0):
-    """Small random rotations in [-degrees, degrees] (a RandomAffine with only the angle)."""
+    """Random rotation by an angle drawn from [-degrees, degrees] per sample (a function in place of
+    torchvision's RandomRotation class).
+
+    Args:
+        degrees: the largest angle in degrees (a number). fill: the value outside the image (default 0.0).
+
+    Returns:
+        a RandomAffine(degrees=degrees, fill=fill): bilinear, about the centre, float32 output.
+    """
     return RandomAffine(degrees=degrees, fill=fill)
 
 
@@ -215,7 +299,14 @@ def _bilinear(img, sy, sx, fill):
 
 
 class GaussianNoise:
-    """x + N(0, std^2) noise (std drawn uniformly from [0, std] per sample when per_sample_std=True)."""
+    """Add Gaussian noise N(0, std^2) to every element; the result is not clipped.
+
+    Args:
+        std: the noise's standard deviation (default 0.05).
+        per_sample_std: draw each sample's standard deviation uniformly from [0, std] (default False).
+
+    Shapes: any (N, ...) -> the same shape, float32; per_sample_std needs (N, C, H, W).
+    """
 
     def __init__(self, std=0.05, per_sample_std=False):
         self.std = float(std)
@@ -231,8 +322,20 @@ class GaussianNoise:
 
 
 class ColorJitter:
-    """Random brightness, contrast and saturation factors in [1 - b, 1 + b] etc. per sample, on float images
-    in 0..1 (apply before Normalize); results are clipped to [0, 1]. Saturation needs 3 channels."""
+    """Random brightness, contrast and saturation per sample, as torchvision's ColorJitter (no hue), on float
+    images in 0..1: after ToFloat, before Normalize.
+
+    Each factor is drawn from [max(0, 1 - v), 1 + v] for its value v (0: left out), applied in a fixed order:
+    brightness scales x; contrast blends x with the mean of its grayscale image (ITU-R 601 luma for 3
+    channels, the channel mean otherwise); saturation blends x with its grayscale image. The result is
+    clipped to [0, 1] once, at the end.
+
+    Args:
+        brightness, contrast, saturation: the values v (default 0.0 each); saturation acts on 3-channel
+            images only (others are left as they are).
+
+    Shapes: (N, C, H, W) -> (N, C, H, W) float32, a new array.
+    """
 
     def __init__(self, brightness=0.0, contrast=0.0, saturation=0.0):
         self.brightness, self.contrast, self.saturation = float(brightness), float(contrast), float(saturation)
