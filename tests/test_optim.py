@@ -280,6 +280,13 @@ def test_step_lr_and_cosine():
     c2 = optim.CosineAnnealingLR(opt2, T_max=4, eta_min=0.01)
     c2.load_state_dict(sd)
     assert opt2.lr == pytest.approx(0.01)
+    before = dict(c2.__dict__)
+    for bad in ({"T_mx": 3}, {"last_epoch": 1.5}, {"eta_min": "0.1"}, {"T_max": True}, {"T_max": 0}):
+        with pytest.raises(ValueError):
+            c2.load_state_dict(bad)
+        assert c2.__dict__ == before and opt2.lr == pytest.approx(0.01)  # a failed load changes nothing
+    c2.load_state_dict({"last_epoch": np.int64(2)})
+    assert opt2.lr == pytest.approx(expected[2]) and type(c2.last_epoch) is int
 
 
 @needs_torch

@@ -17,6 +17,7 @@ on NumPy and CuPy arrays. ``state_dict()`` gives plain Python values and NumPy a
 """
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -371,6 +372,8 @@ class LRScheduler:
             (construction then sets the lr of epoch n + 1).
     """
 
+    _positive = ()  # the schedule's periods, which must be >= 1
+
     def __init__(self, optimizer, last_epoch=-1):
         self.optimizer = optimizer
         self.base_lr = optimizer.initial_lr
@@ -399,9 +402,26 @@ class LRScheduler:
     def load_state_dict(self, sd) -> None:
         """Restore the attributes in `sd` (a state_dict(); a subset updates only those) and set the optimizer's
         lr to get_lr(last_epoch). Values with .item() (NumPy scalars and 0-d arrays from a checkpoint file)
-        become Python numbers. Nothing is validated: keys are set as given."""
-        self.__dict__.update({k: (v.item() if hasattr(v, "item") else v) for k, v in sd.items()})
-        self.optimizer.lr = self.get_lr(self.last_epoch)
+        become Python numbers.
+
+        Raises:
+            ValueError: a key the schedule does not have, a value that is not a real number (or is a bool),
+                last_epoch not an int, a period (step_size, T_max) < 1. A failed load changes nothing.
+        """
+        new = {k: (v.item() if hasattr(v, "item") else v) for k, v in dict(sd).items()}
+        unknown = sorted(set(new) - set(self.state_dict()))
+        if unknown:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: unknown keys {unknown}")
+        bad = [k for k, v in new.items() if isinstance(v, bool) or not isinstance(v, (int, float))
+               or (k == "last_epoch" and not isinstance(v, int)) or (k in self._positive and v < 1)]
+        if bad:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: {bad} must be real numbers (last_epoch an "
+                             f"int, {', '.join(self._positive)} >= 1)")
+        trial = copy.copy(self)  # the lr is computed before anything changes
+        trial.__dict__.update(new)
+        lr = trial.get_lr(trial.last_epoch)
+        self.__dict__.update(new)
+        self.optimizer.lr = lr
 
 
 class StepLR(LRScheduler):
@@ -417,6 +437,8 @@ class StepLR(LRScheduler):
     Raises:
         ValueError: step_size < 1.
     """
+
+    _positive = ("step_size",)
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
         if step_size < 1:
@@ -444,6 +466,8 @@ class CosineAnnealingLR(LRScheduler):
     Raises:
         ValueError: T_max < 1.
     """
+
+    _positive = ("T_max",)
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
         if T_max < 1:
