@@ -20,8 +20,8 @@ from oracle import CAPS
 from strided import _C
 from strided import reference as ref
 from strided.ops.conv2d.args import conv_args
-FAST = ["gemm", "direct"]
-ALGOS = ["simple", "im2col", "gemm", "direct", "auto"]
+FAST = ["gemm", "direct", "channels_last"]
+ALGOS = ["simple", "im2col", "gemm", "direct", "channels_last", "auto"]
 DTYPES = [np.float32, np.float64]
 rng = np.random.default_rng(1234)
 
@@ -141,6 +141,24 @@ def test_conv_one_output_channel_rows(cap, dtype):
             _conv_case(1, 1, H + 2, W, 1, 5, 5, 1, (2, 0), 1, 1, dtype, algo, bias=H % 2 == 0)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_conv_channels_last_tiles(cap, dtype):
+    """ChannelsLast's edges: runs of 16 input channels (15-33), output-channel blocks of 1-4 vectors (the
+    last one partial), tiles of 6 pixels and tasks of 132 crossing images, strides, dilation and groups,
+    and backward-input's cropping flipped padding (pad > dil*(R-1))."""
+    for C, K in ((15, 17), (16, 31), (17, 33), (33, 65), (64, 70)):
+        _conv_case(2, C, 5, 6, K, 3, 3, 1, 1, 1, 1, dtype, "channels_last", bias=C % 2 == 1)
+    for N, H, W in ((1, 11, 12), (1, 7, 19), (3, 4, 4), (7, 5, 5), (1, 1, 1)):
+        _conv_case(N, 8, H, W, 16, 3, 3, 1, 1, 1, 1, dtype, "channels_last")
+    _conv_case(2, 12, 9, 8, 18, 3, 2, (2, 1), (1, 0, 2, 1), (2, 1), 3, dtype, "channels_last")
+    _conv_case(2, 16, 6, 7, 16, 3, 3, 1, 4, 1, 2, dtype, "channels_last")
+
+
+def test_conv_channels_last_chunks():
+    """More images than one copy of the input holds (64 MiB: 56 of these in float64) run in chunks."""
+    _conv_case(57, 1024, 10, 10, 2, 3, 3, 1, 1, 1, 1, np.float64, "channels_last")
+
+
 @pytest.mark.parametrize("algo", ALGOS)
 def test_conv_empty_and_single(algo):
     for dtype in DTYPES:
@@ -167,11 +185,13 @@ def test_thread_counts_agree():
 LAYERS = {
     "lenet_c1": ((64, 1, 32, 6, 5, 1, 0, 1), ("direct", "direct", "direct")),
     "brain_c1": ((32, 1, 128, 32, 5, 1, 0, 1), ("direct", "gemm", "direct")),
-    "vgg_3x3_64": ((32, 64, 32, 64, 3, 1, 1, 1), ("direct", "direct", "gemm")),
-    "res_3x3_128": ((16, 128, 28, 128, 3, 1, 1, 1), ("direct", "direct", "gemm")),
+    "vgg_3x3_64": ((32, 64, 32, 64, 3, 1, 1, 1), ("channels_last", "channels_last", "gemm")),
+    "res_3x3_128": ((16, 128, 28, 128, 3, 1, 1, 1), ("channels_last", "channels_last", "gemm")),
     "res_stem_7x7s2": ((8, 3, 224, 64, 7, 2, 3, 1), ("direct", "gemm", "gemm")),
     "res_1x1_256": ((16, 256, 14, 64, 1, 1, 0, 1), ("gemm", "gemm", "gemm")),
-    "down_3x3s2": ((16, 64, 56, 128, 3, 2, 1, 1), ("direct", "gemm", "gemm")),
+    "down_3x3s2": ((16, 64, 56, 128, 3, 2, 1, 1), ("channels_last", "gemm", "gemm")),
+    "r18_3x3_512": ((32, 512, 4, 512, 3, 1, 1, 1), ("channels_last", "channels_last", "gemm")),
+    "r18_short_256": ((32, 128, 16, 256, 1, 2, 0, 1), ("gemm", "gemm", "gemm")),
     "dw_3x3_128": ((16, 128, 28, 128, 3, 1, 1, 128), ("direct", "direct", "direct")),
 }
 

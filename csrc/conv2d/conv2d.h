@@ -5,18 +5,21 @@
 //   Im2col  pixel-tiled im2col + a compiler-vectorized GEMM (portable, the simple twin of Gemm)
 //   Gemm    implicit GEMM: im2col tiles packed straight into SIMD panels, register-blocked microkernel
 //   Direct  SIMD direct convolution for few input channels (C = 1, 3) and depthwise groups
-// Gemm and Direct run the microkernels of kern/kernels.h, picked at run time by cpu_capability().
-// One file per algorithm (simple.cpp, im2col.cpp, gemm.cpp, direct.cpp), what they share in internal.h,
-// and the dispatcher, with its ordered list of implementations per pass, in dispatch.cpp.
+//   ChannelsLast  forward and unit-stride backward-input over a channels-last copy of the input, for many
+//           channels on small planes (backward-weight forced to it runs what Auto picks)
+// Gemm, Direct and ChannelsLast run the microkernels of kern/kernels.h, picked at run time by
+// cpu_capability(). One file per algorithm (simple.cpp, im2col.cpp, gemm.cpp, direct.cpp,
+// channels_last.cpp), what they share in internal.h, and the dispatcher, with its ordered list of
+// implementations per pass, in dispatch.cpp.
 #pragma once
 #include "core/common.h"
 
 namespace strided::conv {
 
-enum class Algo : int { Auto = 0, Simple = 1, Im2col = 2, Gemm = 3, Direct = 4 };
+enum class Algo : int { Auto = 0, Simple = 1, Im2col = 2, Gemm = 3, Direct = 4, ChannelsLast = 5 };
 enum class Pass : int { Forward = 0, BackwardInput = 1, BackwardWeight = 2 };
 // Every Algo, in the order strided._C.conv_algorithms lists them.
-constexpr Algo kAlgos[] = {Algo::Auto, Algo::Simple, Algo::Im2col, Algo::Gemm, Algo::Direct};
+constexpr Algo kAlgos[] = {Algo::Auto, Algo::Simple, Algo::Im2col, Algo::Gemm, Algo::Direct, Algo::ChannelsLast};
 
 // The dispatcher: the algorithm Auto runs for this geometry and pass.
 Algo choose(const ConvShape& s, Pass pass);

@@ -23,15 +23,18 @@ inline ConvShape flatten_pointwise(const ConvShape& s) {
 
 // ---------------------------------------------------------------- the rule Auto follows
 //
-// Forward: the direct kernel wherever it keeps its vectors full: few input or output channels per group
-// (the first layer of a net, depthwise: im2col columns too short to amortize their gather, a GEMM tile
-// mostly padding), and any layer with a real window (R*S > 1) on rows at least 6 wide, because it
-// accumulates the whole C/g*R*S reduction in registers and reads shifted input rows instead of packing
-// columns (measured on AVX-512: 1.2-2.5x the GEMM at widths 6-14, e.g. LeNet's 10x10 and ResNet's 7x7;
-// the GEMM wins at 4-5). 1x1 layers and tiny images run the implicit GEMM, which flattens all pixels, and
-// so do planes of at most 256 pixels with 64 or more channels in and out (ResNet-18's 16x16 and 8x8
-// stages), since its tiles take several such images at a time (measured in 2026-11 at 1 and 2 threads:
-// 16x16 with 128 channels 1.2-1.4x the direct time, 8x8 with 256 1.1-1.6x, on AVX2 and AVX-512 alike).
+// Forward: ChannelsLast for a real window (R*S > 1) with 64 or more channels in and out per group - the
+// body of ResNets and VGGs, at every plane size and stride - because its tiles take pixels from anywhere
+// in the batch and contract in place, with no gathers (measured in 2026-11 at 1 and 2 threads, AVX2 and
+// AVX-512: 1.1-1.5x the direct kernel on 32x32 to 56x56 planes, 1.0-1.5x the GEMM on ResNet-18's
+// 16x16 to 4x4 stages and stride-2 downsamples; with 16-32 channels it is 0.7-0.9x the direct kernel on
+// AVX-512, and 0.5x the GEMM on 1x1 layers). Otherwise the direct kernel wherever it keeps its vectors
+// full: few input or output channels per group (the first layer of a net, depthwise: im2col columns too
+// short to amortize their gather, a GEMM tile mostly padding), and any layer with a real window on rows
+// at least 6 wide, because it accumulates the whole C/g*R*S reduction in registers and reads shifted input
+// rows instead of packing columns (measured on AVX-512: 1.2-2.5x the GEMM at widths 6-14, e.g. LeNet's
+// 10x10; the GEMM wins at 4-5). 1x1 layers and tiny images run the implicit GEMM, which flattens all
+// pixels.
 // Backward-input with stride 1 is a forward convolution of gy (see flipped_shape) and follows the same
 // rule for that shape; with a larger stride it is a GEMM plus col2im, and so it is for one input channel
 // per group and K/g >= 16 (col2im_pays): the flipped direct kernel would then have one output channel,
@@ -41,7 +44,7 @@ inline ConvShape flatten_pointwise(const ConvShape& s) {
 // mostly real work, S*C/g >= 12 rows (one AVX-512 micro-tile) and K/g >= 16 columns, and the direct
 // kernel otherwise (C = 1 layers, depthwise).
 constexpr int64_t kDirectMinWidth = 6, kBwdWeightMinRows = 12, kBwdWeightMinCols = 16;
-constexpr int64_t kGemmMaxPlane = 256, kGemmMinChannels = 64;
+constexpr int64_t kChannelsLastMinChannels = 64;
 
 bool any(const ConvShape&) { return true; }
 bool never(const ConvShape&) { return false; }
@@ -58,10 +61,20 @@ bool gemm_backward_weight_fits(const ConvShape& s) {
   return gemm_backward_weight_scratch_bytes(s) <= double(kScratchBytes);
 }
 
+// ChannelsLast copies one image at a time at least.
+bool channels_last_fits(const ConvShape& s) { return channels_last_scratch_bytes(s) <= double(kScratchBytes); }
+bool channels_last_fits_flipped(const ConvShape& s) { return unit_stride(s) && channels_last_fits(flipped_shape(s)); }
+
+bool channels_last_forward_pays(const ConvShape& f) {
+  return channels_last_fits(f) && f.R * f.S > 1 && f.Cg() >= kChannelsLastMinChannels &&
+         f.Kg() >= kChannelsLastMinChannels;
+}
+bool channels_last_backward_input_pays(const ConvShape& s) {
+  return unit_stride(s) && channels_last_forward_pays(flipped_shape(s));
+}
 bool direct_forward_pays(const ConvShape& f) {
   const bool few_channels = f.Cg() <= 4 || f.Kg() <= 4;
-  const bool gemm_tiles = f.OH * f.OW <= kGemmMaxPlane && f.Cg() >= kGemmMinChannels && f.Kg() >= kGemmMinChannels;
-  return direct_fits(f) && (few_channels || (f.R * f.S > 1 && f.OW >= kDirectMinWidth && !gemm_tiles));
+  return direct_fits(f) && (few_channels || (f.R * f.S > 1 && f.OW >= kDirectMinWidth));
 }
 bool direct_backward_input_pays(const ConvShape& s) {
   return unit_stride(s) && !col2im_pays(s) && direct_forward_pays(flipped_shape(s));
@@ -95,17 +108,21 @@ struct Impl {
 };
 
 #define STRIDED_KERNEL(name) name<float>, name<double>
-// Each list: Direct first (so that a forced Direct without a kernel for the shape falls to Gemm), Gemm
-// (every shape but backward-weight's beyond the scratch bound: what Auto takes when Direct does not pay),
-// Im2col (forced only, but for those backward-weight shapes), and Simple last: it runs everything, the
-// fallback and the oracle.
+// Each list: ChannelsLast first where it has a kernel (it pays before Direct; a forced ChannelsLast that
+// does not fit falls to Direct), Direct (so that a forced Direct without a kernel for the shape falls to
+// Gemm), Gemm (every shape but backward-weight's beyond the scratch bound: what Auto takes when neither
+// pays), Im2col (forced only, but for those backward-weight shapes), and Simple last: it runs everything,
+// the fallback and the oracle. Backward-weight has no ChannelsLast entry: forced, it runs what Auto picks.
 const Impl<ForwardFn> kForward[] = {
+    {Algo::ChannelsLast, channels_last_fits, channels_last_forward_pays, STRIDED_KERNEL(forward_channels_last)},
     {Algo::Direct, direct_fits, direct_forward_pays, STRIDED_KERNEL(forward_direct)},
     {Algo::Gemm, any, any, STRIDED_KERNEL(forward_gemm)},
     {Algo::Im2col, any, never, STRIDED_KERNEL(forward_im2col)},
     {Algo::Simple, any, any, STRIDED_KERNEL(forward_simple)},
 };
 const Impl<BackwardInputFn> kBackwardInput[] = {
+    {Algo::ChannelsLast, channels_last_fits_flipped, channels_last_backward_input_pays,
+     STRIDED_KERNEL(backward_input_channels_last)},
     {Algo::Direct, direct_fits_flipped, direct_backward_input_pays, STRIDED_KERNEL(backward_input_direct)},
     {Algo::Gemm, any, any, STRIDED_KERNEL(backward_input_gemm)},
     {Algo::Im2col, any, never, STRIDED_KERNEL(backward_input_im2col)},
@@ -153,6 +170,7 @@ const char* algo_name(Algo a) {
     case Algo::Im2col: return "im2col";
     case Algo::Gemm: return "gemm";
     case Algo::Direct: return "direct";
+    case Algo::ChannelsLast: return "channels_last";
     default: return "auto";
   }
 }

@@ -26,6 +26,11 @@ STRIDED_CONV_KERNELS(im2col)
 STRIDED_CONV_KERNELS(gemm)
 STRIDED_CONV_KERNELS(direct)
 #undef STRIDED_CONV_KERNELS
+// ChannelsLast has no backward-weight kernel (the Gemm one already reads channels-last tiles).
+template <typename T>
+void forward_channels_last(const ConvShape& s, const T* x, const T* w, const T* b, T* y);
+template <typename T>
+void backward_input_channels_last(const ConvShape& s, const T* gy, const T* w, T* gx);
 
 // Upper bounds of the per-thread tiles (bytes, at 8-byte elements) of the direct kernels' band (forward and
 // backward-weight, direct.cpp) and of the channels-last backward-weight GEMM (gemm.cpp), for the smallest
@@ -34,6 +39,9 @@ STRIDED_CONV_KERNELS(direct)
 // stride, dilation, padding and row length, which other algorithms' tiles do not.
 double direct_scratch_bytes(const ConvShape& s);
 double gemm_backward_weight_scratch_bytes(const ConvShape& s);
+// ChannelsLast's copy of one image (channels_last.cpp), shared by the threads; a call copies as many images
+// at a time as kScratchBytes holds.
+double channels_last_scratch_bytes(const ConvShape& s);
 
 // Their float and double instances, at the end of each algorithm's file.
 #define STRIDED_CONV_INSTANTIATE(algo, T)                                                           \

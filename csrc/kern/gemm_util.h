@@ -28,7 +28,15 @@ constexpr int64_t kScratchBytes = int64_t(64) << 20;
 // threads, so after the first call of a shape no kernel allocates). Slots keep concurrent uses apart.
 // Throws std::bad_alloc when the memory is not there: a kernel calls reserve() before its parallel region
 // so that the throwing happens outside it (an exception cannot leave an OpenMP region).
-enum Slot { kPackedWeights = 0, kFlippedWeights = 1, kTile = 2, kTile2 = 3, kPartial = 4, kSlots = 5 };
+enum Slot {
+  kPackedWeights = 0,
+  kFlippedWeights = 1,
+  kTile = 2,
+  kTile2 = 3,
+  kPartial = 4,
+  kChannelsLast = 5,  // conv2d ChannelsLast's copy of the input, held by the calling thread
+  kSlots = 6
+};
 
 template <typename T>
 T* workspace(Slot slot, int64_t n) {

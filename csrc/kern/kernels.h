@@ -80,6 +80,12 @@ struct RowsGeometry {
   int64_t b_step, b_row, b_img;
 };
 
+// One run of the ChannelsLast contraction (Table::pixel_tile): len channels from element off of each pixel's
+// input (a tap's offset plus the run's first channel).
+struct PixelTap {
+  int64_t off, len;
+};
+
 template <typename T>
 struct Table {
   const char* isa;
@@ -106,6 +112,12 @@ struct Table {
   void (*copy_rows)(int64_t rows, int64_t cols, const T* src, int64_t lds, T* dst, int64_t ldd, T* sum);
   void (*direct_forward)(const DirectArgs<T>& a);
   void (*direct_backward_weight)(const DirectArgs<T>& a);
+  // The ChannelsLast micro-tile (conv2d/pixels_simd.h): C[i * ldc + j] = bias[j] (0 without bias) + sum
+  // over the taps' runs of px[i][off + c] * B[row * pixel_nb + j], rows counted over all runs, for
+  // i < m <= pixel_mp pixels and j < n <= pixel_nb output channels; B and bias hold pixel_nb columns.
+  int pixel_mp, pixel_nb;
+  void (*pixel_tile)(const PixelTap* taps, int64_t ntaps, const T* const* px, int m, const T* B, const T* bias,
+                     int n, T* C, int64_t ldc);
   // Pooling over the interior windows of one plane (pool2d/pool_rows.h): x is the input plane, y and gy the
   // output (gradient) plane from column ow0, gx the input-gradient plane, zeroed: the backward kernels
   // leave the interior windows' gradients in it. pool_max's indices (null: none kept) is laid out as y.

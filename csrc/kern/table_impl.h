@@ -2,13 +2,13 @@
 // kernels_<isa>.cpp defines the vector width and register budget, then includes this file, whose
 // per-file compile flags (-mavx512f... / -mavx2 -mfma / none) decide the instructions. The kernels
 // themselves live in one header per family (kern/vec.h, kern/gemm_simd.h, kern/copy_simd.h,
-// conv2d/direct_simd.h, pool2d/pool_rows.h, norm/norm_simd.h), included here inside an anonymous
-// namespace so that no ISA's copy can leak into another through the linker; this file adds the FMA probe
-// and the Table.
+// conv2d/direct_simd.h, conv2d/pixels_simd.h, pool2d/pool_rows.h, norm/norm_simd.h), included here inside
+// an anonymous namespace so that no ISA's copy can leak into another through the linker; this file adds the
+// FMA probe and the Table.
 //
 // Expected macros: STRIDED_VBYTES (vector bytes), STRIDED_MR (GEMM rows per micro-tile),
-// STRIDED_ACC (accumulator registers the direct kernel may use), STRIDED_DIRECT_KB (output channels per
-// direct-kernel block, at most 12), STRIDED_ISA_NAME (string),
+// STRIDED_ACC (accumulator registers the direct and pixel kernels may use), STRIDED_DIRECT_KB (output
+// channels per direct-kernel block, at most 12), STRIDED_ISA_NAME (string),
 // STRIDED_TABLE_F32 / STRIDED_TABLE_F64 (the names of the two table functions to define).
 #include <time.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -29,6 +29,7 @@ namespace {
 #include "kern/gemm_simd.h"
 #include "kern/copy_simd.h"
 #include "conv2d/direct_simd.h"
+#include "conv2d/pixels_simd.h"
 #include "pool2d/pool_rows.h"
 #include "norm/norm_simd.h"
 
@@ -82,6 +83,9 @@ Table<T> make_table() {
   t.copy_rows = &copy_rows<T>;
   t.direct_forward = &direct_forward<T>;
   t.direct_backward_weight = &direct_backward_weight<T>;
+  t.pixel_mp = kPixelMP;
+  t.pixel_nb = kPixelNV * VL<T>;
+  t.pixel_tile = &pixel_tile<T>;
   t.pool_max = &max_fast<T>;
   t.pool_max_backward = &max_backward_fast<T>;
   t.pool_avg = &avg_fast<T>;

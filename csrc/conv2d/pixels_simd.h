@@ -1,0 +1,57 @@
+// The SIMD micro-tile of conv2d's ChannelsLast algorithm (kern::Table::pixel_tile); conv2d/channels_last.cpp
+// prepares its channels-last input and packed weights. Included by kern/table_impl.h inside an anonymous
+// namespace, so each ISA file compiles its own copy with its own flags; uses kern/vec.h and STRIDED_ACC.
+// ---------------------------------------------------------------- channels-last pixel tiles
+// kPixelMP output pixels x NT vectors of output channels accumulate in registers over the whole
+// contraction: per input channel of each tap, NT weight vectors are loaded once and reused by kPixelMP
+// broadcast inputs, read in place (px[i][off + c]: each pixel's channels are contiguous).
+constexpr int kPixelMP = 6;
+constexpr int kPixelNV = STRIDED_ACC / kPixelMP;  // 4 vectors on AVX-512, 2 on AVX2 and the portable path
+
+template <typename T, int NT>
+void pixel_tile_nt(const PixelTap* taps, int64_t ntaps, const T* const* px, int m, const T* B, const T* bias,
+                   int n, T* C, int64_t ldc) {
+  constexpr int L = VL<T>, NB = kPixelNV * L;
+  const T* p[kPixelMP];
+  for (int i = 0; i < kPixelMP; ++i) p[i] = px[i < m ? i : m - 1];  // a short tile repeats its last pixel
+  V<T> c[kPixelMP][NT];
+#pragma GCC unroll 8
+  for (int i = 0; i < kPixelMP; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NT; ++v) c[i][v] = bias ? load(bias + v * L) : V<T>{};
+  for (int64_t t = 0; t < ntaps; ++t) {
+    for (int64_t k = taps[t].off, end = k + taps[t].len; k < end; ++k, B += NB) {
+      V<T> b[NT];
+#pragma GCC unroll 4
+      for (int v = 0; v < NT; ++v) b[v] = load(B + v * L);
+#pragma GCC unroll 8
+      for (int i = 0; i < kPixelMP; ++i) {
+        const V<T> a = bcast(p[i][k]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NT; ++v) c[i][v] += a * b[v];
+      }
+    }
+  }
+  if (n == NT * L) {
+    for (int i = 0; i < m; ++i)
+#pragma GCC unroll 4
+      for (int v = 0; v < NT; ++v) store(C + i * ldc + v * L, c[i][v]);
+    return;
+  }
+  alignas(64) T tmp[NT * L];
+  for (int i = 0; i < m; ++i) {
+    for (int v = 0; v < NT; ++v) store(tmp + v * L, c[i][v]);
+    for (int j = 0; j < n; ++j) C[i * ldc + j] = tmp[j];
+  }
+}
+
+// The narrowest tile that covers n columns: a last block of 16 channels (K = 80 on AVX-512) runs one
+// vector, not four.
+template <typename T, int NT = kPixelNV>
+void pixel_tile(const PixelTap* taps, int64_t ntaps, const T* const* px, int m, const T* B, const T* bias, int n,
+                T* C, int64_t ldc) {
+  if constexpr (NT > 1) {
+    if (n <= (NT - 1) * VL<T>) return pixel_tile<T, NT - 1>(taps, ntaps, px, m, B, bias, n, C, ldc);
+  }
+  pixel_tile_nt<T, NT>(taps, ntaps, px, m, B, bias, n, C, ldc);
+}
