@@ -47,23 +47,35 @@ void to_channels_last(const ConvShape& s, const Layout& l, const T* x, T* d, con
   }
 }
 
-// w per group and block of nb output channels in the order the tile reads it: per run of channels, per tap
-// (r, q), per channel, nb output channels (zero past Kg). Then each block's bias (nb, zero past Kg).
+// The weights per group and block of nb output channels in the order the tile reads them: per run of
+// channels, per tap (r, q), per channel, nb output channels (zero past Kg); then each block's bias (nb, zero
+// past Kg). w is the layer's (K x Cg x R x S), or with `flipped` the original layer's of a flipped
+// backward-input problem s: s's weight (k, c, r, q) is w[g*Cg + c][k][R-1-r][S-1-q] (flipped_weights'
+// transpose, read in place). Tasks are (group, block).
 template <typename T>
-T* pack_weights(const ConvShape& s, const T* w, const T* b, int64_t nb, int64_t kblocks) {
-  const int64_t Cg = s.Cg(), Kg = s.Kg(), RS = s.R * s.S, runs = ceil_div(Cg, kChannelRun);
-  const int64_t block = Cg * RS * nb, blocks = s.groups * kblocks;
+T* pack_weights(const ConvShape& s, const T* w, const T* b, bool flipped, int64_t nb, int64_t kblocks) {
+  const int64_t Cg = s.Cg(), Kg = s.Kg(), RS = s.R * s.S, block = Cg * RS * nb, blocks = s.groups * kblocks;
   T* wp = workspace<T>(kPackedWeights, blocks * (block + nb));
 #pragma omp parallel for schedule(static) if (blocks * block >= kParallelPrep)
-  for (int64_t t = 0; t < blocks * runs; ++t) {
-    const int64_t gk = t / runs, g = gk / kblocks, kb = gk % kblocks;
-    const int64_t c0 = t % runs * kChannelRun, len = std::min(kChannelRun, Cg - c0);
-    T* d = wp + gk * block + c0 * RS * nb;
-    for (int64_t k = 0; k < nb; ++k) {
-      const int64_t kk = kb * nb + k;
-      const T* src = w + ((g * Kg + kk) * Cg + c0) * RS;
-      for (int64_t c = 0; c < len; ++c)
-        for (int64_t rq = 0; rq < RS; ++rq) d[(rq * len + c) * nb + k] = kk < Kg ? src[c * RS + rq] : T(0);
+  for (int64_t gk = 0; gk < blocks; ++gk) {
+    const int64_t g = gk / kblocks, k0 = gk % kblocks * nb, kv = std::min(nb, Kg - k0);
+    T* d = wp + gk * block;
+    if (kv < nb)
+      for (int64_t row = 0; row < Cg * RS; ++row) std::fill(d + row * nb + kv, d + (row + 1) * nb, T(0));
+    // Row by row of the block, its columns k in order (one k's rows of a run lie R*S*nb elements apart:
+    // written k by k, every store was a cache conflict).
+    for (int64_t c = 0; c < Cg; ++c) {
+      const int64_t c0 = c / kChannelRun * kChannelRun, len = std::min(kChannelRun, Cg - c0);
+      for (int64_t t = 0; t < RS; ++t) {
+        T* row = d + (c0 * RS + t * len + c - c0) * nb;
+        if (!flipped) {
+          const T* src = w + (g * Kg + k0) * Cg * RS + c * RS + t;
+          for (int64_t k = 0; k < kv; ++k) row[k] = src[k * Cg * RS];
+        } else {
+          const T* src = w + ((g * Cg + c) * Kg + k0) * RS + RS - 1 - t;
+          for (int64_t k = 0; k < kv; ++k) row[k] = src[k * RS];
+        }
+      }
     }
   }
   T* bias = wp + blocks * block;
@@ -75,17 +87,15 @@ T* pack_weights(const ConvShape& s, const T* w, const T* b, int64_t nb, int64_t 
   return wp;
 }
 
-}  // namespace
-
 // Tasks per chunk of images: (group, block of output channels) outer, so a thread's run of tasks keeps
 // one block's packed weights in L2, and runs of kTaskPixels output pixels inner.
 template <typename T>
-void forward_channels_last(const ConvShape& s, const T* x, const T* w, const T* b, T* y) {
+void run(const ConvShape& s, const T* x, const T* w, const T* b, bool flipped, T* y) {
   const auto& kt = kern::table<T>();
   const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), P = s.OH * s.OW, RS = s.R * s.S;
   const int64_t MP = kt.pixel_mp, NB = kt.pixel_nb, kblocks = ceil_div(Kg, NB);
   const Layout l = layout(s);
-  const T* wp = pack_weights(s, w, b, NB, kblocks);
+  const T* wp = pack_weights(s, w, b, flipped, NB, kblocks);
   const T* bias = b ? wp + G * kblocks * Cg * RS * NB : nullptr;
   std::vector<kern::PixelTap> taps;
   for (int64_t c0 = 0; c0 < Cg; c0 += kChannelRun)
@@ -126,9 +136,17 @@ void forward_channels_last(const ConvShape& s, const T* x, const T* w, const T* 
   }
 }
 
+}  // namespace
+
+template <typename T>
+void forward_channels_last(const ConvShape& s, const T* x, const T* w, const T* b, T* y) {
+  run(s, x, w, b, false, y);
+}
+
+// The flipped forward (see flipped_shape), its weights packed straight from w.
 template <typename T>
 void backward_input_channels_last(const ConvShape& s, const T* gy, const T* w, T* gx) {
-  backward_input_flipped(s, gy, w, gx, forward_channels_last<T>);
+  run(flipped_shape(s), gy, w, static_cast<const T*>(nullptr), true, gx);
 }
 
 double channels_last_scratch_bytes(const ConvShape& s) {
