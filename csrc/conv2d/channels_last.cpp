@@ -1,10 +1,11 @@
 // conv2d's ChannelsLast algorithm: forward, and backward-input at unit stride as the flipped forward, for
-// layers with many channels on small planes (ResNet-18's 16x16, 8x8 and 4x4 stages), where the Gemm
-// algorithm's im2col gathers copy runs of 4-16 pixels. Here x is copied once per call into a zero-padded
-// channels-last array, and the micro-tile (kern::Table::pixel_tile, conv2d/pixels_simd.h) reads it in
-// place: pixel_mp output pixels from anywhere in the batch (each one a pointer into the copy, so a 4x4
-// plane fills whole tiles) by pixel_nb output channels, with the whole Cg*R*S contraction in registers and
-// one store. No gathers and no partial sums; the weights are packed once per call in the tile's order.
+// layers with many channels (the bodies of ResNets and VGGs), where the direct kernel's blocks reuse each
+// input load for a few output channels only and the Gemm algorithm's im2col gathers copy short rows (4-16
+// pixels on ResNet-18's later stages). Here x is copied once per call into a zero-padded channels-last
+// array, and the micro-tile (kern::Table::pixel_tile, conv2d/pixels_simd.h) reads it in place: pixel_mp
+// output pixels from anywhere in the batch (each one a pointer into the copy, so a 4x4 plane fills whole
+// tiles) by pixel_nb output channels, with the whole Cg*R*S contraction in registers and one store. No
+// gathers and no partial sums; the weights are packed once per call in the tile's order.
 #include "conv2d/internal.h"
 
 #include <algorithm>
