@@ -316,7 +316,7 @@ gy = np.ones((1, 1, 3, 3))
 strided.conv2d_backward(np.ones((1, 1, 6, 6)), x, np.ones((1, 1, 3, 3)))  # threads and arenas exist now
 vm = int([l for l in open("/proc/self/status") if l.startswith("VmSize")][0].split()[1]) * 1024
 resource.setrlimit(resource.RLIMIT_AS, (vm + (24 << 20), resource.RLIM_INFINITY))
-for algo in ("direct", "gemm", "im2col"):
+for algo in ("direct", "gemm", "im2col", "channels_last"):
     for input_grad in (False, True):
         with strided.conv_algorithm(algo):
             try:
@@ -331,13 +331,14 @@ for algo in ("direct", "gemm", "im2col"):
 @pytest.mark.skipif("libasan" in __import__("os").environ.get("LD_PRELOAD", ""),
                     reason="AddressSanitizer reserves its shadow memory beyond any address-space limit")
 def test_allocation_failure_is_a_memory_error():
-    """A workspace that cannot be allocated (per-thread partial gradients, flipped weights) raises MemoryError
-    instead of terminating the process, in every algorithm that allocates one."""
+    """A workspace that cannot be allocated (per-thread partial gradients, flipped or packed weights) raises
+    MemoryError instead of terminating the process, in every algorithm that allocates one."""
     import subprocess
     import sys
     out = subprocess.run([sys.executable, "-c", _OOM], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split("\n")[:-1] == [f"{a} MemoryError" for a in ("direct", "gemm", "im2col") for _ in "ab"]
+    algos = ("direct", "gemm", "im2col", "channels_last")
+    assert out.stdout.split("\n")[:-1] == [f"{a} MemoryError" for a in algos for _ in "ab"]
 
 
 def test_dispatch_keeps_growing_tiles_within_the_bound():

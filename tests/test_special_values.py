@@ -6,7 +6,7 @@ import pytest
 import strided
 from strided import reference
 
-ALGOS = ("simple", "im2col", "gemm", "direct", "auto")
+ALGOS = ("simple", "im2col", "gemm", "direct", "channels_last", "auto")
 # (x shape, w shape, stride, padding, groups): rows that are not a whole number of vectors, flat bands
 # (stride 1 and 2), the direct rows kernels (depthwise 3x3), the channels-last GEMM, a 1x1 layer.
 CASES = [

@@ -49,29 +49,32 @@ void to_channels_last(const ConvShape& s, const Layout& l, const T* x, T* d, con
 }
 
 // The weights per group and block of nb output channels in the order the tile reads them: per run of
-// channels, per tap (r, q), per channel, nb output channels (zero past Kg); then each block's bias (nb, zero
-// past Kg). w is the layer's (K x Cg x R x S), or with `flipped` the original layer's of a flipped
-// backward-input problem s: s's weight (k, c, r, q) is w[g*Cg + c][k][R-1-r][S-1-q] (flipped_weights'
-// transpose, read in place). Tasks are (group, block).
+// channels, per tap (r, q), per channel, the block's output channels, nb of them or, in a group's last
+// block, its channels rounded up to vl (zero past Kg). A group's blocks take Kp = Kg rounded up to vl
+// columns in all (Cg*R*S rows each); then the bias, Kp per group. w is the layer's (K x Cg x R x S), or
+// with `flipped` the original layer's of a flipped backward-input problem s: s's weight (k, c, r, q) is
+// w[g*Cg + c][k][R-1-r][S-1-q] (flipped_weights' transpose, read in place). Tasks are (group, block).
 template <typename T>
-T* pack_weights(const ConvShape& s, const T* w, const T* b, bool flipped, int64_t nb, int64_t kblocks) {
-  const int64_t Cg = s.Cg(), Kg = s.Kg(), RS = s.R * s.S, block = Cg * RS * nb, blocks = s.groups * kblocks;
-  T* wp = workspace<T>(kPackedWeights, blocks * (block + nb));
-#pragma omp parallel for schedule(static) if (blocks * block >= kParallelPrep)
-  for (int64_t gk = 0; gk < blocks; ++gk) {
-    const int64_t g = gk / kblocks, k0 = gk % kblocks * nb, kv = std::min(nb, Kg - k0);
-    T* d = wp + gk * block;
-    if (kv < nb)
-      for (int64_t row = 0; row < Cg * RS; ++row) std::fill(d + row * nb + kv, d + (row + 1) * nb, T(0));
-    // Row by row of the block, its columns k in order (one k's rows of a run lie R*S*nb elements apart:
+T* pack_weights(const ConvShape& s, const T* w, const T* b, bool flipped, int64_t nb, int64_t vl) {
+  const int64_t Cg = s.Cg(), Kg = s.Kg(), RS = s.R * s.S, Kp = round_up(Kg, vl), kblocks = ceil_div(Kg, nb);
+  const int64_t G = s.groups, rows = Cg * RS;
+  T* wp = workspace<T>(kPackedWeights, G * Kp * (rows + 1));
+#pragma omp parallel for schedule(static) if (G * Kp * rows >= kParallelPrep)
+  for (int64_t gk = 0; gk < G * kblocks; ++gk) {
+    const int64_t g = gk / kblocks, k0 = gk % kblocks * nb;
+    const int64_t kv = std::min(nb, Kg - k0), nw = std::min(nb, Kp - k0);  // channels, columns
+    T* d = wp + (g * Kp + k0) * rows;
+    if (kv < nw)
+      for (int64_t row = 0; row < rows; ++row) std::fill(d + row * nw + kv, d + (row + 1) * nw, T(0));
+    // Row by row of the block, its columns k in order (one k's rows of a run lie R*S*nw elements apart:
     // written k by k, every store was a cache conflict).
     for (int64_t c = 0; c < Cg; ++c) {
       const int64_t c0 = c / kChannelRun * kChannelRun, len = std::min(kChannelRun, Cg - c0);
       for (int64_t t = 0; t < RS; ++t) {
-        T* row = d + (c0 * RS + t * len + c - c0) * nb;
+        T* row = d + (c0 * RS + t * len + c - c0) * nw;
         if (!flipped) {
-          const T* src = w + (g * Kg + k0) * Cg * RS + c * RS + t;
-          for (int64_t k = 0; k < kv; ++k) row[k] = src[k * Cg * RS];
+          const T* src = w + (g * Kg + k0) * rows + c * RS + t;
+          for (int64_t k = 0; k < kv; ++k) row[k] = src[k * rows];
         } else {
           const T* src = w + ((g * Cg + c) * Kg + k0) * RS + RS - 1 - t;
           for (int64_t k = 0; k < kv; ++k) row[k] = src[k * RS];
@@ -79,12 +82,9 @@ T* pack_weights(const ConvShape& s, const T* w, const T* b, bool flipped, int64_
       }
     }
   }
-  T* bias = wp + blocks * block;
-  for (int64_t gk = 0; gk < blocks; ++gk)
-    for (int64_t k = 0; k < nb; ++k) {
-      const int64_t kk = gk % kblocks * nb + k;
-      bias[gk * nb + k] = b && kk < Kg ? b[gk / kblocks * Kg + kk] : T(0);
-    }
+  T* bias = wp + G * Kp * rows;
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t k = 0; k < Kp; ++k) bias[g * Kp + k] = b && k < Kg ? b[g * Kg + k] : T(0);
   return wp;
 }
 
@@ -94,10 +94,10 @@ template <typename T>
 void run(const ConvShape& s, const T* x, const T* w, const T* b, bool flipped, T* y) {
   const auto& kt = kern::table<T>();
   const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), P = s.OH * s.OW, RS = s.R * s.S;
-  const int64_t MP = kt.pixel_mp, NB = kt.pixel_nb, kblocks = ceil_div(Kg, NB);
+  const int64_t MP = kt.pixel_mp, NB = kt.pixel_nb, kblocks = ceil_div(Kg, NB), Kp = round_up(Kg, kt.vl);
   const Layout l = layout(s);
-  const T* wp = pack_weights(s, w, b, flipped, NB, kblocks);
-  const T* bias = b ? wp + G * kblocks * Cg * RS * NB : nullptr;
+  const T* wp = pack_weights(s, w, b, flipped, NB, kt.vl);
+  const T* bias = b ? wp + G * Kp * Cg * RS : nullptr;
   std::vector<kern::PixelTap> taps;
   for (int64_t c0 = 0; c0 < Cg; c0 += kChannelRun)
     for (int64_t r = 0; r < s.R; ++r)
@@ -126,7 +126,8 @@ void run(const ConvShape& s, const T* x, const T* w, const T* b, bool flipped, T
         }
         for (int64_t j = 0; j < np; j += MP)
           kt.pixel_tile(taps.data(), int64_t(taps.size()), px + j, int(std::min(MP, np - j)),
-                        wp + gk * Cg * RS * NB, bias ? bias + gk * NB : nullptr, int(kv), stage + j * NB, NB);
+                        wp + (g * Kp + kb * NB) * Cg * RS, bias ? bias + g * Kp + kb * NB : nullptr, int(kv),
+                        stage + j * NB, NB);
         for (int64_t j = 0; j < np;) {  // each image's run of pixels into its planes
           const int64_t i = (j0 + j) / P, p = (j0 + j) % P, run = std::min(np - j, P - p);
           kt.transpose(run, kv, stage + j * NB, NB, y + ((n0 + i) * s.K + g * Kg + kb * NB) * P + p, P);

@@ -3,15 +3,15 @@
 // namespace, so each ISA file compiles its own copy with its own flags; uses kern/vec.h and STRIDED_ACC.
 // ---------------------------------------------------------------- channels-last pixel tiles
 // kPixelMP output pixels x NT vectors of output channels accumulate in registers over the whole
-// contraction: per input channel of each tap, NT weight vectors are loaded once and reused by kPixelMP
-// broadcast inputs, read in place (px[i][off + c]: each pixel's channels are contiguous).
+// contraction: per input channel of each tap, NT weight vectors (a row of B) are loaded once and reused by
+// kPixelMP broadcast inputs, read in place (px[i][off + c]: each pixel's channels are contiguous).
 constexpr int kPixelMP = 6;
 constexpr int kPixelNV = STRIDED_ACC / kPixelMP;  // 4 vectors on AVX-512, 2 on AVX2 and the portable path
 
 template <typename T, int NT>
 void pixel_tile_nt(const PixelTap* taps, int64_t ntaps, const T* const* px, int m, const T* B, const T* bias,
                    int n, T* C, int64_t ldc) {
-  constexpr int L = VL<T>, NB = kPixelNV * L;
+  constexpr int L = VL<T>;
   const T* p[kPixelMP];
   for (int i = 0; i < kPixelMP; ++i) p[i] = px[i < m ? i : m - 1];  // a short tile repeats its last pixel
   V<T> c[kPixelMP][NT];
@@ -20,7 +20,7 @@ void pixel_tile_nt(const PixelTap* taps, int64_t ntaps, const T* const* px, int 
 #pragma GCC unroll 4
     for (int v = 0; v < NT; ++v) c[i][v] = bias ? load(bias + v * L) : V<T>{};
   for (int64_t t = 0; t < ntaps; ++t) {
-    for (int64_t k = taps[t].off, end = k + taps[t].len; k < end; ++k, B += NB) {
+    for (int64_t k = taps[t].off, end = k + taps[t].len; k < end; ++k, B += NT * L) {
       V<T> b[NT];
 #pragma GCC unroll 4
       for (int v = 0; v < NT; ++v) b[v] = load(B + v * L);
@@ -45,8 +45,8 @@ void pixel_tile_nt(const PixelTap* taps, int64_t ntaps, const T* const* px, int 
   }
 }
 
-// The narrowest tile that covers n columns: a last block of 16 channels (K = 80 on AVX-512) runs one
-// vector, not four.
+// The narrowest tile that covers n columns (B's rows are that many vectors wide): a last block of 16
+// channels (K = 80 on AVX-512) runs one vector, not four.
 template <typename T, int NT = kPixelNV>
 void pixel_tile(const PixelTap* taps, int64_t ntaps, const T* const* px, int m, const T* B, const T* bias, int n,
                 T* C, int64_t ldc) {

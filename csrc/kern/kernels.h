@@ -113,8 +113,8 @@ struct Table {
   void (*direct_forward)(const DirectArgs<T>& a);
   void (*direct_backward_weight)(const DirectArgs<T>& a);
   // The ChannelsLast micro-tile (conv2d/pixels_simd.h): C[i * ldc + j] = bias[j] (0 without bias) + sum
-  // over the taps' runs of px[i][off + c] * B[row * pixel_nb + j], rows counted over all runs, for
-  // i < m <= pixel_mp pixels and j < n <= pixel_nb output channels; B and bias hold pixel_nb columns.
+  // over the taps' runs of px[i][off + c] * B[row * nw + j], rows counted over all runs, for i < m <=
+  // pixel_mp pixels and j < n <= pixel_nb output channels; B and bias hold nw = n rounded up to vl columns.
   int pixel_mp, pixel_nb;
   void (*pixel_tile)(const PixelTap* taps, int64_t ntaps, const T* const* px, int m, const T* B, const T* bias,
                      int n, T* C, int64_t ldc);
