@@ -25,16 +25,16 @@ inline ConvShape flatten_pointwise(const ConvShape& s) {
 //
 // Forward: ChannelsLast for a real window (R*S > 1) with 64 or more channels in and out per group - the
 // body of ResNets and VGGs, at every plane size and stride - because its tiles take pixels from anywhere
-// in the batch and contract in place, with no gathers (measured in 2026-11 at 1 and 2 threads, AVX2 and
-// AVX-512: 1.1-1.5x the direct kernel on 32x32 to 56x56 planes, 1.0-1.5x the GEMM on ResNet-18's
-// 16x16 to 4x4 stages and stride-2 downsamples; with 16-32 channels it is 0.7-0.9x the direct kernel on
-// AVX-512, and 0.5x the GEMM on 1x1 layers). Otherwise the direct kernel wherever it keeps its vectors
-// full: few input or output channels per group (the first layer of a net, depthwise: im2col columns too
-// short to amortize their gather, a GEMM tile mostly padding), and any layer with a real window on rows
-// at least 6 wide, because it accumulates the whole C/g*R*S reduction in registers and reads shifted input
-// rows instead of packing columns (measured on AVX-512: 1.2-2.5x the GEMM at widths 6-14, e.g. LeNet's
-// 10x10; the GEMM wins at 4-5). 1x1 layers and tiny images run the implicit GEMM, which flattens all
-// pixels.
+// in the batch and contract in place, with no gathers (measured in 2026-11 at 2 threads, interleaved:
+// 1.0-1.35x the direct kernel on 28x28 to 56x56 planes, 1.0-1.4x the GEMM on ResNet-18's 16x16 to 4x4
+// stages and stride-2 downsamples on AVX2 and AVX-512 - one 0.95x - and 0.8-1.15x on the portable path;
+// with 16-32 channels it is 0.7-0.9x the direct kernel on AVX-512, and 0.5x the GEMM on 1x1 layers).
+// Otherwise the direct kernel wherever it keeps its vectors full: few input or output channels per group
+// (the first layer of a net, depthwise: im2col columns too short to amortize their gather, a GEMM tile
+// mostly padding), and any layer with a real window on rows at least 6 wide, because it accumulates the
+// whole C/g*R*S reduction in registers and reads shifted input rows instead of packing columns (measured
+// on AVX-512: 1.2-2.5x the GEMM at widths 6-14, e.g. LeNet's 10x10; the GEMM wins at 4-5). 1x1 layers
+// and tiny images run the implicit GEMM, which flattens all pixels.
 // Backward-input with stride 1 is a forward convolution of gy (see flipped_shape) and follows the same
 // rule for that shape; with a larger stride it is a GEMM plus col2im, and so it is for one input channel
 // per group and K/g >= 16 (col2im_pays): the flipped direct kernel would then have one output channel,
