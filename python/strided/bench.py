@@ -173,7 +173,7 @@ def run(threads=(1, 2), dtypes=("float32",), layers=None, algos=("auto",), pools
         "simd": _C.cpu_capability(), "peaks": {},
     }
     rows = []
-    header = (f"{'layer':<16} {'pass':<16} {'dtype':<7} {'algo':<7} {'thr':>3} {'time ms':>9} "
+    header = (f"{'layer':<16} {'pass':<16} {'dtype':<7} {'algo':<13} {'thr':>3} {'time ms':>9} "
               f"{'rate':>13} {'%peak':>6} {'torch ms':>9} {'vs torch':>8}")
     try:
         for nt in threads:
@@ -237,7 +237,7 @@ def _print_row(r, out):
     rate = f"{r['gflops']:8.1f} GF/s" if r["kind"] == "conv" else f"{r['gbs']:8.1f} GB/s"
     tt = f"{r['torch_time_s'] * 1e3:9.3f}" if r["torch_time_s"] else f"{'-':>9}"
     vs = f"{r['vs_torch']:7.2f}x" if r["vs_torch"] else f"{'-':>8}"
-    print(f"{r['layer']:<16} {r['pass']:<16} {r['dtype']:<7} {r['algo']:<7} {r['threads']:>3} "
+    print(f"{r['layer']:<16} {r['pass']:<16} {r['dtype']:<7} {r['algo']:<13} {r['threads']:>3} "
           f"{r['time_s'] * 1e3:9.3f} {rate:>13} {r['pct_peak']:5.1f}% {tt} {vs}", file=out, flush=True)
 
 
