@@ -145,13 +145,21 @@ def test_conv_one_output_channel_rows(cap, dtype):
 def test_conv_channels_last_tiles(cap, dtype):
     """ChannelsLast's edges: runs of 16 input channels (15-33), output-channel blocks of 1-4 vectors (the
     last one partial), tiles of 6 pixels and tasks of 132 crossing images, strides, dilation and groups,
-    and backward-input's cropping flipped padding (pad > dil*(R-1))."""
+    and backward-input's padding beyond the window (pad > dil*(R-1)). Strided backward-input runs phases
+    of gx pixels (stride 2: four, of 1, 2, 2 and 4 taps) in tasks of up to 4 x 132 pixels crossing rows and
+    images; a stride beyond the window leaves pixels no tap reaches (zeros), or every pixel."""
     for C, K in ((15, 17), (16, 31), (17, 33), (33, 65), (64, 70)):
         _conv_case(2, C, 5, 6, K, 3, 3, 1, 1, 1, 1, dtype, "channels_last", bias=C % 2 == 1)
     for N, H, W in ((1, 11, 12), (1, 7, 19), (3, 4, 4), (7, 5, 5), (1, 1, 1)):
         _conv_case(N, 8, H, W, 16, 3, 3, 1, 1, 1, 1, dtype, "channels_last")
+        _conv_case(N, 16, H, W, 8, 3, 3, 2, 1, 1, 1, dtype, "channels_last")
     _conv_case(2, 12, 9, 8, 18, 3, 2, (2, 1), (1, 0, 2, 1), (2, 1), 3, dtype, "channels_last")
     _conv_case(2, 16, 6, 7, 16, 3, 3, 1, 4, 1, 2, dtype, "channels_last")
+    _conv_case(3, 17, 23, 21, 33, 3, 3, 2, 1, 1, 1, dtype, "channels_last")
+    _conv_case(2, 8, 13, 11, 20, 3, 2, (3, 2), (2, 1, 0, 3), (2, 3), 2, dtype, "channels_last")
+    _conv_case(2, 8, 10, 9, 8, 2, 2, 3, 0, 1, 1, dtype, "channels_last")  # rows and columns no tap reaches
+    _conv_case(1, 4, 2, 2, 4, 3, 3, 5, 3, 1, 1, dtype, "channels_last")  # no tap reaches any pixel
+    _conv_case(2, 8, 9, 9, 8, 3, 3, 2, 4, 1, 1, dtype, "channels_last")  # padding beyond the window
 
 
 def test_conv_channels_last_chunks():
@@ -189,7 +197,7 @@ LAYERS = {
     "res_3x3_128": ((16, 128, 28, 128, 3, 1, 1, 1), ("channels_last", "channels_last", "gemm")),
     "res_stem_7x7s2": ((8, 3, 224, 64, 7, 2, 3, 1), ("direct", "gemm", "gemm")),
     "res_1x1_256": ((16, 256, 14, 64, 1, 1, 0, 1), ("gemm", "gemm", "gemm")),
-    "down_3x3s2": ((16, 64, 56, 128, 3, 2, 1, 1), ("channels_last", "gemm", "gemm")),
+    "down_3x3s2": ((16, 64, 56, 128, 3, 2, 1, 1), ("channels_last", "channels_last", "gemm")),
     "r18_3x3_512": ((32, 512, 4, 512, 3, 1, 1, 1), ("channels_last", "channels_last", "gemm")),
     "r18_short_256": ((32, 128, 16, 256, 1, 2, 0, 1), ("gemm", "gemm", "gemm")),
     "dw_3x3_128": ((16, 128, 28, 128, 3, 1, 1, 128), ("direct", "direct", "direct")),

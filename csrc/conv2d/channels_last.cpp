@@ -1,11 +1,17 @@
-// conv2d's ChannelsLast algorithm: forward, and backward-input at unit stride as the flipped forward, for
-// layers with many channels (the bodies of ResNets and VGGs), where the direct kernel's blocks reuse each
-// input load for a few output channels only and the Gemm algorithm's im2col gathers copy short rows (4-16
-// pixels on ResNet-18's later stages). Here x is copied once per call into a zero-padded channels-last
-// array, and the micro-tile (kern::Table::pixel_tile, conv2d/pixels_simd.h) reads it in place: pixel_mp
-// output pixels from anywhere in the batch (each one a pointer into the copy, so a 4x4 plane fills whole
-// tiles) by pixel_nb output channels, with the whole Cg*R*S contraction in registers and one store. No
-// gathers and no partial sums; the weights are packed once per call in the tile's order.
+// conv2d's ChannelsLast algorithm: forward and backward-input, for layers with many channels (the bodies of
+// ResNets and VGGs), where the direct kernel's blocks reuse each input load for a few output channels only
+// and the Gemm algorithm's im2col gathers copy short rows (4-16 pixels on ResNet-18's later stages). The
+// input (x, or gy for backward-input) is copied once per call into a zero-padded channels-last array, and
+// the micro-tile (kern::Table::pixel_tile, conv2d/pixels_simd.h) reads it in place: pixel_mp output pixels
+// from anywhere in the batch (each one a pointer into the copy, so a 4x4 plane fills whole tiles) by
+// pixel_nb output channels, with the whole contraction in registers and one store. No gathers and no
+// partial sums; the weights are packed once per call in the tile's order.
+//
+// Backward-input is a sum over taps too, with gy as the input: gx pixel o (along each axis) takes tap r
+// where o + pad - r*dil is a multiple of the stride, from gy pixel (o + pad - r*dil) / stride. At unit
+// stride every pixel takes every tap (the flipped forward); at stride s the pixels fall into s x s phases
+// (o mod s along each axis), each a unit-step sum over its own taps (a 3x3 stride-2 layer's phases take
+// 1, 2, 2 and 4 taps): no zeros inserted and no col2im.
 #include "conv2d/internal.h"
 
 #include <algorithm>
@@ -15,122 +21,222 @@ namespace strided::conv {
 namespace {
 
 // Channels per run of the contraction: a tile visits every tap of a run of channels before the next run,
-// so the input lines it reads (pixel_mp pixels x R*S taps, a line of 16 floats each) stay in L1.
+// so the input lines it reads (pixel_mp pixels x taps, a line of 16 floats each) stay in L1.
 constexpr int64_t kChannelRun = 16;
-// Output pixels per task, a multiple of every ISA's pixel_mp (6): staged as pixel x channel rows (kTile)
-// and transposed into y's planes.
-constexpr int64_t kTaskPixels = 132;
+// Output pixels per task and phase, a multiple of every ISA's pixel_mp (6), and the most phases a task's
+// run is sized for (a stride-2 layer's four).
+constexpr int64_t kTaskPixels = 132, kMaxPhases = 4;
 
-// The channels-last copy of one image: Hp rows of Wp pixels of C channels, shifted by the top and left
-// padding (a negative padding, which the flipped backward-input has for pad > dil*(R-1), crops).
-struct Layout {
-  int64_t Hp, Wp, img;
+// The pixels of a phase along one axis: outputs o0 + i*out_step for i < n, whose input pixel in the copy is
+// i*in_step + off[t] for tap t (kernel index k[t]).
+struct Axis {
+  int64_t o0, n;
+  std::vector<int64_t> k, off;
 };
-inline Layout layout(const ConvShape& s) {
-  const int64_t Hp = s.H + s.pad_top + s.pad_bottom, Wp = s.W + s.pad_left + s.pad_right;
-  return {Hp, Wp, Hp * Wp * s.C};
+
+// One call's problem: the input copied (C channels of H x W, at (top, left) of an Hp x Wp channels-last
+// array, zeros around it), the output planes (K of OH x OW), channels per group in and out, and the phases
+// (every row axis with every column axis).
+struct Plan {
+  bool backward;
+  int64_t C, H, W, K, OH, OW, ci, co;
+  int64_t top, left, Hp, Wp;
+  int64_t in_h, in_w, out_h, out_w;  // steps of a phase's pixels in the copy and in the output
+  std::vector<Axis> rows, cols;
+  bool covered;  // every output pixel is in a phase (a stride beyond the window leaves some to zeros)
+  int64_t img() const { return Hp * Wp * C; }
+};
+
+// Forward along one axis: one phase, output o reads input o*stride + k*dil of the padded copy.
+Axis forward_axis(int64_t out, int64_t dil, int64_t taps) {
+  Axis a{0, out, {}, {}};
+  for (int64_t k = 0; k < taps; ++k) a.k.push_back(k), a.off.push_back(k * dil);
+  return a;
+}
+
+// Backward-input along one axis (gy of `in` pixels, gx of `out`): the phases o0 that some tap reaches,
+// offsets shifted by the zero padding `top` the copy needs before gy, and the copy's length `len`.
+std::vector<Axis> backward_axes(int64_t out, int64_t in, int64_t stride, int64_t pad, int64_t dil, int64_t taps,
+                                int64_t& top, int64_t& len) {
+  std::vector<Axis> axes;
+  for (int64_t k = 0; k < taps; ++k) {
+    const int64_t o0 = ((k * dil - pad) % stride + stride) % stride;
+    if (o0 >= out) continue;
+    auto a = std::find_if(axes.begin(), axes.end(), [&](const Axis& x) { return x.o0 == o0; });
+    if (a == axes.end()) a = axes.insert(axes.end(), Axis{o0, ceil_div(out - o0, stride), {}, {}});
+    a->k.push_back(k);
+    a->off.push_back((o0 + pad - k * dil) / stride);  // exact; gy pixel i + off
+  }
+  top = 0;
+  for (const Axis& a : axes)
+    for (int64_t e : a.off) top = std::max(top, -e);
+  len = in + top;
+  for (Axis& a : axes)
+    for (int64_t& e : a.off) e += top, len = std::max(len, a.n + e);
+  return axes;
+}
+
+Plan make_plan(const ConvShape& s, bool backward) {
+  Plan p{};
+  p.backward = backward;
+  if (!backward) {
+    p.C = s.C, p.H = s.H, p.W = s.W, p.K = s.K, p.OH = s.OH, p.OW = s.OW, p.ci = s.Cg(), p.co = s.Kg();
+    p.top = s.pad_top, p.left = s.pad_left, p.Hp = s.H + s.pad_top + s.pad_bottom;
+    p.Wp = s.W + s.pad_left + s.pad_right;
+    p.in_h = s.stride_h, p.in_w = s.stride_w, p.out_h = p.out_w = 1;
+    p.rows = {forward_axis(s.OH, s.dil_h, s.R)};
+    p.cols = {forward_axis(s.OW, s.dil_w, s.S)};
+    p.covered = true;
+    return p;
+  }
+  p.C = s.K, p.H = s.OH, p.W = s.OW, p.K = s.C, p.OH = s.H, p.OW = s.W, p.ci = s.Kg(), p.co = s.Cg();
+  p.rows = backward_axes(s.H, s.OH, s.stride_h, s.pad_top, s.dil_h, s.R, p.top, p.Hp);
+  p.cols = backward_axes(s.W, s.OW, s.stride_w, s.pad_left, s.dil_w, s.S, p.left, p.Wp);
+  p.in_h = p.in_w = 1, p.out_h = s.stride_h, p.out_w = s.stride_w;
+  p.covered = int64_t(p.rows.size()) == std::min(s.stride_h, s.H) && int64_t(p.cols.size()) == std::min(s.stride_w, s.W);
+  return p;
 }
 
 template <typename T>
-void to_channels_last(const ConvShape& s, const Layout& l, const T* x, T* d, const kern::Table<T>& kt) {
-  const int64_t iw_lo = std::max<int64_t>(0, -s.pad_left), iw_hi = std::min(s.W, l.Wp - s.pad_left);
-  const int64_t w0 = iw_lo + s.pad_left, w1 = iw_hi + s.pad_left;  // where [iw_lo, iw_hi) lands
-  for (int64_t hp = 0; hp < l.Hp; ++hp) {
-    T* row = d + hp * l.Wp * s.C;
-    const int64_t ih = hp - s.pad_top;
-    if (ih < 0 || ih >= s.H || iw_hi <= iw_lo) {
-      std::fill(row, row + l.Wp * s.C, T(0));
+void to_channels_last(const Plan& p, const T* x, T* d, const kern::Table<T>& kt) {
+  for (int64_t hp = 0; hp < p.Hp; ++hp) {
+    T* row = d + hp * p.Wp * p.C;
+    const int64_t ih = hp - p.top;
+    if (ih < 0 || ih >= p.H) {
+      std::fill(row, row + p.Wp * p.C, T(0));
       continue;
     }
-    std::fill(row, row + w0 * s.C, T(0));
-    std::fill(row + w1 * s.C, row + l.Wp * s.C, T(0));
-    kt.transpose(s.C, iw_hi - iw_lo, x + ih * s.W + iw_lo, s.H * s.W, row + w0 * s.C, s.C);
+    std::fill(row, row + p.left * p.C, T(0));
+    std::fill(row + (p.left + p.W) * p.C, row + p.Wp * p.C, T(0));
+    kt.transpose(p.C, p.W, x + ih * p.W, p.H * p.W, row + p.left * p.C, p.C);
   }
 }
 
-// The weights per group and block of nb output channels in the order the tile reads them: per run of
-// channels, per tap (r, q), per channel, the block's output channels, nb of them or, in a group's last
-// block, its channels rounded up to vl (zero past Kg). A group's blocks take Kp = Kg rounded up to vl
-// columns in all (Cg*R*S rows each); then the bias, Kp per group. w is the layer's (K x Cg x R x S), or
-// with `flipped` the original layer's of a flipped backward-input problem s: s's weight (k, c, r, q) is
-// w[g*Cg + c][k][R-1-r][S-1-q] (flipped_weights' transpose, read in place). Tasks are (group, block).
+// A phase as the tasks see it: its axes, its taps as runs of the copy (per run of channels, per tap), and
+// where its weights start in a group's packed block.
+struct Phase {
+  const Axis *h, *w;
+  std::vector<kern::PixelTap> taps;
+  int64_t ntaps, first_tap, pixels;  // pixels per image
+};
+
+std::vector<Phase> phases(const Plan& p) {
+  std::vector<Phase> out;
+  int64_t first = 0;
+  for (const Axis& h : p.rows)
+    for (const Axis& w : p.cols) {
+      Phase f{&h, &w, {}, int64_t(h.k.size() * w.k.size()), first, h.n * w.n};
+      for (int64_t c0 = 0; c0 < p.ci; c0 += kChannelRun)
+        for (int64_t dh : h.off)
+          for (int64_t dw : w.off) f.taps.push_back({(dh * p.Wp + dw) * p.C + c0, std::min(kChannelRun, p.ci - c0)});
+      first += f.ntaps;
+      out.push_back(std::move(f));
+    }
+  return out;
+}
+
+// The weights per group, phase and block of nb output channels in the order the tile reads them: per run
+// of channels, per tap of the phase, per channel, the block's output channels, nb of them or, in a
+// group's last block, its channels rounded up to vl (zero past co). A phase's blocks take Kp = co rounded
+// up to vl columns in all (ci*ntaps rows each); a group's phases, taps_all*ci*Kp; then the bias, Kp per
+// group. Forward reads w's (k, c, r, q) as (output, input); backward-input as (input, output): gy's
+// channel k meets gx's c through w[k][c][r][q].
 template <typename T>
-T* pack_weights(const ConvShape& s, const T* w, const T* b, bool flipped, int64_t nb, int64_t vl) {
-  const int64_t Cg = s.Cg(), Kg = s.Kg(), RS = s.R * s.S, Kp = round_up(Kg, vl), kblocks = ceil_div(Kg, nb);
-  const int64_t G = s.groups, rows = Cg * RS;
-  T* wp = workspace<T>(kPackedWeights, G * Kp * (rows + 1));
-#pragma omp parallel for schedule(static) if (G * Kp * rows >= kParallelPrep)
-  for (int64_t gk = 0; gk < G * kblocks; ++gk) {
-    const int64_t g = gk / kblocks, k0 = gk % kblocks * nb;
-    const int64_t kv = std::min(nb, Kg - k0), nw = std::min(nb, Kp - k0);  // channels, columns
-    T* d = wp + (g * Kp + k0) * rows;
+T* pack_weights(const Plan& p, const std::vector<Phase>& ph, const ConvShape& s, const T* w, const T* b,
+                int64_t nb, int64_t vl) {
+  const int64_t ci = p.ci, co = p.co, RS = s.R * s.S, Kp = round_up(co, vl), kblocks = ceil_div(co, nb);
+  const int64_t G = s.groups, taps_all = ph.back().first_tap + ph.back().ntaps, group = taps_all * ci * Kp;
+  const int64_t step = p.backward ? RS : ci * RS;  // between output channels in w
+  T* wp = workspace<T>(kPackedWeights, G * group + G * Kp);
+  const int64_t tasks = G * int64_t(ph.size()) * kblocks;
+#pragma omp parallel for schedule(static) if (G * group >= kParallelPrep)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t g = t / (int64_t(ph.size()) * kblocks), k0 = t % kblocks * nb;
+    const Phase& f = ph[size_t(t / kblocks % int64_t(ph.size()))];
+    const int64_t kv = std::min(nb, co - k0), nw = std::min(nb, Kp - k0), rows = ci * f.ntaps, nq = int64_t(f.w->k.size());
+    T* d = wp + g * group + f.first_tap * ci * Kp + k0 * rows;
     if (kv < nw)
       for (int64_t row = 0; row < rows; ++row) std::fill(d + row * nw + kv, d + (row + 1) * nw, T(0));
-    // Row by row of the block, its columns k in order (one k's rows of a run lie R*S*nw elements apart:
+    // Row by row of the block, its columns k in order (one k's rows of a run lie ntaps*nw elements apart:
     // written k by k, every store was a cache conflict).
-    for (int64_t c = 0; c < Cg; ++c) {
-      const int64_t c0 = c / kChannelRun * kChannelRun, len = std::min(kChannelRun, Cg - c0);
-      for (int64_t t = 0; t < RS; ++t) {
-        T* row = d + (c0 * RS + t * len + c - c0) * nw;
-        if (!flipped) {
-          const T* src = w + (g * Kg + k0) * rows + c * RS + t;
-          for (int64_t k = 0; k < kv; ++k) row[k] = src[k * rows];
-        } else {
-          const T* src = w + ((g * Cg + c) * Kg + k0) * RS + RS - 1 - t;
-          for (int64_t k = 0; k < kv; ++k) row[k] = src[k * RS];
-        }
+    for (int64_t c = 0; c < ci; ++c) {
+      const int64_t c0 = c / kChannelRun * kChannelRun, len = std::min(kChannelRun, ci - c0);
+      const T* wc = w + g * co * ci * RS + (p.backward ? (c * co + k0) * RS : (k0 * ci + c) * RS);
+      for (int64_t t = 0; t < f.ntaps; ++t) {
+        T* row = d + (c0 * f.ntaps + t * len + c - c0) * nw;
+        const T* src = wc + f.h->k[size_t(t / nq)] * s.S + f.w->k[size_t(t % nq)];
+        for (int64_t k = 0; k < kv; ++k) row[k] = src[k * step];
       }
     }
   }
-  T* bias = wp + G * Kp * rows;
+  T* bias = wp + G * group;
   for (int64_t g = 0; g < G; ++g)
-    for (int64_t k = 0; k < Kp; ++k) bias[g * Kp + k] = b && k < Kg ? b[g * Kg + k] : T(0);
+    for (int64_t k = 0; k < Kp; ++k) bias[g * Kp + k] = b && k < co ? b[g * co + k] : T(0);
   return wp;
 }
 
 // Tasks per chunk of images: (group, block of output channels) outer, so a thread's run of tasks keeps
-// one block's packed weights in L2, and runs of kTaskPixels output pixels inner.
+// one block's packed weights in L2, and runs of output pixels (in image, row, column order) inner. A run
+// is kTaskPixels per phase (up to 4 phases): its pixels are staged as pixel x channel rows (kTile), phase
+// by phase in tiles of pixel_mp (each pixel with its own input and stage pointers), and transposed into
+// y's planes; so a strided backward-input writes gx as a forward pass writes y.
 template <typename T>
-void run(const ConvShape& s, const T* x, const T* w, const T* b, bool flipped, T* y) {
+void run(const ConvShape& s, bool backward, const T* x, const T* w, const T* b, T* y) {
   const auto& kt = kern::table<T>();
-  const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), P = s.OH * s.OW, RS = s.R * s.S;
-  const int64_t MP = kt.pixel_mp, NB = kt.pixel_nb, kblocks = ceil_div(Kg, NB), Kp = round_up(Kg, kt.vl);
-  const Layout l = layout(s);
-  const T* wp = pack_weights(s, w, b, flipped, NB, kt.vl);
-  const T* bias = b ? wp + G * Kp * Cg * RS : nullptr;
-  std::vector<kern::PixelTap> taps;
-  for (int64_t c0 = 0; c0 < Cg; c0 += kChannelRun)
-    for (int64_t r = 0; r < s.R; ++r)
-      for (int64_t q = 0; q < s.S; ++q)
-        taps.push_back({(r * s.dil_h * l.Wp + q * s.dil_w) * s.C + c0, std::min(kChannelRun, Cg - c0)});
+  const Plan p = make_plan(s, backward);
+  const std::vector<Phase> ph = phases(p);
+  const int64_t G = s.groups, ci = p.ci, co = p.co, P = p.OH * p.OW, MP = kt.pixel_mp, NB = kt.pixel_nb;
+  if (ph.empty()) {  // a stride beyond the window and the image: no tap reaches any pixel of gx
+    std::fill(y, y + s.N * p.K * P, T(0));
+    return;
+  }
+  const int64_t kblocks = ceil_div(co, NB), Kp = round_up(co, kt.vl);
+  const int64_t group = (ph.back().first_tap + ph.back().ntaps) * ci * Kp;
+  const T* wp = pack_weights(p, ph, s, w, b, NB, kt.vl);
+  const T* bias = b ? wp + G * group : nullptr;
+  const int64_t tp = kTaskPixels * std::min<int64_t>(int64_t(ph.size()), kMaxPhases);
   // Images per chunk: as many copies as the scratch bound holds (the dispatcher checks that one does).
-  const int64_t chunk = std::clamp<int64_t>(kScratchBytes / int64_t(sizeof(T)) / l.img, 1, s.N);
-  T* xc = workspace<T>(kChannelsLast, chunk * l.img);
-  reserve<T>({{kTile, kTaskPixels * NB}});
+  const int64_t img = p.img(), chunk = std::clamp<int64_t>(kScratchBytes / int64_t(sizeof(T)) / img, 1, s.N);
+  T* xc = workspace<T>(kChannelsLast, chunk * img);
+  reserve<T>({{kTile, tp * NB}});
   for (int64_t n0 = 0; n0 < s.N; n0 += chunk) {
-    const int64_t nc = std::min(chunk, s.N - n0), pixels = nc * P, runs = ceil_div(pixels, kTaskPixels);
+    const int64_t nc = std::min(chunk, s.N - n0), runs = ceil_div(nc * P, tp);
 #pragma omp parallel
     {
       DenormalGuard ftz;
-      T* stage = workspace<T>(kTile, kTaskPixels * NB);
-      const T* px[kTaskPixels];
+      T* stage = workspace<T>(kTile, tp * NB);
+      const T* px[kTaskPixels * kMaxPhases];
+      T* pc[kTaskPixels * kMaxPhases];
 #pragma omp for schedule(static)
-      for (int64_t i = 0; i < nc; ++i) to_channels_last(s, l, x + (n0 + i) * s.C * s.H * s.W, xc + i * l.img, kt);
+      for (int64_t i = 0; i < nc; ++i) to_channels_last(p, x + (n0 + i) * p.C * p.H * p.W, xc + i * img, kt);
 #pragma omp for schedule(static)
       for (int64_t t = 0; t < G * kblocks * runs; ++t) {
-        const int64_t gk = t / runs, g = gk / kblocks, kb = gk % kblocks, j0 = t % runs * kTaskPixels;
-        const int64_t np = std::min(kTaskPixels, pixels - j0), kv = std::min(NB, Kg - kb * NB);
-        for (int64_t j = 0; j < np; ++j) {
-          const int64_t i = (j0 + j) / P, p = (j0 + j) % P, oh = p / s.OW, ow = p % s.OW;
-          px[j] = xc + i * l.img + (oh * s.stride_h * l.Wp + ow * s.stride_w) * s.C + g * Cg;
+        const int64_t gk = t / runs, g = gk / kblocks, kb = gk % kblocks, j0 = t % runs * tp;
+        const int64_t np = std::min(tp, nc * P - j0), kv = std::min(NB, co - kb * NB);
+        if (!p.covered) std::fill(stage, stage + np * NB, T(0));
+        for (const Phase& f : ph) {
+          int64_t m = 0;  // the run's pixels in this phase: row segments, every out_w-th column
+          for (int64_t j = 0; j < np;) {
+            const int64_t i = (j0 + j) / P, q = (j0 + j) % P, oh = q / p.OW, ow = q % p.OW;
+            const int64_t seg = std::min(np - j, p.OW - ow), dh = oh - f.h->o0;
+            if (dh >= 0 && dh % p.out_h == 0) {
+              const int64_t c0 = ow <= f.w->o0 ? f.w->o0 : f.w->o0 + ceil_div(ow - f.w->o0, p.out_w) * p.out_w;
+              const T* row = xc + i * img + (dh / p.out_h * p.in_h * p.Wp) * p.C + g * ci;
+              for (int64_t c = c0; c < ow + seg; c += p.out_w, ++m) {
+                px[m] = row + (c - f.w->o0) / p.out_w * p.in_w * p.C;
+                pc[m] = stage + (j + c - ow) * NB;
+              }
+            }
+            j += seg;
+          }
+          const T* B = wp + g * group + f.first_tap * ci * Kp + kb * NB * ci * f.ntaps;
+          for (int64_t j = 0; j < m; j += MP)
+            kt.pixel_tile(f.taps.data(), int64_t(f.taps.size()), px + j, int(std::min(MP, m - j)), B,
+                          bias ? bias + g * Kp + kb * NB : nullptr, int(kv), pc + j);
         }
-        for (int64_t j = 0; j < np; j += MP)
-          kt.pixel_tile(taps.data(), int64_t(taps.size()), px + j, int(std::min(MP, np - j)),
-                        wp + (g * Kp + kb * NB) * Cg * RS, bias ? bias + g * Kp + kb * NB : nullptr, int(kv),
-                        stage + j * NB, NB);
         for (int64_t j = 0; j < np;) {  // each image's run of pixels into its planes
-          const int64_t i = (j0 + j) / P, p = (j0 + j) % P, run = std::min(np - j, P - p);
-          kt.transpose(run, kv, stage + j * NB, NB, y + ((n0 + i) * s.K + g * Kg + kb * NB) * P + p, P);
+          const int64_t i = (j0 + j) / P, q = (j0 + j) % P, run = std::min(np - j, P - q);
+          kt.transpose(run, kv, stage + j * NB, NB, y + ((n0 + i) * p.K + g * co + kb * NB) * P + q, P);
           j += run;
         }
       }
@@ -142,17 +248,17 @@ void run(const ConvShape& s, const T* x, const T* w, const T* b, bool flipped, T
 
 template <typename T>
 void forward_channels_last(const ConvShape& s, const T* x, const T* w, const T* b, T* y) {
-  run(s, x, w, b, false, y);
+  run(s, false, x, w, b, y);
 }
 
-// The flipped forward (see flipped_shape), its weights packed straight from w.
 template <typename T>
 void backward_input_channels_last(const ConvShape& s, const T* gy, const T* w, T* gx) {
-  run(flipped_shape(s), gy, w, static_cast<const T*>(nullptr), true, gx);
+  run(s, true, gy, w, static_cast<const T*>(nullptr), gx);
 }
 
-double channels_last_scratch_bytes(const ConvShape& s) {
-  return double(s.H + s.pad_top + s.pad_bottom) * double(s.W + s.pad_left + s.pad_right) * double(s.C) * 8;
+double channels_last_scratch_bytes(const ConvShape& s, Pass pass) {
+  const Plan p = make_plan(s, pass == Pass::BackwardInput);
+  return double(p.Hp) * double(p.Wp) * double(p.C) * 8;
 }
 
 template void forward_channels_last<float>(const ConvShape&, const float*, const float*, const float*, float*);

@@ -5,7 +5,7 @@
 //   Im2col  pixel-tiled im2col + a compiler-vectorized GEMM (portable, the simple twin of Gemm)
 //   Gemm    implicit GEMM: im2col tiles packed straight into SIMD panels, register-blocked microkernel
 //   Direct  SIMD direct convolution for few input channels (C = 1, 3) and depthwise groups
-//   ChannelsLast  forward and unit-stride backward-input over a channels-last copy of the input, for 64+
+//   ChannelsLast  forward and backward-input over a channels-last copy of the input (x or gy), for 64+
 //           channels in and out per group (backward-weight forced to it runs what Auto picks)
 // Gemm, Direct and ChannelsLast run the microkernels of kern/kernels.h, picked at run time by
 // cpu_capability(). One file per algorithm (simple.cpp, im2col.cpp, gemm.cpp, direct.cpp,

@@ -35,9 +35,12 @@ inline ConvShape flatten_pointwise(const ConvShape& s) {
 // whole C/g*R*S reduction in registers and reads shifted input rows instead of packing columns (measured
 // on AVX-512: 1.2-2.5x the GEMM at widths 6-14, e.g. LeNet's 10x10; the GEMM wins at 4-5). 1x1 layers
 // and tiny images run the implicit GEMM, which flattens all pixels.
-// Backward-input with stride 1 is a forward convolution of gy (see flipped_shape) and follows the same
-// rule for that shape; with a larger stride it is a GEMM plus col2im, and so it is for one input channel
-// per group and K/g >= 16 (col2im_pays): the flipped direct kernel would then have one output channel,
+// Backward-input takes ChannelsLast by the same rule at any stride: a stride-s layer's gx pixels fall into
+// s x s phases, each a sum over its own taps (measured at 2 threads, interleaved, against the GEMM plus
+// col2im on down_3x3s2 and ResNet-18's three downsamples: AVX-512 1.06-1.26x, AVX2 1.00-1.12x, portable
+// 0.99-1.09x). Otherwise, with stride 1 it is a forward convolution of gy (see flipped_shape) and follows
+// the same rule for that shape; with a larger stride it is a GEMM plus col2im, and so it is for one input
+// channel per group and K/g >= 16 (col2im_pays): the flipped direct kernel would then have one output channel,
 // one FMA per input load, while the GEMM contracts over K/g (measured at 2 threads: 0.61x the direct
 // time on brain_c1 in float32, 0.54x in float64, 0.7-0.8x at K = 16-64; 1.2x at K = 8, and 1.1-1.8x for
 // 3-8 channels). Backward-weight runs the channels-last GEMM (backward_weight_gemm) when its tile is
@@ -62,15 +65,18 @@ bool gemm_backward_weight_fits(const ConvShape& s) {
 }
 
 // ChannelsLast copies one image at a time at least.
-bool channels_last_fits(const ConvShape& s) { return channels_last_scratch_bytes(s) <= double(kScratchBytes); }
-bool channels_last_fits_flipped(const ConvShape& s) { return unit_stride(s) && channels_last_fits(flipped_shape(s)); }
-
-bool channels_last_forward_pays(const ConvShape& f) {
-  return channels_last_fits(f) && f.R * f.S > 1 && f.Cg() >= kChannelsLastMinChannels &&
-         f.Kg() >= kChannelsLastMinChannels;
+bool channels_last_fits(const ConvShape& s) {
+  return channels_last_scratch_bytes(s, Pass::Forward) <= double(kScratchBytes);
 }
+bool channels_last_backward_fits(const ConvShape& s) {
+  return channels_last_scratch_bytes(s, Pass::BackwardInput) <= double(kScratchBytes);
+}
+bool many_channels(const ConvShape& s) {
+  return s.R * s.S > 1 && s.Cg() >= kChannelsLastMinChannels && s.Kg() >= kChannelsLastMinChannels;
+}
+bool channels_last_forward_pays(const ConvShape& s) { return many_channels(s) && channels_last_fits(s); }
 bool channels_last_backward_input_pays(const ConvShape& s) {
-  return unit_stride(s) && channels_last_forward_pays(flipped_shape(s));
+  return many_channels(s) && channels_last_backward_fits(s);
 }
 bool direct_forward_pays(const ConvShape& f) {
   const bool few_channels = f.Cg() <= 4 || f.Kg() <= 4;
@@ -121,7 +127,7 @@ const Impl<ForwardFn> kForward[] = {
     {Algo::Simple, any, any, STRIDED_KERNEL(forward_simple)},
 };
 const Impl<BackwardInputFn> kBackwardInput[] = {
-    {Algo::ChannelsLast, channels_last_fits_flipped, channels_last_backward_input_pays,
+    {Algo::ChannelsLast, channels_last_backward_fits, channels_last_backward_input_pays,
      STRIDED_KERNEL(backward_input_channels_last)},
     {Algo::Direct, direct_fits_flipped, direct_backward_input_pays, STRIDED_KERNEL(backward_input_direct)},
     {Algo::Gemm, any, any, STRIDED_KERNEL(backward_input_gemm)},

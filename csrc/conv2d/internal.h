@@ -39,9 +39,9 @@ void backward_input_channels_last(const ConvShape& s, const T* gy, const T* w, T
 // stride, dilation, padding and row length, which other algorithms' tiles do not.
 double direct_scratch_bytes(const ConvShape& s);
 double gemm_backward_weight_scratch_bytes(const ConvShape& s);
-// ChannelsLast's copy of one image (channels_last.cpp), shared by the threads; a call copies as many images
-// at a time as kScratchBytes holds.
-double channels_last_scratch_bytes(const ConvShape& s);
+// ChannelsLast's copy of one input image of the pass (x, or gy for backward-input; channels_last.cpp),
+// shared by the threads; a call copies as many images at a time as kScratchBytes holds.
+double channels_last_scratch_bytes(const ConvShape& s, Pass pass);
 
 // Their float and double instances, at the end of each algorithm's file.
 #define STRIDED_CONV_INSTANTIATE(algo, T)                                                           \

@@ -10,7 +10,7 @@ constexpr int kPixelNV = STRIDED_ACC / kPixelMP;  // 4 vectors on AVX-512, 2 on 
 
 template <typename T, int NT>
 void pixel_tile_nt(const PixelTap* taps, int64_t ntaps, const T* const* px, int m, const T* B, const T* bias,
-                   int n, T* C, int64_t ldc) {
+                   int n, T* const* pc) {
   constexpr int L = VL<T>;
   const T* p[kPixelMP];
   for (int i = 0; i < kPixelMP; ++i) p[i] = px[i < m ? i : m - 1];  // a short tile repeats its last pixel
@@ -35,13 +35,13 @@ void pixel_tile_nt(const PixelTap* taps, int64_t ntaps, const T* const* px, int 
   if (n == NT * L) {
     for (int i = 0; i < m; ++i)
 #pragma GCC unroll 4
-      for (int v = 0; v < NT; ++v) store(C + i * ldc + v * L, c[i][v]);
+      for (int v = 0; v < NT; ++v) store(pc[i] + v * L, c[i][v]);
     return;
   }
   alignas(64) T tmp[NT * L];
   for (int i = 0; i < m; ++i) {
     for (int v = 0; v < NT; ++v) store(tmp + v * L, c[i][v]);
-    for (int j = 0; j < n; ++j) C[i * ldc + j] = tmp[j];
+    for (int j = 0; j < n; ++j) pc[i][j] = tmp[j];
   }
 }
 
@@ -49,9 +49,9 @@ void pixel_tile_nt(const PixelTap* taps, int64_t ntaps, const T* const* px, int 
 // channels (K = 80 on AVX-512) runs one vector, not four.
 template <typename T, int NT = kPixelNV>
 void pixel_tile(const PixelTap* taps, int64_t ntaps, const T* const* px, int m, const T* B, const T* bias, int n,
-                T* C, int64_t ldc) {
+                T* const* pc) {
   if constexpr (NT > 1) {
-    if (n <= (NT - 1) * VL<T>) return pixel_tile<T, NT - 1>(taps, ntaps, px, m, B, bias, n, C, ldc);
+    if (n <= (NT - 1) * VL<T>) return pixel_tile<T, NT - 1>(taps, ntaps, px, m, B, bias, n, pc);
   }
-  pixel_tile_nt<T, NT>(taps, ntaps, px, m, B, bias, n, C, ldc);
+  pixel_tile_nt<T, NT>(taps, ntaps, px, m, B, bias, n, pc);
 }

@@ -112,12 +112,12 @@ struct Table {
   void (*copy_rows)(int64_t rows, int64_t cols, const T* src, int64_t lds, T* dst, int64_t ldd, T* sum);
   void (*direct_forward)(const DirectArgs<T>& a);
   void (*direct_backward_weight)(const DirectArgs<T>& a);
-  // The ChannelsLast micro-tile (conv2d/pixels_simd.h): C[i * ldc + j] = bias[j] (0 without bias) + sum
-  // over the taps' runs of px[i][off + c] * B[row * nw + j], rows counted over all runs, for i < m <=
-  // pixel_mp pixels and j < n <= pixel_nb output channels; B and bias hold nw = n rounded up to vl columns.
+  // The ChannelsLast micro-tile (conv2d/pixels_simd.h): pc[i][j] = bias[j] (0 without bias) + sum over
+  // the taps' runs of px[i][off + c] * B[row * nw + j], rows counted over all runs, for i < m <= pixel_mp
+  // pixels and j < n <= pixel_nb output channels; B and bias hold nw = n rounded up to vl columns.
   int pixel_mp, pixel_nb;
   void (*pixel_tile)(const PixelTap* taps, int64_t ntaps, const T* const* px, int m, const T* B, const T* bias,
-                     int n, T* C, int64_t ldc);
+                     int n, T* const* pc);
   // Pooling over the interior windows of one plane (pool2d/pool_rows.h): x is the input plane, y and gy the
   // output (gradient) plane from column ow0, gx the input-gradient plane, zeroed: the backward kernels
   // leave the interior windows' gradients in it. pool_max's indices (null: none kept) is laid out as y.
