@@ -249,6 +249,18 @@ void transpose_gy(const kern::Table<T>& kt, int64_t Kg, int64_t Kp, int64_t np, 
     for (int64_t p = 0; p < np; ++p) std::fill(gt + p * Kp + Kg, gt + (p + 1) * Kp, T(0));
 }
 
+// The input tile's pixel under each output pixel (img, row r0 + i, column) of a pass, in gy's order: the
+// GEMM's pixel loop then runs over rows and images in one go (ResNet-18's 4x4 planes made 4-pixel loops).
+// Each offset is a real pixel's, inside the tile (a huge stride's step times the row length may not be).
+template <typename T>
+void pixel_pointers(const ConvShape& s, const T* Xt, int64_t imgs, int64_t img_pitch, int64_t r0, int64_t rows,
+                    int64_t Wp, int64_t Cs, std::vector<const T*>& pa) {
+  pa.clear();
+  for (int64_t i = 0; i < imgs; ++i)
+    for (int64_t oh = r0; oh < r0 + rows; ++oh)
+      for (int64_t ow = 0; ow < s.OW; ++ow) pa.push_back(Xt + i * img_pitch + (oh * s.stride_h * Wp + ow * s.stride_w) * Cs);
+}
+
 }  // namespace
 
 // Backward-weight as channels-last GEMMs. Per task (images, group, band of output rows) the input band is
@@ -264,8 +276,8 @@ template <typename T>
 void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T* gb) {
   const auto& kt = kern::table<T>();
   const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), P = s.OH * s.OW, RS = s.R * s.S;
-  const int64_t MR = kt.mr, Kp = round_up(Kg, kt.vl);  // gemm_rows takes columns in whole vectors
-  const int64_t Wp = s.W + s.pad_left + s.pad_right, sh = s.stride_h, sw = s.stride_w;
+  const int64_t MR = kt.mr, Kp = round_up(Kg, kt.vl);  // gemm_pixels takes columns in whole vectors
+  const int64_t Wp = s.W + s.pad_left + s.pad_right, sh = s.stride_h;
   const int64_t plen = G * RS * Cg * Kp + s.K, len = s.K * Cg * RS;  // the gw copy, then gb's
   // Pixel stride of Xt: Cg, except that a 1x1 kernel (no (q, c) run to keep contiguous) gets one cache
   // line more when Cg*sizeof(T) is a multiple of 256 bytes, so successive pixels do not share L1 sets.
@@ -316,6 +328,7 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
   {
     DenormalGuard ftz;
     T* Xt = workspace<T>(kTile, xt_len);
+    thread_local std::vector<const T*> pa;
     if (by_channels) {
       T* Gs = shared + plen;  // gy as [g][n][pixel][k]
 #pragma omp single
@@ -350,12 +363,11 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
                 kt.transpose(cl, s.W, x + ((n0 + i) * s.C + g * Cg + c0) * s.H * s.W + ih * s.W, s.H * s.W,
                              Xt + i * xc_img + (lr * Wp + s.pad_left) * cb, cb);
             }
-          const kern::RowsGeometry geo{imgs, s.OH, s.OW, s.OW > 1 ? sw * cb : 0, s.OH > 1 ? sh * Wp * cb : 0,
-                                       imgs > 1 ? xc_img : 0, Kp, s.OW * Kp, imgs > 1 ? P * Kp : 0};
+          pixel_pointers(s, Xt, imgs, xc_img, 0, s.OH, Wp, cb, pa);
           for (int64_t r = 0; r < s.R; ++r)
             for (int64_t q = 0; q < s.S; ++q)
-              kt.gemm_rows(cl, Kp, geo, Xt + (r * s.dil_h * Wp + q * s.dil_w) * cb, Gs + (g * s.N + n0) * P * Kp,
-                           pg + (r * s.S + q) * Cg * Kp, Kp);
+              kt.gemm_pixels(cl, Kp, imgs * P, pa.data(), (r * s.dil_h * Wp + q * s.dil_w) * cb,
+                             Gs + (g * s.N + n0) * P * Kp, Kp, pg + (r * s.S + q) * Cg * Kp, Kp);
         }
       }
     } else {
@@ -383,21 +395,19 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
           }
         }
         T* pg = mine + g * RS * Cg * Kp;
-        // Steps whose count is 1 are 0: a huge stride's product with the row length would overflow, and it
-        // is never taken then. Several images (imgs > 1) come only with all rows in one chunk.
-        kern::RowsGeometry geo{imgs, 0, s.OW, s.OW > 1 ? sw * Cs : 0, 0, imgs > 1 ? x_img : 0,
-                               Kp, s.OW * Kp, imgs > 1 ? g_img : 0};
+        // Several images (imgs > 1) come only with all rows in one chunk: B's pixels are then contiguous too.
         for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
-          geo.rows = std::min(chunk, rows - r0);
-          geo.a_row = geo.rows > 1 ? sh * Wp * Cs : 0;
+          const int64_t nr = std::min(chunk, rows - r0);
+          pixel_pointers(s, Xt, imgs, x_img, r0, nr, Wp, Cs, pa);
+          const T* B = Gt + r0 * s.OW * Kp;
           for (int64_t r = 0; r < s.R; ++r) {
-            const T* A = Xt + ((r0 * sh + r * s.dil_h) * Wp) * Cs;
-            const T* B = Gt + r0 * s.OW * Kp;
+            const int64_t a_off = r * s.dil_h * Wp * Cs, np = imgs * nr * s.OW;
             if (s.dil_w == 1) {
-              kt.gemm_rows(s.S * Cg, Kp, geo, A, B, pg + r * s.S * Cg * Kp, Kp);
+              kt.gemm_pixels(s.S * Cg, Kp, np, pa.data(), a_off, B, Kp, pg + r * s.S * Cg * Kp, Kp);
             } else {
               for (int64_t q = 0; q < s.S; ++q)
-                kt.gemm_rows(Cg, Kp, geo, A + q * s.dil_w * Cs, B, pg + (r * s.S + q) * Cg * Kp, Kp);
+                kt.gemm_pixels(Cg, Kp, np, pa.data(), a_off + q * s.dil_w * Cs, B, Kp,
+                               pg + (r * s.S + q) * Cg * Kp, Kp);
             }
           }
         }

@@ -72,14 +72,6 @@ struct PoolArgs {
 // to kw zeros on each side; of 8-byte elements at most.
 inline int64_t pool_scratch_bytes(int64_t OH, int64_t W, int64_t kw) { return 8 * OH * (W + 2 * kw); }
 
-// The contraction of Table::gemm_rows: imgs x rows x len pixels, and the element steps between them in A
-// and in B (a step whose count is 1 is never taken: it may be 0).
-struct RowsGeometry {
-  int64_t imgs, rows, len;
-  int64_t a_step, a_row, a_img;
-  int64_t b_step, b_row, b_img;
-};
-
 // One run of the ChannelsLast contraction (Table::pixel_tile): len channels from element off of each pixel's
 // input (a tap's offset plus the run's first channel).
 struct PixelTap {
@@ -101,10 +93,10 @@ struct Table {
   void (*pack_panels)(int64_t kc, int64_t n, const T* src, int64_t ld, T* dst);
   // even[m] = src[2m] and odd[m] = src[2m + 1] for 2m (+ 1) < n: a row split into its column phases.
   void (*deinterleave2)(const T* src, int64_t n, T* even, T* odd);
-  // C[i][j] += sum over (img, row, t) of RowsGeometry of A[img*a_img + row*a_row + t*a_step + i] *
-  // B[img*b_img + row*b_row + t*b_step + j], i < M (A is read up to mr-1 elements past), j < N (a
-  // multiple of vl); no packing.
-  void (*gemm_rows)(int64_t M, int64_t N, const RowsGeometry& g, const T* A, const T* B, T* C, int64_t ldc);
+  // C[i][j] += sum over p < np of pa[p][a_off + i] * B[p * ldb + j], i < M (A is read up to mr-1 elements
+  // past), j < N (a multiple of vl); no packing.
+  void (*gemm_pixels)(int64_t M, int64_t N, int64_t np, const T* const* pa, int64_t a_off, const T* B, int64_t ldb,
+                      T* C, int64_t ldc);
   // dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols: NCHW planes to channels-last tiles.
   void (*transpose)(int64_t rows, int64_t cols, const T* src, int64_t lds, T* dst, int64_t ldd);
   // dst[i * ldd + j] = src[i * lds + j] for i < rows, j < cols (the regions must not overlap); with sum,

@@ -76,7 +76,7 @@ Table<T> make_table() {
   t.max_nv = kDirectMaxNV;
   t.direct_kb = STRIDED_DIRECT_KB;
   t.gemm = &gemm<T>;
-  t.gemm_rows = &gemm_rows<T>;
+  t.gemm_pixels = &gemm_pixels<T>;
   t.pack_panels = &pack_panels<T>;
   t.deinterleave2 = &deinterleave2<T>;
   t.transpose = &transpose<T>;
