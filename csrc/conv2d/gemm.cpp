@@ -308,16 +308,20 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
   // the data they sum (8 copies of a 512-channel 3x3 layer's 9.4 MB against 2 MB of x and gy), and each
   // visit of a gw tile would contract over a few images only. Then the tasks split gw instead: (group,
   // block of cb input channels), each summing over all images, in image order, into its own slice of one
-  // copy (the same bits for any thread count again), from a gy transposed once for all of them (Gs).
+  // copy laid out [g][c][rq][k] (the same bits for any thread count again), from a gy transposed once for
+  // all of them (Gs), and transposing its slice into gw as it ends.
   const double data = double(G * s.N) * (double(Cg * s.H * s.W) + double(P * Kp));
   const int64_t runs = std::min(kChunks, tasks);
-  const int64_t cb = std::min(Cg, round_up(ceil_div(Cg, kChunks), MR)), cblocks = ceil_div(Cg, cb);
+  // Blocks of whole micro-tile rows (MR channels), as even as that allows (blocks of 72 channels and a last
+  // of 8 left a thread idle for a ninth of a 512-channel pass); cb, the largest, is the tile's pixel pitch.
+  const int64_t row_tiles = ceil_div(Cg, MR), cblocks = std::min(kChunks, row_tiles);
+  const int64_t cb = std::min(Cg, ceil_div(row_tiles, cblocks) * MR);
   const int64_t img_rows = (s.OH - 1) * sh + (s.R - 1) * s.dil_h + 1;  // <= the padded height: fits
   const bool by_channels = s.OH <= chunk && double(img_rows) * double(Wp) * double(cb) <= double(cap) &&
                            double(runs) * double(plen) > data;
   const int64_t xc_img = by_channels ? img_rows * Wp * cb : 0;  // an image of cb channels in their tile
   const int64_t nc = by_channels ? std::max<int64_t>(1, std::min(256 / P, cap / xc_img)) : 0;  // images a pass
-  T* shared = by_channels ? workspace<T>(kPartial, plen + G * s.N * P * Kp) : nullptr;
+  T* shared = by_channels ? workspace<T>(kPartial, G * RS * Cg * Kp + G * s.N * P * Kp) : nullptr;
   std::vector<T*> parts;
   // Xt also holds the final sums of kCB input channels (at most Cg: a weight-sized buffer at worst)
   const int64_t xt_len = std::max(by_channels ? nc * xc_img + MR + s.S * cb : ni * x_img + MR + s.S * Cs,
@@ -330,9 +334,7 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
     T* Xt = workspace<T>(kTile, xt_len);
     thread_local std::vector<const T*> pa;
     if (by_channels) {
-      T* Gs = shared + plen;  // gy as [g][n][pixel][k]
-#pragma omp single
-      parts.assign(1, shared);
+      T* Gs = shared + G * RS * Cg * Kp;  // gy as [g][n][pixel][k]
 #pragma omp for schedule(static)
       for (int64_t gn = 0; gn < G * s.N; ++gn)
         transpose_gy(kt, Kg, Kp, P, gy + (gn % s.N * s.K + gn / s.N * Kg) * P, P, Gs + gn * P * Kp);
@@ -345,14 +347,15 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
 #pragma omp simd reduction(+ : sum)
             for (int64_t p = 0; p < P; ++p) sum += src[p];
           }
-          shared[plen - s.K + k] = sum;
+          gb[k] = sum;
         }
       }
 #pragma omp for schedule(dynamic, 1)
       for (int64_t t = 0; t < G * cblocks; ++t) {
-        const int64_t g = t / cblocks, c0 = t % cblocks * cb, cl = std::min(cb, Cg - c0);
-        T* pg = shared + (g * RS * Cg + c0) * Kp;  // row (rq, c) of the slice at pg + (rq*Cg + c)*Kp
-        for (int64_t rq = 0; rq < RS; ++rq) std::fill(pg + rq * Cg * Kp, pg + (rq * Cg + cl) * Kp, T(0));
+        const int64_t g = t / cblocks, bi = t % cblocks, c0 = bi * row_tiles / cblocks * MR;
+        const int64_t cl = std::min(Cg, (bi + 1) * row_tiles / cblocks * MR) - c0;
+        T* pg = shared + (g * Cg + c0) * RS * Kp;  // row (c, rq) of the block's slice at pg + (c*RS + rq)*Kp
+        std::fill(pg, pg + cl * RS * Kp, T(0));
         for (int64_t n0 = 0; n0 < s.N; n0 += nc) {
           const int64_t imgs = std::min(nc, s.N - n0);
           std::fill(Xt, Xt + imgs * xc_img + MR + s.S * cb, T(0));
@@ -367,8 +370,10 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
           for (int64_t r = 0; r < s.R; ++r)
             for (int64_t q = 0; q < s.S; ++q)
               kt.gemm_pixels(cl, Kp, imgs * P, pa.data(), (r * s.dil_h * Wp + q * s.dil_w) * cb,
-                             Gs + (g * s.N + n0) * P * Kp, Kp, pg + (r * s.S + q) * Cg * Kp, Kp);
+                             Gs + (g * s.N + n0) * P * Kp, Kp, pg + (r * s.S + q) * Kp, RS * Kp);
         }
+        // The block's cl*RS rows, still in L2, to gw[g*Kg + k][c0 + c][rq] (whole SIMD blocks).
+        kt.transpose(cl * RS, Kg, pg, Kp, gw + g * Kg * Cg * RS + c0 * RS, Cg * RS);
       }
     } else {
       T* Gt = workspace<T>(kTile2, ni * g_img);
@@ -412,29 +417,30 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
           }
         }
       });
-    }
-    // The runs' copies summed in run order and transposed [g][rq][c][k] -> gw[g*Kg + k][c][rq], kCB input
-    // channels at a time: the sums read each copy in whole rows of Kp, and kCB*RS rows (whole vectors)
-    // are transposed as SIMD blocks (element by element, a 512-channel layer's writes were 18 KB apart).
-    const int64_t nt = int64_t(parts.size()), cblocks = ceil_div(Cg, kCB);
+      // The runs' copies summed in run order and transposed [g][rq][c][k] -> gw[g*Kg + k][c][rq], kCB
+      // input channels at a time: the sums read each copy in whole rows of Kp, and kCB*RS rows (whole
+      // vectors) are transposed as SIMD blocks (element by element, a 512-channel layer's writes were 18 KB
+      // apart).
+      const int64_t nt = int64_t(parts.size()), cblocks = ceil_div(Cg, kCB);
 #pragma omp for schedule(static)
-    for (int64_t blk = 0; blk < G * cblocks; ++blk) {
-      const int64_t g = blk / cblocks, c0 = blk % cblocks * kCB, nc = std::min(kCB, Cg - c0);
-      T* sum = Xt;  // the band tile is free now
-      for (int64_t rq = 0; rq < RS; ++rq)
-        for (int64_t c = 0; c < nc; ++c) {
-          const int64_t from = ((g * RS + rq) * Cg + c0 + c) * Kp;
-          T* d = sum + (c * RS + rq) * Kp;
-          std::fill(d, d + Kp, T(0));
-          for (int64_t th = 0; th < nt; ++th) {
-            const T* src = parts[size_t(th)] + from;
+      for (int64_t blk = 0; blk < G * cblocks; ++blk) {
+        const int64_t g = blk / cblocks, c0 = blk % cblocks * kCB, nc = std::min(kCB, Cg - c0);
+        T* sum = Xt;  // the band tile is free now
+        for (int64_t rq = 0; rq < RS; ++rq)
+          for (int64_t c = 0; c < nc; ++c) {
+            const int64_t from = ((g * RS + rq) * Cg + c0 + c) * Kp;
+            T* d = sum + (c * RS + rq) * Kp;
+            std::fill(d, d + Kp, T(0));
+            for (int64_t th = 0; th < nt; ++th) {
+              const T* src = parts[size_t(th)] + from;
 #pragma omp simd
-            for (int64_t k = 0; k < Kp; ++k) d[k] += src[k];
+              for (int64_t k = 0; k < Kp; ++k) d[k] += src[k];
+            }
           }
-        }
-      kt.transpose(nc * RS, Kg, sum, Kp, gw + g * Kg * Cg * RS + c0 * RS, Cg * RS);  // gw[g*Kg + k][c][rq]
+        kt.transpose(nc * RS, Kg, sum, Kp, gw + g * Kg * Cg * RS + c0 * RS, Cg * RS);  // gw[g*Kg + k][c][rq]
+      }
+      if (gb) reduce_partials(parts, s.K, gb, plen - s.K);
     }
-    if (gb) reduce_partials(parts, s.K, gb, plen - s.K);
   }
 }
 
