@@ -58,8 +58,8 @@ Axis forward_axis(int64_t out, int64_t dil, int64_t taps) {
 
 // Backward-input along one axis (gy of `in` pixels, gx of `out`): the phases o0 that some tap reaches,
 // offsets shifted by the zero padding `top` the copy needs before gy, and the copy's length `len`.
-std::vector<Axis> backward_axes(int64_t out, int64_t in, int64_t stride, int64_t pad, int64_t dil, int64_t taps,
-                                int64_t& top, int64_t& len) {
+std::vector<Axis> backward_axes(int64_t out, int64_t in, int64_t stride, int64_t pad, int64_t dil,
+                                int64_t taps, int64_t& top, int64_t& len) {
   std::vector<Axis> axes;
   for (int64_t k = 0; k < taps; ++k) {
     const int64_t o0 = ((k * dil - pad) % stride + stride) % stride;
@@ -95,7 +95,8 @@ Plan make_plan(const ConvShape& s, bool backward) {
   p.rows = backward_axes(s.H, s.OH, s.stride_h, s.pad_top, s.dil_h, s.R, p.top, p.Hp);
   p.cols = backward_axes(s.W, s.OW, s.stride_w, s.pad_left, s.dil_w, s.S, p.left, p.Wp);
   p.in_h = p.in_w = 1, p.out_h = s.stride_h, p.out_w = s.stride_w;
-  p.covered = int64_t(p.rows.size()) == std::min(s.stride_h, s.H) && int64_t(p.cols.size()) == std::min(s.stride_w, s.W);
+  p.covered = int64_t(p.rows.size()) == std::min(s.stride_h, s.H) &&
+              int64_t(p.cols.size()) == std::min(s.stride_w, s.W);
   return p;
 }
 
@@ -130,7 +131,8 @@ std::vector<Phase> phases(const Plan& p) {
       Phase f{&h, &w, {}, int64_t(h.k.size() * w.k.size()), first, h.n * w.n};
       for (int64_t c0 = 0; c0 < p.ci; c0 += kChannelRun)
         for (int64_t dh : h.off)
-          for (int64_t dw : w.off) f.taps.push_back({(dh * p.Wp + dw) * p.C + c0, std::min(kChannelRun, p.ci - c0)});
+          for (int64_t dw : w.off)
+            f.taps.push_back({(dh * p.Wp + dw) * p.C + c0, std::min(kChannelRun, p.ci - c0)});
       first += f.ntaps;
       out.push_back(std::move(f));
     }
@@ -155,7 +157,8 @@ T* pack_weights(const Plan& p, const std::vector<Phase>& ph, const ConvShape& s,
   for (int64_t t = 0; t < tasks; ++t) {
     const int64_t g = t / (int64_t(ph.size()) * kblocks), k0 = t % kblocks * nb;
     const Phase& f = ph[size_t(t / kblocks % int64_t(ph.size()))];
-    const int64_t kv = std::min(nb, co - k0), nw = std::min(nb, Kp - k0), rows = ci * f.ntaps, nq = int64_t(f.w->k.size());
+    const int64_t kv = std::min(nb, co - k0), nw = std::min(nb, Kp - k0);  // channels, columns
+    const int64_t rows = ci * f.ntaps, nq = int64_t(f.w->k.size());
     T* d = wp + g * group + f.first_tap * ci * Kp + k0 * rows;
     if (kv < nw)
       for (int64_t row = 0; row < rows; ++row) std::fill(d + row * nw + kv, d + (row + 1) * nw, T(0));
@@ -178,7 +181,8 @@ T* pack_weights(const Plan& p, const std::vector<Phase>& ph, const ConvShape& s,
 }
 
 // Tasks per chunk of images: (group, block of output channels) outer, so a thread's run of tasks keeps
-// one block's packed weights in L2, and runs of output pixels (in image, row, column order) inner. A run
+// one block's packed weights in L2, and runs of output pixels (in image, row, column order) inner (or the
+// other way round for a strided forward with small weights, below). A run
 // is kTaskPixels per phase (up to 4 phases): its pixels are staged as pixel x channel rows (kTile), phase
 // by phase in tiles of pixel_mp (each pixel with its own input and stage pointers), and transposed into
 // y's planes; so a strided backward-input writes gx as a forward pass writes y.
@@ -220,7 +224,8 @@ void run(const ConvShape& s, bool backward, const T* x, const T* w, const T* b, 
       for (int64_t i = 0; i < nc; ++i) to_channels_last(p, x + (n0 + i) * p.C * p.H * p.W, xc + i * img, kt);
 #pragma omp for schedule(static)
       for (int64_t t = 0; t < G * kblocks * runs; ++t) {
-        const int64_t gk = runs_outer ? t % (G * kblocks) : t / runs, run = runs_outer ? t / (G * kblocks) : t % runs;
+        const int64_t gk = runs_outer ? t % (G * kblocks) : t / runs;
+        const int64_t run = runs_outer ? t / (G * kblocks) : t % runs;
         const int64_t g = gk / kblocks, kb = gk % kblocks, j0 = run * tp;
         const int64_t np = std::min(tp, nc * P - j0), kv = std::min(NB, co - kb * NB);
         if (!p.covered) std::fill(stage, stage + np * NB, T(0));
@@ -230,11 +235,11 @@ void run(const ConvShape& s, bool backward, const T* x, const T* w, const T* b, 
             const int64_t i = (j0 + j) / P, q = (j0 + j) % P, oh = q / p.OW, ow = q % p.OW;
             const int64_t seg = std::min(np - j, p.OW - ow), dh = oh - f.h->o0;
             if (dh >= 0 && dh % p.out_h == 0) {
-              const int64_t c0 = ow <= f.w->o0 ? f.w->o0 : f.w->o0 + ceil_div(ow - f.w->o0, p.out_w) * p.out_w;
+              const int64_t o0 = f.w->o0, first = ow <= o0 ? o0 : o0 + ceil_div(ow - o0, p.out_w) * p.out_w;
               const T* row = xc + i * img + (dh / p.out_h * p.in_h * p.Wp) * p.C + g * ci;
-              for (int64_t c = c0; c < ow + seg; c += p.out_w, ++m) {
-                px[m] = row + (c - f.w->o0) / p.out_w * p.in_w * p.C;
-                pc[m] = stage + (j + c - ow) * NB;
+              for (int64_t col = first; col < ow + seg; col += p.out_w, ++m) {
+                px[m] = row + (col - o0) / p.out_w * p.in_w * p.C;
+                pc[m] = stage + (j + col - ow) * NB;
               }
             }
             j += seg;

@@ -40,8 +40,8 @@ inline ConvShape flatten_pointwise(const ConvShape& s) {
 // col2im on down_3x3s2 and ResNet-18's three downsamples: AVX-512 1.06-1.26x, AVX2 1.00-1.12x, portable
 // 0.99-1.09x). Otherwise, with stride 1 it is a forward convolution of gy (see flipped_shape) and follows
 // the same rule for that shape; with a larger stride it is a GEMM plus col2im, and so it is for one input
-// channel per group and K/g >= 16 (col2im_pays): the flipped direct kernel would then have one output channel,
-// one FMA per input load, while the GEMM contracts over K/g (measured at 2 threads: 0.61x the direct
+// channel per group and K/g >= 16 (col2im_pays): the flipped direct kernel would then have one output
+// channel, one FMA per input load, while the GEMM contracts over K/g (measured at 2 threads: 0.61x the direct
 // time on brain_c1 in float32, 0.54x in float64, 0.7-0.8x at K = 16-64; 1.2x at K = 8, and 1.1-1.8x for
 // 3-8 channels). Backward-weight runs the channels-last GEMM (backward_weight_gemm) when its tile is
 // mostly real work, S*C/g >= 12 rows (one AVX-512 micro-tile) and K/g >= 16 columns, and the direct

@@ -253,12 +253,13 @@ void transpose_gy(const kern::Table<T>& kt, int64_t Kg, int64_t Kp, int64_t np, 
 // GEMM's pixel loop then runs over rows and images in one go (ResNet-18's 4x4 planes made 4-pixel loops).
 // Each offset is a real pixel's, inside the tile (a huge stride's step times the row length may not be).
 template <typename T>
-void pixel_pointers(const ConvShape& s, const T* Xt, int64_t imgs, int64_t img_pitch, int64_t r0, int64_t rows,
-                    int64_t Wp, int64_t Cs, std::vector<const T*>& pa) {
+void pixel_pointers(const ConvShape& s, const T* Xt, int64_t imgs, int64_t img_pitch, int64_t r0,
+                    int64_t rows, int64_t Wp, int64_t Cs, std::vector<const T*>& pa) {
   pa.clear();
   for (int64_t i = 0; i < imgs; ++i)
     for (int64_t oh = r0; oh < r0 + rows; ++oh)
-      for (int64_t ow = 0; ow < s.OW; ++ow) pa.push_back(Xt + i * img_pitch + (oh * s.stride_h * Wp + ow * s.stride_w) * Cs);
+      for (int64_t ow = 0; ow < s.OW; ++ow)
+        pa.push_back(Xt + i * img_pitch + (oh * s.stride_h * Wp + ow * s.stride_w) * Cs);
 }
 
 }  // namespace

@@ -102,8 +102,8 @@ void pack_panels(int64_t kc, int64_t n, const T* src, int64_t ld, T* dst) {
 // NT <= NV vectors of columns: a last column block of one vector (K/g = 16, 48) runs a narrower tile
 // instead of doubling its work with padding.
 template <typename T, int NT>
-void gemm_pixels_tile(int64_t np, const T* const* pa, int64_t a_off, const T* B, int64_t ldb, T* C, int64_t ldc,
-                      int mvalid) {
+void gemm_pixels_tile(int64_t np, const T* const* pa, int64_t a_off, const T* B, int64_t ldb, T* C,
+                      int64_t ldc, int mvalid) {
   constexpr int L = VL<T>;
   V<T> c[MR][NT];
 #pragma GCC unroll 32

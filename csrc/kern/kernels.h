@@ -95,8 +95,8 @@ struct Table {
   void (*deinterleave2)(const T* src, int64_t n, T* even, T* odd);
   // C[i][j] += sum over p < np of pa[p][a_off + i] * B[p * ldb + j], i < M (A is read up to mr-1 elements
   // past), j < N (a multiple of vl); no packing.
-  void (*gemm_pixels)(int64_t M, int64_t N, int64_t np, const T* const* pa, int64_t a_off, const T* B, int64_t ldb,
-                      T* C, int64_t ldc);
+  void (*gemm_pixels)(int64_t M, int64_t N, int64_t np, const T* const* pa, int64_t a_off, const T* B,
+                      int64_t ldb, T* C, int64_t ldc);
   // dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols: NCHW planes to channels-last tiles.
   void (*transpose)(int64_t rows, int64_t cols, const T* src, int64_t lds, T* dst, int64_t ldd);
   // dst[i * ldd + j] = src[i * lds + j] for i < rows, j < cols (the regions must not overlap); with sum,
