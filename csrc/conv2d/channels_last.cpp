@@ -207,7 +207,7 @@ void run(const ConvShape& s, bool backward, const T* x, const T* w, const T* b, 
   // channels). Interleaved A/B, 2 threads: down_3x3s2 and r18_down_128 forward 1.09x / 1.13x on AVX2,
   // 1.03x / 1.08x on AVX-512; at unit stride it read 0.90-1.01x (res_3x3_128, r18_3x3_128, vgg_3x3_64).
   const bool runs_outer =
-      p.in_h * p.in_w > 1 && double(G * group) * double(sizeof(T)) <= double(kWeightsInL2);
+      (p.in_h > 1 || p.in_w > 1) && double(G * group) * double(sizeof(T)) <= double(kWeightsInL2);
   // Images per chunk: as many copies as the scratch bound holds (the dispatcher checks that one does).
   const int64_t img = p.img(), chunk = std::clamp<int64_t>(kScratchBytes / int64_t(sizeof(T)) / img, 1, s.N);
   T* xc = workspace<T>(kChannelsLast, chunk * img);
