@@ -120,7 +120,7 @@ void to_channels_last(const Plan& p, const T* x, T* d, const kern::Table<T>& kt)
 struct Phase {
   const Axis *h, *w;
   std::vector<kern::PixelTap> taps;
-  int64_t ntaps, first_tap, pixels;  // pixels per image
+  int64_t ntaps, first_tap;
 };
 
 std::vector<Phase> phases(const Plan& p) {
@@ -128,7 +128,7 @@ std::vector<Phase> phases(const Plan& p) {
   int64_t first = 0;
   for (const Axis& h : p.rows)
     for (const Axis& w : p.cols) {
-      Phase f{&h, &w, {}, int64_t(h.k.size() * w.k.size()), first, h.n * w.n};
+      Phase f{&h, &w, {}, int64_t(h.k.size() * w.k.size()), first};
       for (int64_t c0 = 0; c0 < p.ci; c0 += kChannelRun)
         for (int64_t dh : h.off)
           for (int64_t dw : w.off)
@@ -142,14 +142,13 @@ std::vector<Phase> phases(const Plan& p) {
 // The weights per group, phase and block of nb output channels in the order the tile reads them: per run
 // of channels, per tap of the phase, per channel, the block's output channels, nb of them or, in a
 // group's last block, its channels rounded up to vl (zero past co). A phase's blocks take Kp = co rounded
-// up to vl columns in all (ci*ntaps rows each); a group's phases, taps_all*ci*Kp; then the bias, Kp per
-// group. Forward reads w's (k, c, r, q) as (output, input); backward-input as (input, output): gy's
+// up to vl columns in all (ci*ntaps rows each); a group's phases, `group` elements (all taps x ci x Kp);
+// then the bias, Kp per group. Forward reads w's (k, c, r, q) as (output, input); backward-input as (input, output): gy's
 // channel k meets gx's c through w[k][c][r][q].
 template <typename T>
 T* pack_weights(const Plan& p, const std::vector<Phase>& ph, const ConvShape& s, const T* w, const T* b,
-                int64_t nb, int64_t vl) {
-  const int64_t ci = p.ci, co = p.co, RS = s.R * s.S, Kp = round_up(co, vl), kblocks = ceil_div(co, nb);
-  const int64_t G = s.groups, taps_all = ph.back().first_tap + ph.back().ntaps, group = taps_all * ci * Kp;
+                int64_t nb, int64_t Kp, int64_t group) {
+  const int64_t ci = p.ci, co = p.co, RS = s.R * s.S, kblocks = ceil_div(co, nb), G = s.groups;
   const int64_t step = p.backward ? RS : ci * RS;  // between output channels in w
   T* wp = workspace<T>(kPackedWeights, G * group + G * Kp);
   const int64_t tasks = G * int64_t(ph.size()) * kblocks;
@@ -198,7 +197,7 @@ void run(const ConvShape& s, bool backward, const T* x, const T* w, const T* b, 
   }
   const int64_t kblocks = ceil_div(co, NB), Kp = round_up(co, kt.vl);
   const int64_t group = (ph.back().first_tap + ph.back().ntaps) * ci * Kp;
-  const T* wp = pack_weights(p, ph, s, w, b, NB, kt.vl);
+  const T* wp = pack_weights(p, ph, s, w, b, NB, Kp, group);
   const T* bias = b ? wp + G * group : nullptr;
   const int64_t tp = kTaskPixels * std::min<int64_t>(int64_t(ph.size()), kMaxPhases);
   // Which operand a thread's consecutive tasks keep: a block's weights, or, for a strided forward whose
@@ -225,8 +224,8 @@ void run(const ConvShape& s, bool backward, const T* x, const T* w, const T* b, 
 #pragma omp for schedule(static)
       for (int64_t t = 0; t < G * kblocks * runs; ++t) {
         const int64_t gk = runs_outer ? t % (G * kblocks) : t / runs;
-        const int64_t run = runs_outer ? t / (G * kblocks) : t % runs;
-        const int64_t g = gk / kblocks, kb = gk % kblocks, j0 = run * tp;
+        const int64_t ri = runs_outer ? t / (G * kblocks) : t % runs;  // which run of pixels
+        const int64_t g = gk / kblocks, kb = gk % kblocks, j0 = ri * tp;
         const int64_t np = std::min(tp, nc * P - j0), kv = std::min(NB, co - kb * NB);
         if (!p.covered) std::fill(stage, stage + np * NB, T(0));
         for (const Phase& f : ph) {

@@ -326,9 +326,10 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
   const int64_t nc = by_channels ? std::max<int64_t>(1, std::min(128 / P, cap / xc_img)) : 0;
   T* shared = by_channels ? workspace<T>(kPartial, G * RS * Cg * Kp + G * s.N * P * Kp) : nullptr;
   std::vector<T*> parts;
-  // Xt also holds the final sums of kCB input channels (at most Cg: a weight-sized buffer at worst)
-  const int64_t xt_len = std::max(by_channels ? nc * xc_img + MR + s.S * cb : ni * x_img + MR + s.S * Cs,
-                                  std::min(kCB, Cg) * RS * Kp);
+  // Xt also holds the runs' final sums of kCB input channels (at most Cg: a weight-sized buffer at worst);
+  // by channel blocks each block transposes its own slice instead.
+  const int64_t xt_len = by_channels ? nc * xc_img + MR + s.S * cb
+                                     : std::max(ni * x_img + MR + s.S * Cs, std::min(kCB, Cg) * RS * Kp);
   reserve<T>({{kPartial, by_channels ? 0 : chunk_partials(tasks, plen)}, {kTile, xt_len},
               {kTile2, by_channels ? 0 : ni * g_img}});
 #pragma omp parallel
