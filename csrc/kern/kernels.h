@@ -68,9 +68,9 @@ struct PoolArgs {
   void* scratch;           // backward, per thread, zeroed before its first use: pool_scratch_bytes(OH, W, kw)
 };
 
-// Rows of the backward kernels (pool2d/pool_rows.h): max, one row of picks; avg, OH rows of gradients with up
-// to kw zeros on each side; of 8-byte elements at most.
-inline int64_t pool_scratch_bytes(int64_t OH, int64_t W, int64_t kw) { return 8 * OH * (W + 2 * kw); }
+// Rows of the backward kernels (pool2d/pool_rows.h): max, one row of picks; avg, OH rows of gradients and
+// their sum row, each with up to kw zeros on each side; of 8-byte elements at most.
+inline int64_t pool_scratch_bytes(int64_t OH, int64_t W, int64_t kw) { return 8 * (OH + 1) * (W + 2 * kw); }
 
 // One run of the ChannelsLast contraction (Table::pixel_tile): len channels from element off of each pixel's
 // input (a tap's offset plus the run's first channel).

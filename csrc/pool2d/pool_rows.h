@@ -393,24 +393,33 @@ inline L interleave_from(L acc, const L* P, std::integer_sequence<int, l...> seq
   if constexpr (F + 1 < SW) return interleave_from<SW, K, F + 1>(r, P, seq);
   else return r;
 }
+// Two sources (stride 2) in one shuffle: one two-table permute where the chain took two.
+template <int K, typename L, int... l>
+inline L interleave_pair(const L* P, std::integer_sequence<int, l...>) {
+  constexpr int N = sizeof...(l);
+  return __builtin_shufflevector(P[0], P[1], ((K * N + l) % 2 * N + (K * N + l) / 2)...);
+}
 template <int SW, int K, typename L, typename P>
 inline L interleave(const L* v) {
   constexpr int N = int(sizeof(L) / sizeof(P));
   if constexpr (N == 1) return v[K];
+  else if constexpr (SW == 2) return interleave_pair<K>(v, std::make_integer_sequence<int, N>{});
   else return interleave_from<SW, K, 0>(L{}, v, std::make_integer_sequence<int, N>{});
 }
 
 // Per input row, for each column of the windows, at SW * o + phase for phase < SW: the sum over the
 // output rows whose windows cover it and over the window columns k = phase + SW * q of the divided
 // gradient of output o - q. The gradients are divided once per output row into scratch rows with zeros
-// around them (the scratch's own: only the row between them is written); a vector of positions o reads
-// each of them at o - q, so its sums build in registers (a vector per phase, interleaved into SW vectors
-// of columns), stored once. The last position, past the windows' columns when SW does not divide them,
-// stores only its first phases.
+// around them (the scratch's own: only the row between them is written); an input row covered by several
+// output rows first sums theirs into the scratch's last row. A vector of positions o reads that row at
+// o - q, so its sums build in registers (a vector per phase, interleaved into SW vectors of columns),
+// stored once. The last position, past the windows' columns when SW does not divide them, stores only its
+// first phases.
 template <typename T, int SW>
 void avg_backward_plane(const PoolArgs<T> p, const T* gy, T* gx) {
   const int64_t n = p.n, ncol = SW * (n - 1) + p.kw, lead = (p.kw - 1) / SW, stride = n + 2 * lead + 1;
-  T* div = static_cast<T*>(p.scratch) + lead;  // OH rows
+  T* div = static_cast<T*>(p.scratch) + lead;  // OH rows, then the sum row
+  T* sum = div + p.OH * stride;
   for (int64_t oh = 0; oh < p.OH; ++oh) {
     const T* gr = gy + oh * p.OW;
     T* dr = div + oh * stride;
@@ -424,14 +433,27 @@ void avg_backward_plane(const PoolArgs<T> p, const T* gy, T* gx) {
     });
   }
   for_input_rows(p, [&](int64_t h, int64_t oa, int64_t ob) {
+    const T* t = div + oa * stride;
+    if (ob - oa > 1) {
+      sweep<T>(n, [&](int64_t i, auto lanes) {
+        using Ln = decltype(lanes);
+        using L = typename Ln::V;
+        for (int b = 0; b < Ln::b; ++b) {
+          const int64_t o = Ln::at(i, b, n);
+          L u = ld<L>(t + o);
+          for (int64_t oh = oa + 1; oh < ob; ++oh) u += ld<L>(div + oh * stride + o);
+          st(sum + o, u);
+        }
+      });
+      t = sum;
+    }
     T* row = gx + h * p.W + p.c0;
     auto put = [&](int64_t o, auto lanes, int phases) {
       using L = typename decltype(lanes)::V;
       constexpr int N = decltype(lanes)::n;
       L v[SW] = {};
       for (int64_t q = 0; SW * q < p.kw; ++q) {
-        L u = ld<L>(div + oa * stride + o - q);
-        for (int64_t oh = oa + 1; oh < ob; ++oh) u += ld<L>(div + oh * stride + o - q);
+        const L u = ld<L>(t + o - q);
         for_each_k([&](auto F) { if (F + SW * q < p.kw) v[F] += u; }, std::make_integer_sequence<int, SW>{});
       }
       for_each_k([&](auto K) {
