@@ -393,8 +393,7 @@ inline L interleave_from(L acc, const L* P, std::integer_sequence<int, l...> seq
   if constexpr (F + 1 < SW) return interleave_from<SW, K, F + 1>(r, P, seq);
   else return r;
 }
-// Two sources (stride 2) in one shuffle: one two-table permute where the chain took two.
-template <int K, typename L, int... l>
+template <int K, typename L, int... l>  // stride 2: one two-table permute where the chain took two
 inline L interleave_pair(const L* P, std::integer_sequence<int, l...>) {
   constexpr int N = sizeof...(l);
   return __builtin_shufflevector(P[0], P[1], ((K * N + l) % 2 * N + (K * N + l) / 2)...);
