@@ -81,10 +81,10 @@ class PlaneWriter {
   // The two planes are this thread's workspaces kTile and kTile2 (reserved by backward_tasks).
   PlaneWriter(int64_t size, bool stream, const kern::Table<T>& k)
       : size_(size), stream_(stream), k_(k), buf_{workspace<T>(kTile, size), workspace<T>(kTile2, size)} {}
-  // A zeroed scratch plane for the gx plane at dst.
-  T* begin(T* dst) {
+  // A scratch plane for the gx plane at dst, zeroed unless the caller zeroes what its kernel leaves.
+  T* begin(T* dst, bool zero) {
     next_ = dst;
-    std::fill(buf_[cur_], buf_[cur_] + size_, T(0));
+    if (zero) std::fill(buf_[cur_], buf_[cur_] + size_, T(0));
     return buf_[cur_];
   }
   // The plane from begin() is complete: copy out the one before it.
@@ -191,10 +191,12 @@ void forward_tasks(const PoolShape& s, const Interior<T>& in, Kernel kernel, Bor
 
 // Each task owns whole planes of gx, built in a cache-resident scratch plane (zeroed; `kernel` puts in the
 // interior windows' gradients, then `add(p, gxp, oh, ow)` adds each border window's) and copied out once.
-// Planes whose two scratch copies and the kernels' scratch would pass the bound (kScratchBytes) are built
-// in place in gx by `add` alone: slower, but nothing per thread grows with the plane.
+// A kernel that `stores` (rather than adds) every element of the rows its windows cover, from the first
+// interior window's column to the last one's end, finds only the rest zeroed. Planes whose two scratch
+// copies and the kernels' scratch would pass the bound (kScratchBytes) are built in place in gx by `add`
+// alone: slower, but nothing per thread grows with the plane.
 template <typename T, typename Kernel, typename Add>
-void backward_tasks(const PoolShape& s, const Interior<T>& in, Kernel kernel, Add add, T* gx) {
+void backward_tasks(const PoolShape& s, const Interior<T>& in, bool stores, Kernel kernel, Add add, T* gx) {
   const int64_t planes = s.N * s.C, size = s.H * s.W;
   const double bytes = 2 * double(s.H) * double(s.W) * sizeof(T) +
                        (in.fast ? 8 * (double(s.OH) + 1) * (double(s.W) + 2 * double(s.kernel_w)) : 0);
@@ -210,6 +212,12 @@ void backward_tasks(const PoolShape& s, const Interior<T>& in, Kernel kernel, Ad
   }
   const int64_t scratch_size = in.scratch_size(s);
   reserve<T>({{kTile, size}, {kTile2, size}, {kPartial, scratch_size}});
+  // A storing kernel's rows and columns (its windows' span, ncol wide from column c0) need no zeros.
+  const bool rest = in.fast && stores;
+  const int64_t ncol = rest ? s.stride_w * (in.ow1 - in.ow0 - 1) + s.kernel_w : 0;
+  std::vector<char> covered(rest ? size_t(s.H) : 0);
+  for (size_t oh = 0; rest && oh < in.h0.size(); ++oh)
+    std::fill(covered.begin() + in.h0[oh], covered.begin() + in.h1[oh], 1);
   const auto& k = kern::table<T>();
 #pragma omp parallel
   {
@@ -219,7 +227,17 @@ void backward_tasks(const PoolShape& s, const Interior<T>& in, Kernel kernel, Ad
     PlaneWriter<T> out(size, planes * size * int64_t(sizeof(T)) >= kStreamBytes, k);
 #pragma omp for schedule(static)
     for (int64_t p = 0; p < planes; ++p) {
-      T* gxp = out.begin(gx + p * size);
+      T* gxp = out.begin(gx + p * size, !rest);
+      if (rest)
+        for (int64_t h = 0; h < s.H; ++h) {
+          T* row = gxp + h * s.W;
+          if (!covered[size_t(h)]) {
+            std::fill(row, row + s.W, T(0));
+            continue;
+          }
+          std::fill(row, row + a.c0, T(0));
+          std::fill(row + a.c0 + ncol, row + s.W, T(0));
+        }
       if (in.fast) kernel(a, p, gxp);
       for (int64_t oh = 0; oh < s.OH; ++oh) in.border(s, [&](int64_t ow) { add(p, gxp, oh, ow); });
       out.done();
@@ -255,7 +273,7 @@ void max_backward(const PoolShape& s, const T* gy, const T* x, T* gx) {
   const Interior<T> in(s, false);
   const int64_t size = s.H * s.W, osize = s.OH * s.OW;
   backward_tasks(
-      s, in,
+      s, in, s.kernel_w == s.stride_w && s.kernel_h == s.stride_h,  // the tiled kernel stores, the other adds
       [&](const kern::PoolArgs<T>& a, int64_t p, T* gxp) {
         kern::table<T>().pool_max_backward(a, x + p * size, gy + p * osize + in.ow0, gxp);
       },
@@ -287,7 +305,7 @@ void avg_backward(const PoolShape& s, const T* gy, T* gx, bool count_include_pad
   const Interior<T> in(s, count_include_pad);
   const int64_t osize = s.OH * s.OW;
   backward_tasks(
-      s, in,
+      s, in, true,
       [&](const kern::PoolArgs<T>& a, int64_t p, T* gxp) {
         kern::table<T>().pool_avg_backward(a, gy + p * osize + in.ow0, gxp);
       },
