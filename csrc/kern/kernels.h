@@ -56,6 +56,10 @@ inline bool direct_bwdw_rows_apply(int64_t R, int64_t S, int64_t stride_h, int64
 // Column strides the pooling kernels are compiled for (one instance each).
 constexpr int64_t kPoolMaxStride = 8;
 
+// Windows that tile the plane (as tall and wide as their strides): the backward kernels store each gx
+// element under them once rather than add.
+inline bool pool_windows_tile(int64_t kh, int64_t sh, int64_t kw, int64_t sw) { return kh == sh && kw == sw; }
+
 // One plane's interior pooling windows: the n output columns from ow0, whose windows start at input
 // columns c0 + sw * (ow - ow0) and end inside the input.
 template <typename T>

@@ -273,7 +273,7 @@ void max_backward(const PoolShape& s, const T* gy, const T* x, T* gx) {
   const Interior<T> in(s, false);
   const int64_t size = s.H * s.W, osize = s.OH * s.OW;
   backward_tasks(
-      s, in, s.kernel_w == s.stride_w && s.kernel_h == s.stride_h,  // the tiled kernel stores, the other adds
+      s, in, kern::pool_windows_tile(s.kernel_h, s.stride_h, s.kernel_w, s.stride_w),  // else the kernel adds
       [&](const kern::PoolArgs<T>& a, int64_t p, T* gxp) {
         kern::table<T>().pool_max_backward(a, x + p * size, gy + p * osize + in.ow0, gxp);
       },

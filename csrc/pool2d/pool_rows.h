@@ -344,7 +344,7 @@ void max_fast(const PoolArgs<T>& p, int64_t oh0, int64_t oh1, const T* x, T* y, 
 template <typename T>
 void max_backward_fast(const PoolArgs<T>& p, const T* x, const T* gy, T* gx) {
   with_stride(p.sw, [&](auto sw) {
-    if (p.kw == p.sw && p.kh == p.sh) max_backward_tiled<T, sw.value>(p, x, gy, gx);
+    if (pool_windows_tile(p.kh, p.sh, p.kw, p.sw)) max_backward_tiled<T, sw.value>(p, x, gy, gx);
     else max_backward_plane<T, sw.value>(p, x, gy, gx);
   });
 }
@@ -494,7 +494,7 @@ void avg_fast(const PoolArgs<T>& p, int64_t oh0, int64_t oh1, const T* x, T* y) 
 template <typename T>
 void avg_backward_fast(const PoolArgs<T>& p, const T* gy, T* gx) {
   with_stride(p.sw, [&](auto sw) {
-    if (p.kw == p.sw && p.kh == p.sh) avg_backward_tiled<T, sw.value>(p, gy, gx);
+    if (pool_windows_tile(p.kh, p.sh, p.kw, p.sw)) avg_backward_tiled<T, sw.value>(p, gy, gx);
     else avg_backward_plane<T, sw.value>(p, gy, gx);
   });
 }
