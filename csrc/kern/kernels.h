@@ -72,8 +72,8 @@ struct PoolArgs {
   void* scratch;           // backward, per thread, zeroed before its first use: pool_scratch_bytes(OH, W, kw)
 };
 
-// Rows of the backward kernels (pool2d/pool_rows.h): max, one row of picks; avg, OH rows of gradients and
-// their sum row, each with up to kw zeros on each side; of 8-byte elements at most.
+// Rows of the backward kernels (pool2d/pool_rows.h, pool_max_rows.h): max, one row of picks; avg, OH rows
+// of gradients and their sum row, each with up to kw zeros on each side; of 8-byte elements at most.
 inline int64_t pool_scratch_bytes(int64_t OH, int64_t W, int64_t kw) { return 8 * (OH + 1) * (W + 2 * kw); }
 
 // One run of the ChannelsLast contraction (Table::pixel_tile): len channels from element off of each pixel's
@@ -114,9 +114,10 @@ struct Table {
   int pixel_mp, pixel_nb;
   void (*pixel_tile)(const PixelTap* taps, int64_t ntaps, const T* const* px, int m, const T* B, const T* bias,
                      int n, T* const* pc);
-  // Pooling over the interior windows of one plane (pool2d/pool_rows.h): x is the input plane, y and gy the
-  // output (gradient) plane from column ow0, gx the input-gradient plane, zeroed: the backward kernels
-  // leave the interior windows' gradients in it. pool_max's indices (null: none kept) is laid out as y.
+  // Pooling over the interior windows of one plane (pool2d/pool_rows.h, pool_max_rows.h): x is the input
+  // plane, y and gy the output (gradient) plane from column ow0, gx the input-gradient plane, zeroed: the
+  // backward kernels leave the interior windows' gradients in it. pool_max's indices (null: none kept) is
+  // laid out as y.
   void (*pool_max)(const PoolArgs<T>& p, int64_t oh0, int64_t oh1, const T* x, T* y, int64_t* indices);
   void (*pool_max_backward)(const PoolArgs<T>& p, const T* x, const T* gy, T* gx);
   void (*pool_avg)(const PoolArgs<T>& p, int64_t oh0, int64_t oh1, const T* x, T* y);

@@ -2,9 +2,9 @@
 // kernels_<isa>.cpp defines the vector width and register budget, then includes this file, whose
 // per-file compile flags (-mavx512f... / -mavx2 -mfma / none) decide the instructions. The kernels
 // themselves live in one header per family (kern/vec.h, kern/gemm_simd.h, kern/copy_simd.h,
-// conv2d/direct_simd.h, conv2d/pixels_simd.h, pool2d/pool_rows.h, norm/norm_simd.h), included here inside
-// an anonymous namespace so that no ISA's copy can leak into another through the linker; this file adds the
-// FMA probe and the Table.
+// conv2d/direct_simd.h, conv2d/pixels_simd.h, pool2d/pool_rows.h and pool_max_rows.h, norm/norm_simd.h),
+// included here inside an anonymous namespace so that no ISA's copy can leak into another through the
+// linker; this file adds the FMA probe and the Table.
 //
 // Expected macros: STRIDED_VBYTES (vector bytes), STRIDED_MR (GEMM rows per micro-tile),
 // STRIDED_ACC (accumulator registers the direct and pixel kernels may use), STRIDED_DIRECT_KB (output
@@ -12,7 +12,7 @@
 // STRIDED_TABLE_F32 / STRIDED_TABLE_F64 (the names of the two table functions to define).
 #include <time.h>
 #if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>  // pool_rows.h: max pooling's mask compares (AVX-512); stream_copy's stores
+#include <immintrin.h>  // pool_max_rows.h: max pooling's mask compares (AVX-512); stream_copy's stores
 #endif
 
 #include <algorithm>
@@ -31,6 +31,7 @@ namespace {
 #include "conv2d/direct_simd.h"
 #include "conv2d/pixels_simd.h"
 #include "pool2d/pool_rows.h"
+#include "pool2d/pool_max_rows.h"
 #include "norm/norm_simd.h"
 
 // ---------------------------------------------------------------- FMA throughput probe
