@@ -73,28 +73,6 @@ inline void take_num(L& cur, IL& at, L next, IL j) {
   }
 }
 
-// Stride 2 from two loads and one in-lane shuffle (shufps): each 16-byte group of lanes takes its first
-// half from the first load, its second from the second, so a vector's outputs come out of order (output
-// q in lane lane_of(q)). The picks are elementwise, so max_pick restores the order once, at the end, and
-// a tap costs one shuffle where lds() takes two or three. The second load ends at p[2 * (N - 1)], as
-// lds()'s last one.
-template <typename P>
-constexpr int kGroup = 16 / int(sizeof(P));
-template <int N, int G>
-constexpr int lane_of(int q) {
-  const int half = q < N / 2 ? 0 : 1, r = q - half * N / 2;
-  return G * (r / (G / 2)) + r % (G / 2) + half * G / 2;
-}
-template <typename L, typename P, int... l>
-inline L ld2(const P* p, std::integer_sequence<int, l...>) {
-  constexpr int N = sizeof...(l), G = kGroup<P>;
-  return __builtin_shufflevector(ld<L>(p), ld<L>(p + N - 1), (l % G < G / 2 ? l + l % G : N + l + l % G - G + 1)...);
-}
-template <int G, typename L, int... q>
-inline L in_order(L v, std::integer_sequence<int, q...>) {
-  return __builtin_shufflevector(v, v, lane_of<int(sizeof...(q)), G>(q)...);
-}
-
 // The picks of one output row for a step's vectors at outputs o[b]: m[b] the value and, with Index,
 // at[b] its offset in the window (row * W + column). xr: the window's first input row.
 template <int SW, bool Index, bool Num, typename Ln, typename T>
@@ -106,15 +84,9 @@ inline void max_pick(const T* xr, int64_t W, int64_t kh, int64_t kw, const int64
   constexpr int B = Ln::b;
   IL none[B];  // at without Index
   IL* a = Index ? at : none;
-  constexpr bool pair = SW == 2 && Ln::n >= kGroup<T>;
-  const auto seq = std::make_integer_sequence<int, Ln::n>{};
-  auto load = [&](const T* p) {
-    if constexpr (pair) return ld2<L>(p, seq);
-    else return lds<SW, L>(p);
-  };
 #pragma GCC unroll 4
   for (int b = 0; b < B; ++b) {
-    m[b] = load(xr + SW * o[b]);
+    m[b] = ldo<SW, L>(xr + SW * o[b]);
     a[b] = IL{};
   }
   for (int64_t h = 0; h < kh; ++h)
@@ -122,16 +94,15 @@ inline void max_pick(const T* xr, int64_t W, int64_t kh, int64_t kw, const int64
       const IL j = IL{} + IE(h * W + k);
 #pragma GCC unroll 4
       for (int b = 0; b < B; ++b) {
-        const L v = load(xr + h * W + SW * o[b] + k);
+        const L v = ldo<SW, L>(xr + h * W + SW * o[b] + k);
         if constexpr (Num) take_num<Index>(m[b], a[b], v, j);
         else take<Index>(m[b], a[b], v, j);
       }
     }
-  if constexpr (pair)
-    for (int b = 0; b < B; ++b) {
-      m[b] = in_order<kGroup<T>>(m[b], seq);
-      a[b] = in_order<kGroup<T>>(a[b], seq);
-    }
+  for (int b = 0; b < B; ++b) {
+    m[b] = in_order<SW, T>(m[b]);
+    a[b] = in_order<SW, T>(a[b]);
+  }
 }
 
 // The N picks at offsets a from the plane's element `base`, as PyTorch's int64 flat indices: in chunks of

@@ -91,6 +91,41 @@ inline L lds(const P* p) {
   else return merge_strided<SW, N, 0>(L{}, p, std::make_integer_sequence<int, N>{});
 }
 
+// Stride 2 from two loads and one in-lane shuffle (shufps): each 16-byte group of lanes takes its first
+// half from the first load, its second from the second, so a vector's outputs come out of order (output
+// q in lane lane_of(q)). Kernels whose work is elementwise load their taps so (ldo) and restore the order
+// once, at the end (in_order): a tap then costs one shuffle where lds() takes two or three. The second
+// load ends at p[2 * (N - 1)], as lds()'s last one.
+template <typename P>
+constexpr int kGroup = 16 / int(sizeof(P));
+template <int SW, typename L, typename P>
+constexpr bool kPaired = SW == 2 && sizeof(L) / sizeof(P) >= size_t(kGroup<P>);
+template <int N, int G>
+constexpr int lane_of(int q) {
+  const int half = q < N / 2 ? 0 : 1, r = q - half * N / 2;
+  return G * (r / (G / 2)) + r % (G / 2) + half * G / 2;
+}
+template <typename L, typename P, int... l>
+inline L ld2(const P* p, std::integer_sequence<int, l...>) {
+  constexpr int N = sizeof...(l), G = kGroup<P>;
+  return __builtin_shufflevector(ld<L>(p), ld<L>(p + N - 1), (l % G < G / 2 ? l + l % G : N + l + l % G - G + 1)...);
+}
+template <int SW, typename L, typename P>
+inline L ldo(const P* p) {
+  if constexpr (kPaired<SW, L, P>) return ld2<L>(p, std::make_integer_sequence<int, int(sizeof(L) / sizeof(P))>{});
+  else return lds<SW, L>(p);
+}
+template <int G, typename L, int... q>
+inline L in_order_of(L v, std::integer_sequence<int, q...>) {
+  return __builtin_shufflevector(v, v, lane_of<int(sizeof...(q)), G>(q)...);
+}
+template <int SW, typename P, typename L>  // L: ldo's vector of P, or one of as many integer lanes
+inline L in_order(L v) {
+  constexpr int N = int(sizeof(L) / sizeof(P));
+  if constexpr (kPaired<SW, L, P>) return in_order_of<kGroup<P>>(v, std::make_integer_sequence<int, N>{});
+  else return v;
+}
+
 // Vector K of v's lanes each repeated SW times: lane l holds v[(K * N + l) / SW].
 template <int SW, int K, typename L, int... l>
 inline L repeat_one(L v, std::integer_sequence<int, l...>) {
@@ -179,8 +214,8 @@ void avg_rows(const PoolArgs<T> p, int64_t oh0, int64_t oh1, const T* x, T* y) {
       for (int64_t h = 0; h < kh; ++h)
         for (int64_t k = 0; k < p.kw; ++k)
 #pragma GCC unroll 4
-          for (int b = 0; b < Ln::b; ++b) acc[b] += lds<SW, L>(xr + h * p.W + SW * o[b] + k);
-      for (int b = 0; b < Ln::b; ++b) st(yr + o[b], acc[b] / d);
+          for (int b = 0; b < Ln::b; ++b) acc[b] += ldo<SW, L>(xr + h * p.W + SW * o[b] + k);
+      for (int b = 0; b < Ln::b; ++b) st(yr + o[b], in_order<SW, T>(acc[b]) / d);
     });
   }
 }
