@@ -74,9 +74,10 @@ inline void take_num(L& cur, IL& at, L next, IL j) {
 }
 
 // The picks of one output row for a step's vectors at outputs o[b]: m[b] the value and, with Index,
-// at[b] its offset in the window (row * W + column). xr: the window's first input row.
+// at[b] its offset in the window (row * W + column). xr: the window's first input row. Num: the window
+// rows hold no NaN.
 template <int SW, bool Index, bool Num, typename Ln, typename T>
-inline void max_pick(const T* xr, int64_t W, int64_t kh, int64_t kw, const int64_t* o, typename Ln::V* m,
+inline void max_scan(const T* xr, int64_t W, int64_t kh, int64_t kw, const int64_t* o, typename Ln::V* m,
                      typename Ln::I* at) {
   using L = typename Ln::V;
   using IL = typename Ln::I;
@@ -103,6 +104,23 @@ inline void max_pick(const T* xr, int64_t W, int64_t kh, int64_t kw, const int64
     m[b] = in_order<SW, T>(m[b]);
     a[b] = in_order<SW, T>(a[b]);
   }
+}
+
+// A sweep step's outputs o[b] from i, their picks' values m[b] and offsets at[b] (with Index) in their
+// windows; num: the windows' rows hold no NaN.
+template <typename Ln>
+struct Picks {
+  int64_t o[Ln::b];
+  typename Ln::V m[Ln::b];
+  typename Ln::I at[Ln::b];
+};
+template <int SW, bool Index, typename Ln, typename T>
+inline Picks<Ln> max_pick(Ln, bool num, const T* xr, const PoolArgs<T>& p, int64_t kh, int64_t i) {
+  Picks<Ln> k;
+  for (int b = 0; b < Ln::b; ++b) k.o[b] = Ln::at(i, b, p.n);
+  if (num) max_scan<SW, Index, true, Ln>(xr, p.W, kh, p.kw, k.o, k.m, k.at);
+  else max_scan<SW, Index, false, Ln>(xr, p.W, kh, p.kw, k.o, k.m, k.at);
+  return k;
 }
 
 // The N picks at offsets a from the plane's element `base`, as PyTorch's int64 flat indices: in chunks of
@@ -185,16 +203,11 @@ void max_rows(const PoolArgs<T> p, int64_t oh0, int64_t oh1, const T* x, T* y, i
     T* yr = y + oh * p.OW;
     sweep<T>(p.n, [&](int64_t i, auto lanes) {
       using Ln = decltype(lanes);
-      int64_t o[Ln::b];
-      typename Ln::V m[Ln::b];
-      typename Ln::I at[Ln::b];
-      for (int b = 0; b < Ln::b; ++b) o[b] = Ln::at(i, b, p.n);
-      if (num) max_pick<SW, Index, true, Ln>(x + base, p.W, kh, p.kw, o, m, Index ? at : nullptr);
-      else max_pick<SW, Index, false, Ln>(x + base, p.W, kh, p.kw, o, m, Index ? at : nullptr);
+      const Picks<Ln> k = max_pick<SW, Index>(lanes, num, x + base, p, kh, i);
       for (int b = 0; b < Ln::b; ++b) {
-        st(yr + o[b], m[b]);
+        st(yr + k.o[b], k.m[b]);
         if constexpr (Index)
-          store_indices<Ln::n>(indices + oh * p.OW + o[b], base, at[b] + (Ln::iota() * SW + IE(SW * o[b])));
+          store_indices<Ln::n>(indices + oh * p.OW + k.o[b], base, k.at[b] + (Ln::iota() * SW + IE(SW * k.o[b])));
       }
     });
   }
@@ -215,13 +228,8 @@ void max_backward_plane(const PoolArgs<T> p, const T* x, const T* gy, T* gx) {
     const bool num = rows.clean_to(p.h1[oh]);
     sweep<T>(p.n, [&](int64_t i, auto lanes) {
       using Ln = decltype(lanes);
-      int64_t o[Ln::b];
-      typename Ln::V m[Ln::b];
-      typename Ln::I j[Ln::b];
-      for (int b = 0; b < Ln::b; ++b) o[b] = Ln::at(i, b, p.n);
-      if (num) max_pick<SW, true, true, Ln>(x + base, p.W, kh, p.kw, o, m, j);
-      else max_pick<SW, true, false, Ln>(x + base, p.W, kh, p.kw, o, m, j);
-      for (int b = 0; b < Ln::b; ++b) st(at + o[b], j[b] + (Ln::iota() * SW + IE(SW * o[b])));
+      const Picks<Ln> k = max_pick<SW, true>(lanes, num, x + base, p, kh, i);
+      for (int b = 0; b < Ln::b; ++b) st(at + k.o[b], k.at[b] + (Ln::iota() * SW + IE(SW * k.o[b])));
     });
     T* g = gx + base;
     const T* gr = gy + oh * p.OW;
@@ -246,16 +254,11 @@ void max_backward_tiled(const PoolArgs<T> p, const T* x, const T* gy, T* gx) {
       using Ln = decltype(lanes);
       using L = typename Ln::V;
       using IL = typename Ln::I;
-      int64_t o[Ln::b];
-      L m[Ln::b];
-      IL at[Ln::b];
-      for (int b = 0; b < Ln::b; ++b) o[b] = Ln::at(i, b, p.n);
-      if (num) max_pick<SW, true, true, Ln>(xr, p.W, kh, p.kw, o, m, at);
-      else max_pick<SW, true, false, Ln>(xr, p.W, kh, p.kw, o, m, at);
+      const Picks<Ln> k = max_pick<SW, true>(lanes, num, xr, p, kh, i);
       for (int b = 0; b < Ln::b; ++b) {
-        const L gv = ld<L>(g + o[b]);
+        const L gv = ld<L>(g + k.o[b]);
         for (int64_t r = 0; r < kh; ++r)
-          store_tiled<SW>(gr + r * p.W + SW * o[b], at[b], [&](auto K, auto a) {
+          store_tiled<SW>(gr + r * p.W + SW * k.o[b], k.at[b], [&](auto K, auto a) {
             constexpr int N = Ln::n;
             IL col;
             if constexpr (N == 1) col = K;
