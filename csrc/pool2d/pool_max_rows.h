@@ -34,10 +34,9 @@ inline void take(L& cur, IL& at, L next, IL next_at) {
   if constexpr (Index) at = t ? next_at : at;
 }
 
-// take() for windows known to hold no NaN: one compare and a max. With Index, at = max(at, j where
-// taken): the offsets j grow along the scan, so a max selects, and more cheaply than a blend.
+// a > b ? a : b (b where a is not greater or either is NaN), as one instruction where GCC would blend.
 template <typename L>
-inline L vmax(L a, L b) {  // b where a is not greater: the compare of take_num, as one instruction
+inline L vmax(L a, L b) {
   [[maybe_unused]] constexpr bool f = sizeof(a[0]) == 4;
 #if defined(__AVX512F__)
   if constexpr (sizeof(L) == 64 && f) return L(_mm512_max_ps(__m512(a), __m512(b)));
@@ -49,6 +48,8 @@ inline L vmax(L a, L b) {  // b where a is not greater: the compare of take_num,
 #endif
   return a > b ? a : b;
 }
+// take() for windows known to hold no NaN: one compare and a max. With Index, at = max(at, j where
+// taken): the offsets j grow along the scan, so a max selects, and more cheaply than a blend.
 template <bool Index, typename L, typename IL>
 inline void take_num(L& cur, IL& at, L next, IL j) {
   if constexpr (std::is_arithmetic_v<L>) {

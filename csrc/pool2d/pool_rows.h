@@ -2,6 +2,7 @@
 // and padding, vectorized by hand. Included inside an anonymous namespace by kern/table_impl.h, so each
 // ISA file compiles its own copy with its own flags (and no copy can leak into another through the linker);
 // pool2d/pool2d.cpp reaches them through the run-time table of kernels.h and keeps the border windows.
+// This file holds the machinery and the average kernels; pool_max_rows.h the max kernels.
 //
 // Every output row is taken, its window rows clipped to the input by the caller, so only the windows
 // that overhang the left and right edges are left to the general code. A step of the kernels holds up
