@@ -70,6 +70,9 @@ struct PoolArgs {
   const int64_t *h0, *h1;  // per output row: its windows' input rows [h0, h1), clipped to the input
   const T* div;            // avg: per output row, the divisor of its interior windows
   void* scratch;           // backward, per thread, zeroed before its first use: pool_scratch_bytes(OH, W, kw)
+
+  // Input columns the interior windows cover, from c0.
+  int64_t span() const { return sw * (n - 1) + kw; }
 };
 
 // Rows of the backward kernels (pool2d/pool_rows.h, pool_max_rows.h): max, one row of picks; avg, OH rows

@@ -223,7 +223,7 @@ void backward_tasks(const PoolShape& s, const Interior<T>& in, bool stores, Kern
   reserve<T>({{kTile, size}, {kTile2, size}, {kPartial, scratch_size}});
   // A storing kernel's rows and columns (its windows' span, ncol wide from column c0) need no zeros.
   const bool rest = in.fast && stores;
-  const int64_t ncol = rest ? s.stride_w * (in.ow1 - in.ow0 - 1) + s.kernel_w : 0;
+  const int64_t ncol = rest ? in.args(s, nullptr).span() : 0;
   std::vector<char> covered(rest ? size_t(s.H) : 0);
   for (size_t oh = 0; rest && oh < in.h0.size(); ++oh)
     std::fill(covered.begin() + in.h0[oh], covered.begin() + in.h1[oh], 1);

@@ -155,7 +155,7 @@ struct NanRows {
   bool nan = false;
 
   NanRows(const PoolArgs<T>& p, const T* plane, int64_t h0)
-      : x(plane + p.c0), H(p.H), W(p.W), ncol(p.sw * (p.n - 1) + p.kw), h(h0) {}
+      : x(plane + p.c0), H(p.H), W(p.W), ncol(p.span()), h(h0) {}
   // Rows up to h1 hold no NaN.
   bool clean_to(int64_t h1) {
     constexpr int64_t ahead = 4, line = 64 / sizeof(T);

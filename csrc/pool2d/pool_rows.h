@@ -258,7 +258,7 @@ inline L interleave(const L* v) {
 // first phases.
 template <typename T, int SW>
 void avg_backward_plane(const PoolArgs<T> p, const T* gy, T* gx) {
-  const int64_t n = p.n, ncol = SW * (n - 1) + p.kw, lead = (p.kw - 1) / SW, stride = n + 2 * lead + 1;
+  const int64_t n = p.n, ncol = p.span(), lead = (p.kw - 1) / SW, stride = n + 2 * lead + 1;
   T* div = static_cast<T*>(p.scratch) + lead;  // OH rows, then the sum row
   T* sum = div + p.OH * stride;
   for (int64_t oh = 0; oh < p.OH; ++oh) {
