@@ -42,11 +42,11 @@ struct Axis {
 struct Plan {
   bool backward;
   int64_t C, H, W, K, OH, OW, ci, co;
-  int64_t top, left, Hp, Wp;
+  int64_t top, left, Hp, Wp, cs;
   int64_t in_h, in_w, out_h, out_w;  // steps of a phase's pixels in the copy and in the output
   std::vector<Axis> rows, cols;
   bool covered;  // every output pixel is in a phase (a stride beyond the window leaves some to zeros)
-  int64_t img() const { return Hp * Wp * C; }
+  int64_t img() const { return Hp * Wp * cs; }
 };
 
 // Forward along one axis: one phase, output o reads input o*stride + k*dil of the padded copy.
@@ -78,7 +78,7 @@ std::vector<Axis> backward_axes(int64_t out, int64_t in, int64_t stride, int64_t
   return axes;
 }
 
-Plan make_plan(const ConvShape& s, bool backward) {
+Plan make_plan(const ConvShape& s, bool backward, int64_t elem) {
   Plan p{};
   p.backward = backward;
   if (!backward) {
@@ -89,12 +89,14 @@ Plan make_plan(const ConvShape& s, bool backward) {
     p.rows = {forward_axis(s.OH, s.dil_h, s.R)};
     p.cols = {forward_axis(s.OW, s.dil_w, s.S)};
     p.covered = true;
+    p.cs = pixel_stride(p.C, elem);
     return p;
   }
   p.C = s.K, p.H = s.OH, p.W = s.OW, p.K = s.C, p.OH = s.H, p.OW = s.W, p.ci = s.Kg(), p.co = s.Cg();
   p.rows = backward_axes(s.H, s.OH, s.stride_h, s.pad_top, s.dil_h, s.R, p.top, p.Hp);
   p.cols = backward_axes(s.W, s.OW, s.stride_w, s.pad_left, s.dil_w, s.S, p.left, p.Wp);
   p.in_h = p.in_w = 1, p.out_h = s.stride_h, p.out_w = s.stride_w;
+  p.cs = pixel_stride(p.C, elem);
   p.covered = int64_t(p.rows.size()) == std::min(s.stride_h, s.H) &&
               int64_t(p.cols.size()) == std::min(s.stride_w, s.W);
   return p;
@@ -103,15 +105,15 @@ Plan make_plan(const ConvShape& s, bool backward) {
 template <typename T>
 void to_channels_last(const Plan& p, const T* x, T* d, const kern::Table<T>& kt) {
   for (int64_t hp = 0; hp < p.Hp; ++hp) {
-    T* row = d + hp * p.Wp * p.C;
+    T* row = d + hp * p.Wp * p.cs;
     const int64_t ih = hp - p.top;
     if (ih < 0 || ih >= p.H) {
-      std::fill(row, row + p.Wp * p.C, T(0));
+      std::fill(row, row + p.Wp * p.cs, T(0));
       continue;
     }
-    std::fill(row, row + p.left * p.C, T(0));
-    std::fill(row + (p.left + p.W) * p.C, row + p.Wp * p.C, T(0));
-    kt.transpose(p.C, p.W, x + ih * p.W, p.H * p.W, row + p.left * p.C, p.C);
+    std::fill(row, row + p.left * p.cs, T(0));
+    std::fill(row + (p.left + p.W) * p.cs, row + p.Wp * p.cs, T(0));
+    kt.transpose(p.C, p.W, x + ih * p.W, p.H * p.W, row + p.left * p.cs, p.cs);
   }
 }
 
@@ -132,7 +134,7 @@ std::vector<Phase> phases(const Plan& p) {
       for (int64_t c0 = 0; c0 < p.ci; c0 += kChannelRun)
         for (int64_t dh : h.off)
           for (int64_t dw : w.off)
-            f.taps.push_back({(dh * p.Wp + dw) * p.C + c0, std::min(kChannelRun, p.ci - c0)});
+            f.taps.push_back({(dh * p.Wp + dw) * p.cs + c0, std::min(kChannelRun, p.ci - c0)});
       first += f.ntaps;
       out.push_back(std::move(f));
     }
@@ -188,7 +190,7 @@ T* pack_weights(const Plan& p, const std::vector<Phase>& ph, const ConvShape& s,
 template <typename T>
 void run(const ConvShape& s, bool backward, const T* x, const T* w, const T* b, T* y) {
   const auto& kt = kern::table<T>();
-  const Plan p = make_plan(s, backward);
+  const Plan p = make_plan(s, backward, sizeof(T));
   const std::vector<Phase> ph = phases(p);
   const int64_t G = s.groups, ci = p.ci, co = p.co, P = p.OH * p.OW, MP = kt.pixel_mp, NB = kt.pixel_nb;
   if (ph.empty()) {  // a stride beyond the window and the image: no tap reaches any pixel of gx
@@ -235,18 +237,22 @@ void run(const ConvShape& s, bool backward, const T* x, const T* w, const T* b, 
             const int64_t seg = std::min(np - j, p.OW - ow), dh = oh - f.h->o0;
             if (dh >= 0 && dh % p.out_h == 0) {
               const int64_t o0 = f.w->o0, first = ow <= o0 ? o0 : o0 + ceil_div(ow - o0, p.out_w) * p.out_w;
-              const T* row = xc + i * img + (dh / p.out_h * p.in_h * p.Wp) * p.C + g * ci;
+              const T* row = xc + i * img + (dh / p.out_h * p.in_h * p.Wp) * p.cs + g * ci;
               for (int64_t col = first; col < ow + seg; col += p.out_w, ++m) {
-                px[m] = row + (col - o0) / p.out_w * p.in_w * p.C;
+                px[m] = row + (col - o0) / p.out_w * p.in_w * p.cs;
                 pc[m] = stage + (j + col - ow) * NB;
               }
             }
             j += seg;
           }
           const T* B = wp + g * group + f.first_tap * ci * Kp + kb * NB * ci * f.ntaps;
-          for (int64_t j = 0; j < m; j += MP)
+          for (int64_t j = 0; j < m; j += MP) {
+            // The next tile's input lines, a tile (thousands of cycles) ahead: its pixels' taps jump between
+            // rows and pixels, a pattern the hardware prefetchers miss, and a line from L3 or memory
+            // stalled the tile (r18_3x3_128 / 256 forward at 40-50% of the FMA peak on a Zen 3, 32 KiB L1).
             kt.pixel_tile(f.taps.data(), int64_t(f.taps.size()), px + j, int(std::min(MP, m - j)), B,
                           bias ? bias + g * Kp + kb * NB : nullptr, int(kv), pc + j);
+          }
         }
         for (int64_t j = 0; j < np;) {  // each image's run of pixels into its planes
           const int64_t i = (j0 + j) / P, q = (j0 + j) % P, run = std::min(np - j, P - q);
@@ -271,8 +277,8 @@ void backward_input_channels_last(const ConvShape& s, const T* gy, const T* w, T
 }
 
 double channels_last_scratch_bytes(const ConvShape& s, Pass pass) {
-  const Plan p = make_plan(s, pass == Pass::BackwardInput);
-  return double(p.Hp) * double(p.Wp) * double(p.C) * 8;
+  const Plan p = make_plan(s, pass == Pass::BackwardInput, 8);
+  return double(p.Hp) * double(p.Wp) * double(p.cs) * 8;
 }
 
 template void forward_channels_last<float>(const ConvShape&, const float*, const float*, const float*, float*);

@@ -280,9 +280,9 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
   const int64_t MR = kt.mr, Kp = round_up(Kg, kt.vl);  // gemm_pixels takes columns in whole vectors
   const int64_t Wp = s.W + s.pad_left + s.pad_right, sh = s.stride_h;
   const int64_t plen = G * RS * Cg * Kp + s.K, len = s.K * Cg * RS;  // the gw copy, then gb's
-  // Pixel stride of Xt: Cg, except that a 1x1 kernel (no (q, c) run to keep contiguous) gets one cache
-  // line more when Cg*sizeof(T) is a multiple of 256 bytes, so successive pixels do not share L1 sets.
-  const int64_t Cs = s.S == 1 && (Cg * int64_t(sizeof(T))) % 256 == 0 ? Cg + 64 / int64_t(sizeof(T)) : Cg;
+  // Pixel stride of Xt: Cg, padded (pixel_stride) for a 1x1 kernel only, which has no (q, c) run to keep
+  // contiguous.
+  const int64_t Cs = s.S == 1 ? pixel_stride(Cg, sizeof(T)) : Cg;
   if (s.N == 0) {
     std::fill(gw, gw + len, T(0));
     if (gb) std::fill(gb, gb + s.K, T(0));

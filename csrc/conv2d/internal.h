@@ -49,6 +49,11 @@ double channels_last_scratch_bytes(const ConvShape& s, Pass pass);
   template void backward_input_##algo<T>(const ConvShape&, const T*, const T*, T*);                 \
   template void backward_weight_##algo<T>(const ConvShape&, const T*, const T*, T*, T*);
 
+// Pixel stride of a channels-last copy of n channels of elem bytes: one cache line more when a pixel is a
+// multiple of 256 bytes, so that successive pixels do not share L1 sets (a tile reads the same channel of
+// several pixels together).
+inline int64_t pixel_stride(int64_t n, int64_t elem) { return (n * elem) % 256 == 0 ? n + 64 / elem : n; }
+
 // The first and one-past-last t with 0 <= i0 + t*step < n, clipped to [0, len].
 // Step 1 divides by nothing: the GEMM's gathers call this per row segment (4 pixels on a 4x4 plane), where
 // the divisions were a third of their time.

@@ -7,6 +7,10 @@
 // kPixelMP broadcast inputs, read in place (px[i][off + c]: each pixel's channels are contiguous).
 constexpr int kPixelMP = 6;
 constexpr int kPixelNV = STRIDED_ACC / kPixelMP;  // 4 vectors on AVX-512, 2 on AVX2 and the portable path
+// Taps' runs ahead whose input lines the tile prefetches. On a Zen 3 (32 KiB L1d, 512 KiB L2) the tile waited
+// on those lines: r18_3x3_128 forward at 45-55% of the FMA peak, and 3x slower at times; prefetching 2 or 4
+// runs ahead read 1.2-1.6x on the 128-channel layers, 1.0-1.3x elsewhere, in interleaved A/B.
+constexpr int64_t kPrefetchTaps = 4;
 
 template <typename T, int NT>
 void pixel_tile_nt(const PixelTap* taps, int64_t ntaps, const T* const* px, int m, const T* B, const T* bias,
@@ -20,6 +24,11 @@ void pixel_tile_nt(const PixelTap* taps, int64_t ntaps, const T* const* px, int 
 #pragma GCC unroll 4
     for (int v = 0; v < NT; ++v) c[i][v] = bias ? load(bias + v * L) : V<T>{};
   for (int64_t t = 0; t < ntaps; ++t) {
+    // Each tap's run is a new line of every pixel (the pixels sit far apart, so the hardware prefetchers
+    // miss them): fetch the lines kPrefetchTaps runs ahead, a few hundred cycles before they are read.
+    if (t + kPrefetchTaps < ntaps)
+#pragma GCC unroll 8
+      for (int i = 0; i < kPixelMP; ++i) __builtin_prefetch(p[i] + taps[t + kPrefetchTaps].off);
     for (int64_t k = taps[t].off, end = k + taps[t].len; k < end; ++k, B += NT * L) {
       V<T> b[NT];
 #pragma GCC unroll 4
