@@ -61,7 +61,9 @@ Axis forward_axis(int64_t out, int64_t dil, int64_t taps) {
 std::vector<Axis> backward_axes(int64_t out, int64_t in, int64_t stride, int64_t pad, int64_t dil,
                                 int64_t taps, int64_t& top, int64_t& len) {
   std::vector<Axis> axes;
-  for (int64_t k = 0; k < taps; ++k) {
+  // Last tap first, so that a phase's offsets ascend as the forward's do: the tile then walks each run's
+  // rows and pixels upwards in memory (1.08x on vgg_3x3_64's backward-input at 1 thread on the Zen 3).
+  for (int64_t k = taps - 1; k >= 0; --k) {
     const int64_t o0 = ((k * dil - pad) % stride + stride) % stride;
     if (o0 >= out) continue;
     auto a = std::find_if(axes.begin(), axes.end(), [&](const Axis& x) { return x.o0 == o0; });
