@@ -253,13 +253,9 @@ void run(const ConvShape& s, bool backward, const T* x, const T* w, const T* b, 
             j += seg;
           }
           const T* B = wp + g * group + f.first_tap * ci * Kp + kb * NB * ci * f.ntaps;
-          for (int64_t j = 0; j < m; j += MP) {
-            // The next tile's input lines, a tile (thousands of cycles) ahead: its pixels' taps jump between
-            // rows and pixels, a pattern the hardware prefetchers miss, and a line from L3 or memory
-            // stalled the tile (r18_3x3_128 / 256 forward at 40-50% of the FMA peak on a Zen 3, 32 KiB L1).
+          for (int64_t j = 0; j < m; j += MP)
             kt.pixel_tile(f.taps.data(), int64_t(f.taps.size()), px + j, int(std::min(MP, m - j)), B,
                           bias ? bias + g * Kp + kb * NB : nullptr, int(kv), pc + j);
-          }
         }
         for (int64_t j = 0; j < np;) {  // each image's run of pixels into its planes
           const int64_t i = (j0 + j) / P, q = (j0 + j) % P, run = std::min(np - j, P - q);
