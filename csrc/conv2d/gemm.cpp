@@ -229,7 +229,7 @@ void backward_input_gemm(const ConvShape& s, const T* gy, const T* w, T* gx) {
   backward_input_flipped(s, gy, w, gx, forward_gemm<T>);
 }
 
-// The transposed input band (in_rows x Wp x Cs plus slack) and gy band (rows x OW x Kp) with one output row,
+// The transposed input band (in_rows x Wp x Cs plus slack) and gy band (rows x OW x Kb) with one output row,
 // and the 1 MiB tiles of ~128K elements that more rows may take.
 double gemm_backward_weight_scratch_bytes(const ConvShape& s) {
   const double eh = double(s.dil_h) * double(s.R - 1) + 1, Cs = double(s.Cg()) + 16, Kp = double(s.Kg()) + 16;
@@ -241,12 +241,14 @@ constexpr int64_t kCB = 16;  // input channels per block of backward_weight_gemm
 
 namespace {
 
-// gy's Kg channel rows of np pixels (row stride P) to channels-last gt[p][k], k padded with zeros to Kp.
+// gy's Kg channel rows of np pixels (row stride P) to channels-last gt[p][k] (pixel stride ld), k padded
+// with zeros to Kp.
 template <typename T>
-void transpose_gy(const kern::Table<T>& kt, int64_t Kg, int64_t Kp, int64_t np, const T* gy, int64_t P, T* gt) {
-  kt.transpose(Kg, np, gy, P, gt, Kp);
+void transpose_gy(const kern::Table<T>& kt, int64_t Kg, int64_t Kp, int64_t ld, int64_t np, const T* gy,
+                  int64_t P, T* gt) {
+  kt.transpose(Kg, np, gy, P, gt, ld);
   if (Kp > Kg)
-    for (int64_t p = 0; p < np; ++p) std::fill(gt + p * Kp + Kg, gt + (p + 1) * Kp, T(0));
+    for (int64_t p = 0; p < np; ++p) std::fill(gt + p * ld + Kg, gt + p * ld + Kp, T(0));
 }
 
 // The input tile's pixel under each output pixel (img, row r0 + i, column) of a pass, in gy's order: the
@@ -278,6 +280,9 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
   const auto& kt = kern::table<T>();
   const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), P = s.OH * s.OW, RS = s.R * s.S;
   const int64_t MR = kt.mr, Kp = round_up(Kg, kt.vl);  // gemm_pixels takes columns in whole vectors
+  // Pixel stride of the gy copies: a tile reads one line of each of its ~128-256 pixels, and at a multiple of
+  // 256 bytes those lines fell in a quarter of the L1 sets or fewer.
+  const int64_t Kb = pixel_stride(Kp, sizeof(T));
   const int64_t Wp = s.W + s.pad_left + s.pad_right, sh = s.stride_h;
   const int64_t plen = G * RS * Cg * Kp + s.K, len = s.K * Cg * RS;  // the gw copy, then gb's
   // Pixel stride of Xt: Cg, padded (pixel_stride) for a 1x1 kernel only, which has no (q, c) run to keep
@@ -294,7 +299,7 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
   if (s.N * G < kChunks) nb = ceil_div(s.OH, ceil_div(kChunks, s.N * G));
   const int64_t cap = int64_t(128) * 1024;
   // (divided by sh last: sh * Wp * Cs may not fit in int64 where Wp * Cs does, see gemm_bwd_weight_fits)
-  nb = std::max<int64_t>(1, std::min({nb, cap / std::max<int64_t>(1, Wp * Cs) / sh, cap / (s.OW * Kp)}));
+  nb = std::max<int64_t>(1, std::min({nb, cap / std::max<int64_t>(1, Wp * Cs) / sh, cap / (s.OW * Kb)}));
   const int64_t nbands = ceil_div(s.OH, nb), in_rows = (nb - 1) * sh + (s.R - 1) * s.dil_h + 1;
   const int64_t chunk = std::max<int64_t>(1, 256 / s.OW);  // output rows per pass: B chunk stays in L1
   // Small planes: a task takes ni whole images, so that each visit of a gw tile contracts over ~256
@@ -302,9 +307,9 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
   // long as the batch still makes kChunks runs and the tiles stay within the same bound.
   int64_t ni = 1;
   if (nbands == 1 && s.OH <= chunk)
-    ni = std::max<int64_t>(1, std::min({256 / P, s.N * G / kChunks, cap / (in_rows * Wp * Cs), cap / (P * Kp)}));
+    ni = std::max<int64_t>(1, std::min({256 / P, s.N * G / kChunks, cap / (in_rows * Wp * Cs), cap / (P * Kb)}));
   const int64_t nimg_tasks = ceil_div(s.N, ni), tasks = nimg_tasks * G * nbands;
-  const int64_t x_img = in_rows * Wp * Cs, g_img = nb * s.OW * Kp;  // the tiles' image pitches
+  const int64_t x_img = in_rows * Wp * Cs, g_img = nb * s.OW * Kb;  // the tiles' image pitches
   // Small planes under big weights (ResNet-18's 8x8 and 4x4 stages): the runs' gw copies would outweigh
   // the data they sum (8 copies of a 512-channel 3x3 layer's 9.4 MB against 2 MB of x and gy), and each
   // visit of a gw tile would contract over a few images only. Then the tasks split gw instead: (group,
@@ -324,7 +329,7 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
   // Images a pass: about 128 pixels, whose gy stripe (16 KB at AVX-512) stays in L1 beside the input tile
   // (interleaved A/B on the r18 8x8 and 4x4 layers: 1.00-1.09x against 256 pixels, 0.87-0.98x at 512).
   const int64_t nc = by_channels ? std::max<int64_t>(1, std::min(128 / P, cap / xc_img)) : 0;
-  T* shared = by_channels ? workspace<T>(kPartial, G * RS * Cg * Kp + G * s.N * P * Kp) : nullptr;
+  T* shared = by_channels ? workspace<T>(kPartial, G * RS * Cg * Kp + G * s.N * P * Kb) : nullptr;
   std::vector<T*> parts;
   // Xt also holds the runs' final sums of kCB input channels (at most Cg: a weight-sized buffer at worst);
   // by channel blocks each block transposes its own slice instead.
@@ -341,7 +346,7 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
       T* Gs = shared + G * RS * Cg * Kp;  // gy as [g][n][pixel][k]
 #pragma omp for schedule(static)
       for (int64_t gn = 0; gn < G * s.N; ++gn)
-        transpose_gy(kt, Kg, Kp, P, gy + (gn % s.N * s.K + gn / s.N * Kg) * P, P, Gs + gn * P * Kp);
+        transpose_gy(kt, Kg, Kp, Kb, P, gy + (gn % s.N * s.K + gn / s.N * Kg) * P, P, Gs + gn * P * Kb);
       if (gb) {
 #pragma omp for schedule(static)
         for (int64_t k = 0; k < s.K; ++k) {
@@ -374,7 +379,7 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
           for (int64_t r = 0; r < s.R; ++r)
             for (int64_t q = 0; q < s.S; ++q)
               kt.gemm_pixels(cl, Kp, imgs * P, pa.data(), (r * s.dil_h * Wp + q * s.dil_w) * cb,
-                             Gs + (g * s.N + n0) * P * Kp, Kp, pg + (r * s.S + q) * Kp, RS * Kp);
+                             Gs + (g * s.N + n0) * P * Kb, Kb, pg + (r * s.S + q) * Kp, RS * Kp);
         }
         // The block's cl*RS rows, still in L2, to gw[g*Kg + k][c0 + c][rq] (whole SIMD blocks).
         kt.transpose(cl * RS, Kg, pg, Kp, gw + g * Kg * Cg * RS + c0 * RS, Cg * RS);
@@ -394,7 +399,7 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
             kt.transpose(Cg, s.W, xg + ih * s.W, s.H * s.W, Xt + i * x_img + (lr * Wp + s.pad_left) * Cs, Cs);
           }
           const T* gyg = gy + ((n0 + i) * s.K + g * Kg) * P + oh0 * s.OW;
-          transpose_gy(kt, Kg, Kp, np, gyg, P, Gt + i * g_img);
+          transpose_gy(kt, Kg, Kp, Kb, np, gyg, P, Gt + i * g_img);
           for (int64_t k = 0; k < Kg; ++k) {
             const T* src = gyg + k * P;
             T sum = 0;
@@ -408,14 +413,14 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
         for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
           const int64_t nr = std::min(chunk, rows - r0);
           pixel_pointers(s, Xt, imgs, x_img, r0, nr, Wp, Cs, pa);
-          const T* B = Gt + r0 * s.OW * Kp;
+          const T* B = Gt + r0 * s.OW * Kb;
           for (int64_t r = 0; r < s.R; ++r) {
             const int64_t a_off = r * s.dil_h * Wp * Cs, np = imgs * nr * s.OW;
             if (s.dil_w == 1) {
-              kt.gemm_pixels(s.S * Cg, Kp, np, pa.data(), a_off, B, Kp, pg + r * s.S * Cg * Kp, Kp);
+              kt.gemm_pixels(s.S * Cg, Kp, np, pa.data(), a_off, B, Kb, pg + r * s.S * Cg * Kp, Kp);
             } else {
               for (int64_t q = 0; q < s.S; ++q)
-                kt.gemm_pixels(Cg, Kp, np, pa.data(), a_off + q * s.dil_w * Cs, B, Kp,
+                kt.gemm_pixels(Cg, Kp, np, pa.data(), a_off + q * s.dil_w * Cs, B, Kb,
                                pg + (r * s.S + q) * Cg * Kp, Kp);
             }
           }
