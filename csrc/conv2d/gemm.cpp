@@ -251,6 +251,17 @@ void transpose_gy(const kern::Table<T>& kt, int64_t Kg, int64_t Kp, int64_t ld, 
     for (int64_t p = 0; p < np; ++p) std::fill(gt + p * ld + Kg, gt + p * ld + Kp, T(0));
 }
 
+// Whether row lr of an input band under `rows` output rows is read by a kernel row: with a stride beyond
+// the kernel's reach (ResNet-18's 1x1 stride-2 shortcuts) every other row is not, and transposing those
+// was a sixth of the pass.
+inline bool band_row_read(const ConvShape& s, int64_t lr, int64_t rows) {
+  for (int64_t r = 0; r < s.R; ++r) {
+    const int64_t d = lr - r * s.dil_h;
+    if (d >= 0 && d % s.stride_h == 0 && d / s.stride_h < rows) return true;
+  }
+  return false;
+}
+
 // The input tile's pixel under each output pixel (img, row r0 + i, column) of a pass, in gy's order: the
 // GEMM's pixel loop then runs over rows and images in one go (ResNet-18's 4x4 planes made 4-pixel loops).
 // Each offset is a real pixel's, inside the tile (a huge stride's step times the row length may not be).
@@ -371,7 +382,7 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
           for (int64_t i = 0; i < imgs; ++i)
             for (int64_t lr = 0; lr < img_rows; ++lr) {
               const int64_t ih = lr - s.pad_top;
-              if (ih >= 0 && ih < s.H)
+              if (ih >= 0 && ih < s.H && band_row_read(s, lr, s.OH))
                 kt.transpose(cl, s.W, x + ((n0 + i) * s.C + g * Cg + c0) * s.H * s.W + ih * s.W, s.H * s.W,
                              Xt + i * xc_img + (lr * Wp + s.pad_left) * cb, cb);
             }
@@ -395,7 +406,7 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
           const T* xg = x + ((n0 + i) * s.C + g * Cg) * s.H * s.W;
           for (int64_t lr = 0; lr < used; ++lr) {
             const int64_t ih = oh0 * sh + lr - s.pad_top;
-            if (ih < 0 || ih >= s.H) continue;
+            if (ih < 0 || ih >= s.H || !band_row_read(s, lr, rows)) continue;
             kt.transpose(Cg, s.W, xg + ih * s.W, s.H * s.W, Xt + i * x_img + (lr * Wp + s.pad_left) * Cs, Cs);
           }
           const T* gyg = gy + ((n0 + i) * s.K + g * Kg) * P + oh0 * s.OW;
