@@ -148,8 +148,10 @@ void direct_forward_kb(const DirectArgs<T>& a) {
   const int tail = direct_width_at_least(int((a.OW - full + L - 1) / L));
   int64_t oh = 0;
   if constexpr (KB == 1)
-    if (direct_rows_apply(a.R, a.stride_h, a.dil_h)) {  // blocks of 8 rows, then one of 4 (28 = 3 x 8 + 4)
-      for (const auto run = direct_rows_kernel<T, 8>(a.R, need > 1); oh + 8 <= a.nrows; oh += 8) run(a, oh);
+    if (direct_rows_apply(a.R, a.stride_h, a.dil_h)) {  // blocks of NR rows, then one of 4 (28 = 3 x 8 + 4)
+      // 8 rows of 2 vectors are 16 accumulators: with 16 registers (AVX2) 6 rows.
+      constexpr int NR = STRIDED_ACC / 2 < 8 ? STRIDED_ACC / 2 : 8;
+      for (const auto run = direct_rows_kernel<T, NR>(a.R, need > 1); oh + NR <= a.nrows; oh += NR) run(a, oh);
       if (oh + 4 <= a.nrows) {
         direct_rows_kernel<T, 4>(a.R, need > 1)(a, oh);
         oh += 4;
