@@ -69,8 +69,9 @@ void direct_forward_block(const DirectArgs<T>& a, int64_t oh, int64_t ow_lo, int
 // dilation: NR output rows at once, so each input vector loaded feeds the up to R rows that read it, where
 // the row-by-row block gives one FMA per load. Rows oh..oh+NR-1, all columns in blocks of NVD
 // vectors, last block first: a block past a row's end stores whole vectors onto the next row's first
-// columns, which that row's earlier blocks (written after it) overwrite.
-template <typename T, int R, int NR, int NVD>
+// columns, which that row's earlier blocks (written after it) overwrite. Square kernels (SQ = R) unroll
+// the taps of a row too.
+template <typename T, int R, int NR, int NVD, int SQ>
 void direct_forward_rows(const DirectArgs<T>& a, int64_t oh) {
   constexpr int L = VL<T>, W = NVD * L;
   for (int64_t bi = (a.OW + W - 1) / W - 1; bi >= 0; --bi) {
@@ -88,7 +89,8 @@ void direct_forward_rows(const DirectArgs<T>& a, int64_t oh) {
       for (int i = 0; i < NR + R - 1; ++i) {  // input row oh + i feeds output rows oh + i - r
         if (oh + i < a.row_lo || oh + i >= a.row_hi) continue;  // zero padding
         const T* row = base + i * a.row_stride;
-        for (int64_t q = 0; q < a.S; ++q) {
+#pragma GCC unroll 8
+        for (int64_t q = 0; q < (SQ ? SQ : a.S); ++q) {
           V<T> x[NVD];
 #pragma GCC unroll 4
           for (int v = 0; v < NVD; ++v) x[v] = load(row + a.tap_off[q] + v * L);
@@ -109,9 +111,12 @@ void direct_forward_rows(const DirectArgs<T>& a, int64_t oh) {
 
 // The row-block kernel for R = 3 or 5 and rows of one vector or more.
 template <typename T, int NR>
-auto direct_rows_kernel(int64_t R, bool wide) {
-  return R == 3 ? (wide ? direct_forward_rows<T, 3, NR, 2> : direct_forward_rows<T, 3, NR, 1>)
-                : (wide ? direct_forward_rows<T, 5, NR, 2> : direct_forward_rows<T, 5, NR, 1>);
+auto direct_rows_kernel(int64_t R, int64_t S, bool wide) {
+  if (S == R)
+    return R == 3 ? (wide ? direct_forward_rows<T, 3, NR, 2, 3> : direct_forward_rows<T, 3, NR, 1, 3>)
+                  : (wide ? direct_forward_rows<T, 5, NR, 2, 5> : direct_forward_rows<T, 5, NR, 1, 5>);
+  return R == 3 ? (wide ? direct_forward_rows<T, 3, NR, 2, 0> : direct_forward_rows<T, 3, NR, 1, 0>)
+                : (wide ? direct_forward_rows<T, 5, NR, 2, 0> : direct_forward_rows<T, 5, NR, 1, 0>);
 }
 
 // The block widths, in vectors, that direct_forward_kb instantiates (those within its register budget).
@@ -151,9 +156,9 @@ void direct_forward_kb(const DirectArgs<T>& a) {
     if (direct_rows_apply(a.R, a.stride_h, a.dil_h)) {  // blocks of NR rows, then one of 4 (28 = 3 x 8 + 4)
       // 8 rows of 2 vectors are 16 accumulators: with 16 registers (AVX2) 6 rows.
       constexpr int NR = STRIDED_ACC / 2 < 8 ? STRIDED_ACC / 2 : 8;
-      for (const auto run = direct_rows_kernel<T, NR>(a.R, need > 1); oh + NR <= a.nrows; oh += NR) run(a, oh);
+      for (const auto run = direct_rows_kernel<T, NR>(a.R, a.S, need > 1); oh + NR <= a.nrows; oh += NR) run(a, oh);
       if (oh + 4 <= a.nrows) {
-        direct_rows_kernel<T, 4>(a.R, need > 1)(a, oh);
+        direct_rows_kernel<T, 4>(a.R, a.S, need > 1)(a, oh);
         oh += 4;
       }
     }
