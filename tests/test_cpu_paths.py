@@ -214,6 +214,19 @@ def test_dispatcher_choice(name):
     assert _C.conv_choice(args, "forward", "simple") == "simple"
 
 
+def test_dispatcher_backward_weight_rows(cap):
+    """Backward-weight's GEMM-or-direct rule is per ISA (Table::bwdw_gemm_rows): a 3-channel 3x3 stem's 9
+    tile rows take the GEMM on AVX2 only; 12 rows take it everywhere, 1 input channel nowhere."""
+    def choice(C, K, k):
+        args, _ = conv_args(np.empty((8, C, 16, 16), np.float32), np.empty((K, C, k, k), np.float32), None,
+                            None, 1, 1, 1, 1)
+        return _C.conv_choice(args, "backward_weight")
+    assert choice(3, 64, 3) == ("gemm" if cap == "avx2" else "direct")
+    assert choice(4, 64, 3) == "gemm"
+    assert choice(1, 64, 5) == "direct"
+    assert choice(3, 8, 3) == "direct"  # K/g < 16
+
+
 def test_env_capability_subprocess():
     code = "import strided; print(strided.cpu_capability())"
     for cap_name in CAPS:

@@ -44,9 +44,9 @@ inline ConvShape flatten_pointwise(const ConvShape& s) {
 // channel, one FMA per input load, while the GEMM contracts over K/g (measured at 2 threads: 0.61x the direct
 // time on brain_c1 in float32, 0.54x in float64, 0.7-0.8x at K = 16-64; 1.2x at K = 8, and 1.1-1.8x for
 // 3-8 channels). Backward-weight runs the channels-last GEMM (backward_weight_gemm) when its tile is
-// mostly real work, S*C/g >= 12 rows (one AVX-512 micro-tile) and K/g >= 16 columns, and the direct
-// kernel otherwise (C = 1 layers, depthwise).
-constexpr int64_t kDirectMinWidth = 6, kBwdWeightMinRows = 12, kBwdWeightMinCols = 16;
+// mostly real work, S*C/g >= the ISA's bwdw_gemm_rows (12, one AVX-512 micro-tile; 9, a 3-channel 3x3
+// stem, on AVX2) and K/g >= 16 columns, and the direct kernel otherwise (C = 1 layers, depthwise).
+constexpr int64_t kDirectMinWidth = 6, kBwdWeightMinCols = 16;
 constexpr int64_t kChannelsLastMinChannels = 64;
 
 bool any(const ConvShape&) { return true; }
@@ -87,7 +87,8 @@ bool direct_backward_input_pays(const ConvShape& s) {
 }
 // The channels-last GEMM tile: S*C/g rows by K/g columns.
 bool direct_backward_weight_pays(const ConvShape& s) {
-  return direct_fits(s) && !(s.S * s.Cg() >= kBwdWeightMinRows && s.Kg() >= kBwdWeightMinCols);
+  return direct_fits(s) &&
+         !(s.S * s.Cg() >= kern::table<float>().bwdw_gemm_rows && s.Kg() >= kBwdWeightMinCols);
 }
 
 template <typename T>

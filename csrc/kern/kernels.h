@@ -92,6 +92,9 @@ struct Table {
   int mr, nr;  // GEMM micro-tile: mr rows of C (A broadcast) x nr columns (B loaded as vectors)
   int max_nv;     // widest output block of the direct kernel, in vectors (sizes its input slack)
   int direct_kb;  // most output channels per direct-kernel block (direct_forward's a.kb)
+  // Backward-weight takes the channels-last GEMM over the direct kernel from this many tile rows (S*C/g)
+  // on (conv2d/dispatch.cpp), measured per ISA.
+  int bwdw_gemm_rows;
   // C[M x N] (row stride ldc) = (accumulate ? C : 0) + A * B over kc, A packed as ceil(M/mr) panels of
   // kc x mr, B as ceil(N/nr) panels of kc x nr (padding lanes of the panels may hold anything finite).
   void (*gemm)(int64_t M, int64_t N, int64_t kc, const T* Ap, const T* Bp, T* C, int64_t ldc, bool accumulate);

@@ -5,6 +5,7 @@
 #define STRIDED_MR 12
 #define STRIDED_DIRECT_KB 12
 #define STRIDED_ACC 24
+#define STRIDED_BWDW_GEMM_ROWS 12  // one micro-tile
 #define STRIDED_ISA_NAME "avx512"
 #define STRIDED_TABLE_F32 table_avx512_f32
 #define STRIDED_TABLE_F64 table_avx512_f64

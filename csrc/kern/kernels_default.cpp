@@ -4,6 +4,8 @@
 #define STRIDED_MR 6
 #define STRIDED_DIRECT_KB 6
 #define STRIDED_ACC 12
+// The compiler's GEMM tile without FMA reads 0.64-0.73x the direct kernel at 9 rows (3-channel 3x3).
+#define STRIDED_BWDW_GEMM_ROWS 12
 #define STRIDED_ISA_NAME "default"
 #define STRIDED_TABLE_F32 table_default_f32
 #define STRIDED_TABLE_F64 table_default_f64

@@ -8,7 +8,8 @@
 //
 // Expected macros: STRIDED_VBYTES (vector bytes), STRIDED_MR (GEMM rows per micro-tile),
 // STRIDED_ACC (accumulator registers the direct and pixel kernels may use), STRIDED_DIRECT_KB (output
-// channels per direct-kernel block, at most 12), STRIDED_ISA_NAME (string),
+// channels per direct-kernel block, at most 12), STRIDED_BWDW_GEMM_ROWS (Table::bwdw_gemm_rows),
+// STRIDED_ISA_NAME (string),
 // STRIDED_TABLE_F32 / STRIDED_TABLE_F64 (the names of the two table functions to define).
 #include <time.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -76,6 +77,7 @@ Table<T> make_table() {
   t.nr = NV * VL<T>;
   t.max_nv = kDirectMaxNV;
   t.direct_kb = STRIDED_DIRECT_KB;
+  t.bwdw_gemm_rows = STRIDED_BWDW_GEMM_ROWS;
   t.gemm = &gemm<T>;
   t.gemm_pixels = &gemm_pixels<T>;
   t.pack_panels = &pack_panels<T>;
