@@ -109,14 +109,16 @@ void direct_forward_rows(const DirectArgs<T>& a, int64_t oh) {
   }
 }
 
-// The row-block kernel for R = 3 or 5 and rows of one vector or more.
+// The row-block kernel for R = 3 or 5, square (S = R) or not, and rows of one vector or more.
+template <typename T, int NR, bool Square>
+auto direct_rows_of(int64_t R, bool wide) {
+  constexpr int S3 = Square ? 3 : 0, S5 = Square ? 5 : 0;
+  return R == 3 ? (wide ? direct_forward_rows<T, 3, NR, 2, S3> : direct_forward_rows<T, 3, NR, 1, S3>)
+                : (wide ? direct_forward_rows<T, 5, NR, 2, S5> : direct_forward_rows<T, 5, NR, 1, S5>);
+}
 template <typename T, int NR>
 auto direct_rows_kernel(int64_t R, int64_t S, bool wide) {
-  if (S == R)
-    return R == 3 ? (wide ? direct_forward_rows<T, 3, NR, 2, 3> : direct_forward_rows<T, 3, NR, 1, 3>)
-                  : (wide ? direct_forward_rows<T, 5, NR, 2, 5> : direct_forward_rows<T, 5, NR, 1, 5>);
-  return R == 3 ? (wide ? direct_forward_rows<T, 3, NR, 2, 0> : direct_forward_rows<T, 3, NR, 1, 0>)
-                : (wide ? direct_forward_rows<T, 5, NR, 2, 0> : direct_forward_rows<T, 5, NR, 1, 0>);
+  return S == R ? direct_rows_of<T, NR, true>(R, wide) : direct_rows_of<T, NR, false>(R, wide);
 }
 
 // The block widths, in vectors, that direct_forward_kb instantiates (those within its register budget).
@@ -153,7 +155,7 @@ void direct_forward_kb(const DirectArgs<T>& a) {
   const int tail = direct_width_at_least(int((a.OW - full + L - 1) / L));
   int64_t oh = 0;
   if constexpr (KB == 1)
-    if (direct_rows_apply(a.R, a.stride_h, a.dil_h)) {  // blocks of NR rows, then one of 4 (28 = 3 x 8 + 4)
+    if (direct_rows_apply(a.R, a.stride_h, a.dil_h)) {  // blocks of NR rows, then one of 4 (28 = 4 x 6 + 4)
       // 8 rows of 2 vectors are 16 accumulators: with 16 registers (AVX2) 6 rows.
       constexpr int NR = STRIDED_ACC / 2 < 8 ? STRIDED_ACC / 2 : 8;
       for (const auto run = direct_rows_kernel<T, NR>(a.R, a.S, need > 1); oh + NR <= a.nrows; oh += NR) run(a, oh);
