@@ -77,9 +77,10 @@ inline void take_num(L& cur, IL& at, L next, IL j) {
 // The picks of one output row for a step's vectors at outputs o[b]: m[b] the value and, with Index,
 // at[b] its offset in the window (row * W + column). xr: the window's first input row. Num: the window
 // rows hold no NaN.
-template <int SW, bool Index, bool Num, typename Ln, typename T>
-inline void max_scan(const T* xr, int64_t W, int64_t kh, int64_t kw, const int64_t* o, typename Ln::V* m,
+template <int SW, int KW, bool Index, bool Num, typename Ln, typename T>
+inline void max_scan(const T* xr, int64_t W, int64_t kh, int64_t p_kw, const int64_t* o, typename Ln::V* m,
                      typename Ln::I* at) {
+  const int64_t kw = KW ? KW : p_kw;
   using L = typename Ln::V;
   using IL = typename Ln::I;
   using IE = IntOf<T>;
@@ -115,12 +116,12 @@ struct Picks {
   typename Ln::V m[Ln::b];
   typename Ln::I at[Ln::b];
 };
-template <int SW, bool Index, typename Ln, typename T>
+template <int SW, int KW, bool Index, typename Ln, typename T>
 inline Picks<Ln> max_pick(Ln, bool num, const T* xr, const PoolArgs<T>& p, int64_t kh, int64_t i) {
   Picks<Ln> k;
   for (int b = 0; b < Ln::b; ++b) k.o[b] = Ln::at(i, b, p.n);
-  if (num) max_scan<SW, Index, true, Ln>(xr, p.W, kh, p.kw, k.o, k.m, k.at);
-  else max_scan<SW, Index, false, Ln>(xr, p.W, kh, p.kw, k.o, k.m, k.at);
+  if (num) max_scan<SW, KW, Index, true, Ln>(xr, p.W, kh, p.kw, k.o, k.m, k.at);
+  else max_scan<SW, KW, Index, false, Ln>(xr, p.W, kh, p.kw, k.o, k.m, k.at);
   return k;
 }
 
@@ -198,7 +199,7 @@ struct NanRows {
 };
 
 // indices (with Index): the output plane's indices, from column ow0 as y.
-template <typename T, int SW, bool Index>
+template <typename T, int SW, int KW, bool Index>
 void max_rows(const PoolArgs<T> p, int64_t oh0, int64_t oh1, const T* x, T* y, int64_t* indices) {
   using IE = IntOf<T>;
   NanRows<T> rows(p, x, p.h0[oh0]);
@@ -208,7 +209,7 @@ void max_rows(const PoolArgs<T> p, int64_t oh0, int64_t oh1, const T* x, T* y, i
     T* yr = y + oh * p.OW;
     sweep<T>(p.n, [&](int64_t i, auto lanes) {
       using Ln = decltype(lanes);
-      const Picks<Ln> k = max_pick<SW, Index>(lanes, num, x + base, p, kh, i);
+      const Picks<Ln> k = max_pick<SW, KW, Index>(lanes, num, x + base, p, kh, i);
       for (int b = 0; b < Ln::b; ++b) {
         st(yr + k.o[b], k.m[b]);
         if constexpr (Index)
@@ -223,7 +224,7 @@ void max_rows(const PoolArgs<T> p, int64_t oh0, int64_t oh1, const T* x, T* y, i
 // in output order (the reference's order of the sums). A gather per input element would load every
 // covering window's pick and gradient once per window column; the scalar adds are cheaper than those
 // unaligned vector loads.
-template <typename T, int SW>
+template <typename T, int SW, int KW>
 void max_backward_plane(const PoolArgs<T> p, const T* x, const T* gy, T* gx) {
   using IE = IntOf<T>;
   IE* at = static_cast<IE*>(p.scratch);
@@ -233,7 +234,7 @@ void max_backward_plane(const PoolArgs<T> p, const T* x, const T* gy, T* gx) {
     const bool num = rows.clean_to(p.h1[oh]);
     sweep<T>(p.n, [&](int64_t i, auto lanes) {
       using Ln = decltype(lanes);
-      const Picks<Ln> k = max_pick<SW, true>(lanes, num, x + base, p, kh, i);
+      const Picks<Ln> k = max_pick<SW, KW, true>(lanes, num, x + base, p, kh, i);
       for (int b = 0; b < Ln::b; ++b) st(at + k.o[b], k.at[b] + (Ln::iota() * SW + IE(SW * k.o[b])));
     });
     T* g = gx + base;
@@ -259,7 +260,7 @@ void max_backward_tiled(const PoolArgs<T> p, const T* x, const T* gy, T* gx) {
       using Ln = decltype(lanes);
       using L = typename Ln::V;
       using IL = typename Ln::I;
-      const Picks<Ln> k = max_pick<SW, true>(lanes, num, xr, p, kh, i);
+      const Picks<Ln> k = max_pick<SW, SW, true>(lanes, num, xr, p, kh, i);
       for (int b = 0; b < Ln::b; ++b) {
         const L gv = ld<L>(g + k.o[b]);
         for (int64_t r = 0; r < kh; ++r)
@@ -279,17 +280,17 @@ void max_backward_tiled(const PoolArgs<T> p, const T* x, const T* gy, T* gx) {
 
 template <typename T>
 void max_fast(const PoolArgs<T>& p, int64_t oh0, int64_t oh1, const T* x, T* y, int64_t* indices) {
-  with_stride(p.sw, [&](auto sw) {
-    if (indices) max_rows<T, sw.value, true>(p, oh0, oh1, x, y, indices);
-    else max_rows<T, sw.value, false>(p, oh0, oh1, x, y, nullptr);
+  with_window(p, [&](auto sw, auto kw) {
+    if (indices) max_rows<T, sw.value, kw.value, true>(p, oh0, oh1, x, y, indices);
+    else max_rows<T, sw.value, kw.value, false>(p, oh0, oh1, x, y, nullptr);
   });
 }
 
 template <typename T>
 void max_backward_fast(const PoolArgs<T>& p, const T* x, const T* gy, T* gx) {
-  with_stride(p.sw, [&](auto sw) {
+  with_window(p, [&](auto sw, auto kw) {
     if (pool_windows_tile(p.kh, p.sh, p.kw, p.sw)) max_backward_tiled<T, sw.value>(p, x, gy, gx);
-    else max_backward_plane<T, sw.value>(p, x, gy, gx);
+    else max_backward_plane<T, sw.value, kw.value>(p, x, gy, gx);
   });
 }
 

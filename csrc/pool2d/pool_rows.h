@@ -177,6 +177,19 @@ inline void with_stride(int64_t sw, F&& f) {
   }
 }
 
+// f(SW, KW): the column stride and, for the common windows (2 wide at stride 2, 3 wide at 2 and 1), the
+// window width as constants, so a window row's taps unroll and a step's sums and picks stay in registers
+// (a loop over a width of 2 or 3 kept them on the stack: half of max-pool 3x3/2's time); KW = 0 for the
+// rest, which read p.kw.
+template <typename T, typename F>
+inline void with_window(const PoolArgs<T>& p, F&& f) {
+  using std::integral_constant;
+  if (p.sw == 2 && p.kw == 2) return f(integral_constant<int, 2>{}, integral_constant<int, 2>{});
+  if (p.sw == 2 && p.kw == 3) return f(integral_constant<int, 2>{}, integral_constant<int, 3>{});
+  if (p.sw == 1 && p.kw == 3) return f(integral_constant<int, 1>{}, integral_constant<int, 3>{});
+  with_stride(p.sw, [&](auto sw) { f(sw, integral_constant<int, 0>{}); });
+}
+
 // ---------------------------------------------------------------- backward
 // gx arrives zeroed: the kernels either store each of its elements under an interior window once or,
 // where a gather would cost more, add to it.
@@ -196,8 +209,9 @@ inline void for_input_rows(const PoolArgs<T>& p, F&& f) {
 // ---------------------------------------------------------------- avg
 // Both divisors of an interior window depend on its rows only: the caller gives one per output row.
 
-template <typename T, int SW>
+template <typename T, int SW, int KW>
 void avg_rows(const PoolArgs<T> p, int64_t oh0, int64_t oh1, const T* x, T* y) {
+  const int64_t kw = KW ? KW : p.kw;
   for (int64_t oh = oh0; oh < oh1; ++oh) {
     const T* xr = x + p.h0[oh] * p.W + p.c0;
     const int64_t kh = p.h1[oh] - p.h0[oh];
@@ -213,7 +227,7 @@ void avg_rows(const PoolArgs<T> p, int64_t oh0, int64_t oh1, const T* x, T* y) {
         acc[b] = L{};
       }
       for (int64_t h = 0; h < kh; ++h)
-        for (int64_t k = 0; k < p.kw; ++k)
+        for (int64_t k = 0; k < kw; ++k)
 #pragma GCC unroll 4
           for (int b = 0; b < Ln::b; ++b) acc[b] += ldo<SW, L>(xr + h * p.W + SW * o[b] + k);
       for (int b = 0; b < Ln::b; ++b) st(yr + o[b], in_order<SW, T>(acc[b]) / d);
@@ -256,9 +270,10 @@ inline L interleave(const L* v) {
 // o - q, so its sums build in registers (a vector per phase, interleaved into SW vectors of columns),
 // stored once. The last position, past the windows' columns when SW does not divide them, stores only its
 // first phases.
-template <typename T, int SW>
+template <typename T, int SW, int KW>
 void avg_backward_plane(const PoolArgs<T> p, const T* gy, T* gx) {
-  const int64_t n = p.n, ncol = p.span(), lead = (p.kw - 1) / SW, stride = n + 2 * lead + 1;
+  const int64_t kw = KW ? KW : p.kw;
+  const int64_t n = p.n, ncol = p.span(), lead = (kw - 1) / SW, stride = n + 2 * lead + 1;
   T* div = static_cast<T*>(p.scratch) + lead;  // OH rows, then the sum row
   T* sum = div + p.OH * stride;
   for (int64_t oh = 0; oh < p.OH; ++oh) {
@@ -293,9 +308,9 @@ void avg_backward_plane(const PoolArgs<T> p, const T* gy, T* gx) {
       using L = typename decltype(lanes)::V;
       constexpr int N = decltype(lanes)::n;
       L v[SW] = {};
-      for (int64_t q = 0; SW * q < p.kw; ++q) {
+      for (int64_t q = 0; SW * q < kw; ++q) {
         const L u = ld<L>(t + o - q);
-        for_each_k([&](auto F) { if (F + SW * q < p.kw) v[F] += u; }, std::make_integer_sequence<int, SW>{});
+        for_each_k([&](auto F) { if (F + SW * q < kw) v[F] += u; }, std::make_integer_sequence<int, SW>{});
       }
       for_each_k([&](auto K) {
         if (K < phases) st(row + SW * o + K * N, interleave<SW, decltype(K)::value, L, T>(v));
@@ -330,13 +345,13 @@ void avg_backward_tiled(const PoolArgs<T> p, const T* gy, T* gx) {
 
 template <typename T>
 void avg_fast(const PoolArgs<T>& p, int64_t oh0, int64_t oh1, const T* x, T* y) {
-  with_stride(p.sw, [&](auto sw) { avg_rows<T, sw.value>(p, oh0, oh1, x, y); });
+  with_window(p, [&](auto sw, auto kw) { avg_rows<T, sw.value, kw.value>(p, oh0, oh1, x, y); });
 }
 
 template <typename T>
 void avg_backward_fast(const PoolArgs<T>& p, const T* gy, T* gx) {
-  with_stride(p.sw, [&](auto sw) {
+  with_window(p, [&](auto sw, auto kw) {
     if (pool_windows_tile(p.kh, p.sh, p.kw, p.sw)) avg_backward_tiled<T, sw.value>(p, gy, gx);
-    else avg_backward_plane<T, sw.value>(p, gy, gx);
+    else avg_backward_plane<T, sw.value, kw.value>(p, gy, gx);
   });
 }
