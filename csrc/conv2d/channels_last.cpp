@@ -147,8 +147,8 @@ std::vector<Phase> phases(const Plan& p) {
 // of channels, per tap of the phase, per channel, the block's output channels, nb of them or, in a
 // group's last block, its channels rounded up to vl (zero past co). A phase's blocks take Kp = co rounded
 // up to vl columns in all (ci*ntaps rows each); a group's phases, `group` elements (all taps x ci x Kp);
-// then the bias, Kp per group. Forward reads w's (k, c, r, q) as (output, input); backward-input as (input, output): gy's
-// channel k meets gx's c through w[k][c][r][q].
+// then the bias, Kp per group. Forward reads w's (k, c, r, q) as (output, input); backward-input as
+// (input, output): gy's channel k meets gx's c through w[k][c][r][q].
 template <typename T>
 T* pack_weights(const Plan& p, const std::vector<Phase>& ph, const ConvShape& s, const T* w, const T* b,
                 int64_t nb, int64_t Kp, int64_t group) {
