@@ -55,14 +55,14 @@ inline void st(P* p, L v) { std::memcpy(p, &v, sizeof(v)); }
 // <= min(n, VL); the last step's vectors end at n, overlapping earlier ones (Lanes::at), so f must store
 // its lanes as a pure function of their position: storing some twice is then harmless. Short rows thus
 // still run as (narrower) vectors.
-template <typename T, int N = VL<T>, typename F>
+template <typename T, int B = kBlock, int N = VL<T>, typename F>
 inline void sweep(int64_t n, F&& f) {
   if constexpr (N > 1)
-    if (n < N) return sweep<T, N / 2>(n, f);
+    if (n < N) return sweep<T, B, N / 2>(n, f);
   int64_t i = 0;
   if constexpr (N == VL<T>) {
-    for (; i + kBlock * N <= n; i += kBlock * N) f(i, Lanes<T, N, kBlock>{});
-    if (n - i > 2 * N) return f(i, Lanes<T, N, kBlock>{});
+    for (; i + B * N <= n; i += B * N) f(i, Lanes<T, N, B>{});
+    if (n - i > 2 * N) return f(i, Lanes<T, N, B>{});
   }
   if (n - i > N) f(i, Lanes<T, N, 2>{});
   else if (n > i) f(i, Lanes<T, N, 1>{});
