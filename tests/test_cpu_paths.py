@@ -293,12 +293,18 @@ def test_pooling(cap, case, dtype):
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 def test_pooling_backward_streams_large_gx(cap, dtype):
     """A gx of 4 MiB or more leaves its scratch planes by non-temporal stores of whole vectors: planes of
-    161 x 163 start at every alignment, so the scalar head and tail of each copy run too."""
+    161 x 163 start at every alignment, so the scalar head and tail of each copy run too. Max pooling's
+    backward through given indices streams its planes the same way."""
     x = rng.standard_normal((1, (4 << 20) // (161 * 163 * np.dtype(dtype).itemsize) + 1, 161, 163)).astype(dtype)
     for k, s, p in ((2, 2, 0), (3, 2, 1)):
         gy = rng.standard_normal(ref.max_pool2d(x, k, s, p).shape).astype(dtype)
+        want = ref.max_pool2d_backward(gy, x, k, s, p)
         _poison(x.nbytes)
-        np.testing.assert_allclose(strided.max_pool2d_backward(gy, x, k, s, p), ref.max_pool2d_backward(gy, x, k, s, p),
+        np.testing.assert_allclose(strided.max_pool2d_backward(gy, x, k, s, p), want,
+                                   rtol=_tol(dtype), atol=_tol(dtype))
+        _, picks = strided.max_pool2d(x, k, s, p, return_indices=True)
+        _poison(x.nbytes)
+        np.testing.assert_allclose(strided.max_pool2d_backward(gy, x, k, s, p, indices=picks), want,
                                    rtol=_tol(dtype), atol=_tol(dtype))
         _poison(x.nbytes)
         np.testing.assert_allclose(strided.avg_pool2d_backward(gy, x, k, s, p), ref.avg_pool2d_backward(gy, x, k, s, p),
