@@ -31,28 +31,40 @@ inline void make_segments(const ConvShape& s, int64_t p0, int64_t np, int64_t pa
   }
 }
 
-// Gathers im2col row (r, q) of channel plane xc (of the tile's first image; the others img_stride apart)
-// for the segments: pixel j goes to dst + pn * panel_stride + pj (a zero where the tap falls in the
-// padding).
-template <typename T>
-void gather_row(const ConvShape& s, const T* x0, int64_t img_stride, int64_t r, int64_t q,
-                const std::vector<Seg>& segs, T* dst, int64_t panel_stride) {
+// One segment's part of an im2col row for one tap (r, q): len pixels to panel pn, column pj, of which
+// those in [lo, hi) come from element src + t * stride_w of the channel plane (of the tile's first image),
+// the rest are zeros (the tap in the padding). The same for every channel: a tile plans each tap once.
+struct Copy {
+  int64_t pn, pj, src, lo, hi, len;
+};
+
+inline void plan_row(const ConvShape& s, int64_t img_stride, int64_t r, int64_t q, const std::vector<Seg>& segs,
+                     std::vector<Copy>& plan) {
+  plan.clear();
   for (const Seg& g : segs) {
-    const T* xc = x0 + g.img * img_stride;
-    T* d = dst + g.pn * panel_stride + g.pj;
     const int64_t ih = g.oh * s.stride_h - s.pad_top + r * s.dil_h;
-    int64_t lo = g.len, hi = g.len;
     const int64_t iw0 = g.ow * s.stride_w - s.pad_left + q * s.dil_w;
+    int64_t lo = 0, hi = 0;
     if (ih >= 0 && ih < s.H) valid_range(iw0, s.stride_w, s.W, g.len, lo, hi);
-    else lo = hi = 0;
-    for (int64_t t = 0; t < lo; ++t) d[t] = T(0);
-    const T* src = hi > lo ? xc + ih * s.W + iw0 : xc;  // ih may be far outside the plane otherwise
-    if (s.stride_w == 1) {
-      if (hi > lo) std::memcpy(d + lo, src + lo, size_t(hi - lo) * sizeof(T));
+    // src only where something is read: ih and iw0 may lie far outside the plane otherwise
+    plan.push_back({g.pn, g.pj, hi > lo ? g.img * img_stride + ih * s.W + iw0 : 0, lo, hi, g.len});
+  }
+}
+
+// Gathers an im2col row of channel plane xc by its tap's plan: pixel j to dst + pn * panel_stride + pj.
+// Planned per channel, the segments' bounds (a division each at a stride) were a sixth of a 1x1 stride-2
+// layer's forward (ResNet-18's shortcuts, 4-pixel rows).
+template <typename T>
+void gather_row(const T* xc, int64_t stride_w, const std::vector<Copy>& plan, T* dst, int64_t panel_stride) {
+  for (const Copy& c : plan) {
+    T* d = dst + c.pn * panel_stride + c.pj;
+    for (int64_t t = 0; t < c.lo; ++t) d[t] = T(0);
+    if (stride_w == 1) {
+      if (c.hi > c.lo) std::memcpy(d + c.lo, xc + c.src + c.lo, size_t(c.hi - c.lo) * sizeof(T));
     } else {
-      for (int64_t t = lo; t < hi; ++t) d[t] = src[t * s.stride_w];
+      for (int64_t t = c.lo; t < c.hi; ++t) d[t] = xc[c.src + t * stride_w];
     }
-    for (int64_t t = hi; t < g.len; ++t) d[t] = T(0);
+    for (int64_t t = c.hi; t < c.len; ++t) d[t] = T(0);
   }
 }
 
@@ -114,6 +126,7 @@ void forward_gemm(const ConvShape& s, const T* x, const T* w, const T* b, T* y) 
     T* Bp = workspace<T>(kTile, KC * round_up(NT, NR));
     T* Ct = ni > 1 ? workspace<T>(kTile2, msize * NT) : nullptr;
     thread_local std::vector<Seg> segs;
+    thread_local std::vector<std::vector<Copy>> plans;  // per tap
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t mb = t % mblocks, pt = t / mblocks % ptiles, g = t / (mblocks * ptiles) % G;
@@ -122,6 +135,11 @@ void forward_gemm(const ConvShape& s, const T* x, const T* w, const T* b, T* y) 
       const int64_t mlen = std::min(msize, Kg - m0);
       if (mlen <= 0 || np <= 0) continue;
       make_segments(s, p0, np, NR, segs);
+      if (!plain) {
+        plans.resize(size_t(RS));
+        for (int64_t tap = 0; tap < RS; ++tap)
+          plan_row(s, s.C * s.H * s.W, tap / s.S, tap % s.S, segs, plans[size_t(tap)]);
+      }
       const T* xg = x + (n0 * s.C + g * Cg) * s.H * s.W;
       T* yt = ni > 1 ? Ct : y + (n0 * s.K + g * Kg + m0) * P + p0;
       const int64_t ldc = ni > 1 ? NT : P;
@@ -131,13 +149,9 @@ void forward_gemm(const ConvShape& s, const T* x, const T* w, const T* b, T* y) 
           kt.pack_panels(kl, np, xg + k0 * P + p0, P, Bp);
         } else {
           if (np % NR) std::fill(Bp + (np / NR) * kl * NR, Bp + (np / NR + 1) * kl * NR, T(0));
-          int64_t c = k0 / RS, r = k0 % RS / s.S, q = k0 % s.S;  // row k0 + kk, counted on
-          for (int64_t kk = 0; kk < kl; ++kk) {
-            gather_row(s, xg + c * s.H * s.W, s.C * s.H * s.W, r, q, segs, Bp + kk * NR, kl * NR);
-            if (++q == s.S) {
-              q = 0;
-              if (++r == s.R) r = 0, ++c;
-            }
+          for (int64_t kk = 0; kk < kl; ++kk) {  // row k0 + kk: channel (k0 + kk) / RS, tap (k0 + kk) % RS
+            const int64_t row = k0 + kk;
+            gather_row(xg + row / RS * s.H * s.W, s.stride_w, plans[size_t(row % RS)], Bp + kk * NR, kl * NR);
           }
         }
         kt.gemm(mlen, np, kl, Ap + g * Mp * rows + k0 * Mp + (m0 / MR) * kl * MR, Bp, yt, ldc, k0 > 0);
@@ -196,6 +210,7 @@ void backward_input_col2im(const ConvShape& s, const T* gy, const T* w, T* gx) {
     T* Bp = workspace<T>(kTile, std::min(KC, Kg) * NT);
     T* col = workspace<T>(kTile2, cb * RS * NT);
     thread_local std::vector<Seg> segs;
+    thread_local std::vector<std::vector<Copy>> plans;  // per tap
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t bi = t % cblocks, g = t / cblocks % G, n = t / (cblocks * G);
