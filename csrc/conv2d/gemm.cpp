@@ -68,23 +68,19 @@ void gather_row(const T* xc, int64_t stride_w, const std::vector<Copy>& plan, T*
   }
 }
 
-// The inverse of gather_row with pixel stride 1 and no panels: gxc[tap of pixel j] += src[j].
+// The inverse of gather_row by the same plan: gxc[tap of pixel j] += src[pn * panel_stride + pj] (zeros
+// skipped).
 template <typename T>
-void scatter_row(const ConvShape& s, T* gxc, int64_t r, int64_t q, const std::vector<Seg>& segs, const T* src) {
-  for (const Seg& g : segs) {
-    const int64_t ih = g.oh * s.stride_h - s.pad_top + r * s.dil_h;
-    if (ih < 0 || ih >= s.H) continue;
-    int64_t lo, hi;
-    const int64_t iw0 = g.ow * s.stride_w - s.pad_left + q * s.dil_w;
-    valid_range(iw0, s.stride_w, s.W, g.len, lo, hi);
-    if (hi <= lo) continue;  // iw0 may then be far outside the plane: no pointer is formed from it
-    T* d = gxc + ih * s.W + iw0;
-    const T* sj = src + g.j;
-    if (s.stride_w == 1) {
+void scatter_row(T* gxc, int64_t stride_w, const std::vector<Copy>& plan, const T* src, int64_t panel_stride) {
+  for (const Copy& c : plan) {
+    if (c.hi <= c.lo) continue;
+    T* d = gxc + c.src;
+    const T* sj = src + c.pn * panel_stride + c.pj;
+    if (stride_w == 1) {
 #pragma omp simd
-      for (int64_t t = lo; t < hi; ++t) d[t] += sj[t];
+      for (int64_t t = c.lo; t < c.hi; ++t) d[t] += sj[t];
     } else {
-      for (int64_t t = lo; t < hi; ++t) d[t * s.stride_w] += sj[t];
+      for (int64_t t = c.lo; t < c.hi; ++t) d[t * stride_w] += sj[t];
     }
   }
 }
@@ -228,8 +224,11 @@ void backward_input_col2im(const ConvShape& s, const T* gy, const T* w, T* gx) {
           kt.gemm(cl * RS, np, kl, Ab + k0 * Mpb, Bp, col, NT, k0 > 0);
         }
         make_segments(s, p0, np, NT, segs);
+        plans.resize(size_t(RS));
+        for (int64_t tap = 0; tap < RS; ++tap)  // a tile of one image: no image stride
+          plan_row(s, 0, tap / s.S, tap % s.S, segs, plans[size_t(tap)]);
         for (int64_t m = 0; m < cl * RS; ++m)
-          scatter_row(s, gxb + (m / RS) * s.H * s.W, m % RS / s.S, m % s.S, segs, col + m * NT);
+          scatter_row(gxb + (m / RS) * s.H * s.W, s.stride_w, plans[size_t(m % RS)], col + m * NT, NT);
       }
     }
   }
