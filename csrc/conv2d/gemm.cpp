@@ -14,7 +14,7 @@ namespace {
 // A run of tile pixels j .. j+len that lie in one output row (oh, columns ow ..) of image img (counted
 // from the tile's first) and one panel: number pn, from its element pj (j = pn * panel + pj).
 struct Seg {
-  int64_t oh, ow, len, j, img, pn, pj;
+  int64_t oh, ow, len, img, pn, pj;
 };
 
 // Splits pixels [p0, p0 + np) at output-row ends and at multiples of `panel` (in tile index j). Pixels
@@ -26,7 +26,7 @@ inline void make_segments(const ConvShape& s, int64_t p0, int64_t np, int64_t pa
   while (j < np) {
     const int64_t p = (p0 + j) % P, oh = p / s.OW, ow = p % s.OW;
     const int64_t pn = j / panel, pj = j - pn * panel, len = std::min({s.OW - ow, np - j, panel - pj});
-    segs.push_back({oh, ow, len, j, (p0 + j) / P, pn, pj});
+    segs.push_back({oh, ow, len, (p0 + j) / P, pn, pj});
     j += len;
   }
 }
