@@ -88,8 +88,7 @@ void max_backward_general(const PoolShape& s, const T* gy, const T* x, T* gx) {
 template <typename T>
 bool max_backward_indices(const PoolShape& s, const T* gy, const int64_t* indices, T* gx) {
   const int64_t plane = s.H * s.W, outs = s.OH * s.OW, planes = s.N * s.C;
-  const bool stream = double(planes) * double(plane) * sizeof(T) >= double(kStreamBytes) &&
-                      2 * plane * int64_t(sizeof(T)) <= kScratchBytes;
+  const bool stream = PlaneWriter<T>::streams(planes, plane) && 2 * double(plane) * sizeof(T) <= double(kScratchBytes);
   if (stream) reserve<T>({{kTile, plane}, {kTile2, plane}});
   bool bad = false;
 #pragma omp parallel reduction(|| : bad)

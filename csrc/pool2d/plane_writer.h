@@ -34,7 +34,11 @@ constexpr int64_t kStreamBytes = int64_t(4) << 20;
 template <typename T>
 class PlaneWriter {
  public:
-  // The two planes are this thread's workspaces kTile and kTile2 (reserved by backward_tasks).
+  // Whether a gx of `planes` planes of `size` elements is large enough to stream (kStreamBytes).
+  static bool streams(int64_t planes, int64_t size) {
+    return double(planes) * double(size) * sizeof(T) >= double(kStreamBytes);
+  }
+  // The two planes are this thread's workspaces kTile and kTile2 (reserved by the caller).
   PlaneWriter(int64_t size, bool stream, const kern::Table<T>& k)
       : size_(size), stream_(stream), k_(k), buf_{workspace<T>(kTile, size), workspace<T>(kTile2, size)} {}
   // A scratch plane for the gx plane at dst, zeroed unless the caller zeroes what its kernel leaves.

@@ -178,7 +178,7 @@ void backward_tasks(const PoolShape& s, const Interior<T>& in, bool stores, Kern
     T* scratch = workspace<T>(kPartial, scratch_size);
     std::fill(scratch, scratch + scratch_size, T(0));
     const kern::PoolArgs<T> a = in.args(s, scratch);
-    PlaneWriter<T> out(size, planes * size * int64_t(sizeof(T)) >= kStreamBytes, k);
+    PlaneWriter<T> out(size, PlaneWriter<T>::streams(planes, size), k);
 #pragma omp for schedule(static)
     for (int64_t p = 0; p < planes; ++p) {
       T* gxp = out.begin(gx + p * size, !rest);
