@@ -28,6 +28,8 @@ def test_mixed_dtypes_and_non_arrays():
         strided.conv2d(X, W, np.zeros(6, np.float32), groups=2)
     with pytest.raises(TypeError, match="must be an array"):
         strided.conv2d(X.tolist(), W)
+    with pytest.raises(TypeError, match="x must be an array"):  # None only stands for an optional array
+        strided.conv2d(None, W, np.zeros(6))
 
 
 @pytest.mark.parametrize("call,pattern", [
@@ -73,6 +75,36 @@ def test_type_errors_for_argument_types():
         strided.max_pool2d(X, "2")
     with pytest.raises(TypeError, match="padding must be an int"):
         strided.conv2d(X, W, padding=None, groups=2)
+
+
+def test_cached_geometry_refuses_what_the_check_refuses():
+    """The geometry of a call is cached per shapes and settings: an argument equal to a cached one but of a
+    refused type (a float or a bool inside a pair, groups 2.0) must still be refused, every time."""
+    strided.conv2d(X, W, stride=(1, 1), groups=2)  # cached: (1, 1), groups 2
+    strided.max_pool2d(X, (2, 2))
+    for _ in range(2):
+        for bad in ((1.0, 1), (1, True)):
+            with pytest.raises(TypeError, match="stride must be an int"):
+                strided.conv2d(X, W, stride=bad, groups=2)
+        with pytest.raises(TypeError, match="groups must be an int"):
+            strided.conv2d(X, W, stride=(1, 1), groups=2.0)
+        with pytest.raises(TypeError, match="kernel_size must be an int"):
+            strided.max_pool2d(X, (2.0, 2))
+        with pytest.raises(ValueError, match="stride must be positive"):
+            strided.conv2d(X, W, stride=(0, 1), groups=2)
+    # what the check accepts but cannot key the cache runs uncached, with the same result
+    y = strided.conv2d(X, W, stride=(1, 1), padding=(1, 1), groups=2)
+    np.testing.assert_array_equal(strided.conv2d(X, W, stride=[np.int64(1), 1], padding=[1, 1], groups=2), y)
+
+
+def test_arrays_of_two_devices_are_a_type_error():
+    """A GPU array beside a NumPy one, without CuPy: a stand-in whose type lives in a cupy module."""
+    from strided.ops import _dispatch
+    gpu = type("ndarray", (), {"__module__": "cupy._core.core"})()
+    for arrays in ((np.zeros(3), gpu), (gpu, None, np.zeros(3))):
+        with pytest.raises(TypeError, match="same device"):
+            _dispatch.backend(*arrays)
+    assert _dispatch.backend(np.zeros(3), None) is None
 
 
 def test_set_num_threads_rejects_nonsense():

@@ -15,9 +15,20 @@ import numpy as np
 from .._device import from_external, is_gpu_array
 
 
+def _numpy(arrays):
+    """Whether every array is a NumPy array or None: the common case, checked first in few bytecodes
+    (a loop, not all() over a generator) because it runs before every kernel."""
+    for a in arrays:
+        if type(a) is not np.ndarray and a is not None:
+            return False
+    return True
+
+
 def backend(*arrays):
     """None for NumPy inputs (the caller runs strided._C), strided.cuda.kernels() for CuPy inputs; mixing
     the two is an error."""
+    if _numpy(arrays):
+        return None
     arrays = [a for a in arrays if a is not None]
     gpu = [is_gpu_array(a) for a in arrays]
     if any(gpu):
@@ -31,6 +42,8 @@ def backend(*arrays):
 
 def external(*arrays):
     """Foreign GPU arrays (__cuda_array_interface__ or DLPack, e.g. torch CUDA tensors) as CuPy, zero-copy."""
+    if _numpy(arrays):
+        return arrays
     return tuple(None if a is None else from_external(a) for a in arrays)
 
 

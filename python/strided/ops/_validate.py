@@ -2,6 +2,8 @@
 shape an array must have. Messages name the argument, what it was, and the rule it broke."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ._size import check_limit
@@ -45,9 +47,30 @@ def positive_pair(value, name):
     return result
 
 
+def _numpy_dtype(required, optional):
+    """The common case of call_dtype in few bytecodes (it runs before every kernel): NumPy arrays of one
+    float dtype give it; anything else gives None, and call_dtype's full check says what is wrong."""
+    dtype = None
+    for pairs, may_be_none in ((required, False), (optional, True)):
+        for a, _ in pairs:
+            if type(a) is not np.ndarray:
+                if a is None and may_be_none:
+                    continue
+                return None
+            if dtype is None:
+                if a.dtype not in FLOAT_DTYPES:
+                    return None
+                dtype = a.dtype
+            elif a.dtype != dtype:
+                return None
+    return dtype
+
+
 def call_dtype(required, optional=()):
     """The dtype of one call from its (array, name) pairs: all float32 or all float64. An optional array
     (a bias, an output gradient) that is None is skipped; a required one that is None is an error."""
+    if (dtype := _numpy_dtype(required, optional)) is not None:
+        return dtype
     dtypes, names = [], []
     for a, name in list(required) + [(a, n) for a, n in optional if a is not None]:
         dt = getattr(a, "dtype", None)
@@ -64,5 +87,32 @@ def call_dtype(required, optional=()):
 
 
 def expect_shape(a, shape, name, rule):
+    """ValueError unless a has `shape`; `rule` says why it must (a str, or a function returning one, so that
+    a rule naming other shapes is formatted only when it is broken)."""
     if tuple(a.shape) != tuple(shape):
+        rule = rule() if callable(rule) else rule
         raise ValueError(f"{name} has shape {tuple(a.shape)}, expected {tuple(shape)} ({rule})")
+
+
+_SCALARS = frozenset((int, bool, str, type(None)))
+
+
+def cached_geometry(fn):
+    """Memoize a geometry function of shapes and layer settings: a model calls each layer with the same
+    geometry every step, and checking it again costs more than a small kernel. Only plain arguments key
+    the cache: None, str, exact ints and bools, tuples of exact ints (lru_cache's typed keys tell 1 from
+    True at the top level only, so inside a tuple only ints pass); anything else (a list, a NumPy int, a
+    float) runs the function, and a refusal raises every time: lru_cache stores only what returns."""
+    cached = functools.lru_cache(maxsize=1024, typed=True)(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        for a in (args + tuple(kwargs.values())) if kwargs else args:
+            if type(a) is tuple:
+                for i in a:
+                    if type(i) is not int:
+                        return fn(*args, **kwargs)
+            elif type(a) not in _SCALARS:
+                return fn(*args, **kwargs)
+        return cached(*args, **kwargs)
+    return wrapper

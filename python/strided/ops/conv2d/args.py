@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .._size import check_elements, check_extents, check_limit, out_size, transposed_out_size
-from .._validate import call_dtype, expect_shape, is_int, pair, positive_pair
+from .._validate import cached_geometry, call_dtype, expect_shape, is_int, pair, positive_pair
 
 
 class ConvArgs(NamedTuple):
@@ -76,6 +76,7 @@ def conv_padding(padding, hw, rs, stride, dilation):
     return pads
 
 
+@cached_geometry
 def conv_shape_args(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1) -> ConvArgs:
     """The geometry of a conv2d of x (N, C, H, W) with w (K, C/groups, R, S), from the shapes alone."""
     if len(x_shape) != 4:
@@ -134,9 +135,9 @@ def conv_args(x, w, b=None, gy=None, stride=1, padding=0, dilation=1, groups=1):
     dtype = call_dtype([(x, "x"), (w, "w")], [(b, "b"), (gy, "gy")])
     args = conv_shape_args(x.shape, w.shape, stride, padding, dilation, groups)
     if b is not None:
-        expect_shape(b, (args.K,), "b", f"one bias per output channel of w {tuple(w.shape)}")
+        expect_shape(b, (args.K,), "b", lambda: f"one bias per output channel of w {tuple(w.shape)}")
     if gy is not None:
-        expect_shape(gy, (args.N, args.K, args.OH, args.OW), "gy", "the conv2d output shape for "
+        expect_shape(gy, (args.N, args.K, args.OH, args.OW), "gy", lambda: "the conv2d output shape for "
                      f"x {tuple(x.shape)} and w {tuple(w.shape)}")
     return args, dtype
 
@@ -167,6 +168,7 @@ def _transposed_dim(size, kernel, stride, pad, dilation, out_pad):
     return out, out - cut, max(0, pad - out_pad)
 
 
+@cached_geometry
 def conv_transpose_shape_args(x_shape, w_shape, stride=1, padding=0, output_padding=0, groups=1,
                               dilation=1) -> TransposeArgs:
     """The geometry of a conv_transpose2d of x (N, C_in, H, W) with w (C_in, C_out/groups, R, S)."""
@@ -223,8 +225,8 @@ def conv_transpose_args(x, w, b=None, gy=None, stride=1, padding=0, output_paddi
     dtype = call_dtype([(x, "x"), (w, "w")], [(b, "b"), (gy, "gy")])
     t = conv_transpose_shape_args(x.shape, w.shape, stride, padding, output_padding, groups, dilation)
     if b is not None:
-        expect_shape(b, (t.out_shape[1],), "b", f"one bias per output channel, C_out of w {tuple(w.shape)}")
+        expect_shape(b, (t.out_shape[1],), "b", lambda: f"one bias per output channel, C_out of w {tuple(w.shape)}")
     if gy is not None:
-        expect_shape(gy, t.out_shape, "gy", "the conv_transpose2d output shape for "
+        expect_shape(gy, t.out_shape, "gy", lambda: "the conv_transpose2d output shape for "
                      f"x {tuple(x.shape)} and w {tuple(w.shape)}")
     return t, dtype

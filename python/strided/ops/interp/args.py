@@ -132,5 +132,5 @@ def interp_args(x, gy=None, size=None, scale_factor=None, mode="nearest", align_
     dtype = call_dtype([(x, "x")], [(gy, "gy")])
     geometry = _interp_geometry(x.shape, size, scale_factor, mode, align, recompute_scale_factor)
     if gy is not None:
-        expect_shape(gy, geometry.out_shape, "gy", f"the interpolate output shape for x {tuple(x.shape)}")
+        expect_shape(gy, geometry.out_shape, "gy", lambda: f"the interpolate output shape for x {tuple(x.shape)}")
     return geometry, mode, dtype

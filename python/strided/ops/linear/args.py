@@ -14,8 +14,8 @@ def linear_args(x, w, b=None, gy=None):
         raise ValueError(f"x has shape {tuple(x.shape)}, expected (N, {inp}): w {tuple(w.shape)} takes "
                          f"{inp} input features (add a Flatten before a Linear layer?)")
     if b is not None:
-        expect_shape(b, (out,), "b", f"one bias per output feature of w {tuple(w.shape)}")
+        expect_shape(b, (out,), "b", lambda: f"one bias per output feature of w {tuple(w.shape)}")
     if gy is not None:
-        expect_shape(gy, (x.shape[0], out), "gy", f"the linear output shape for x {tuple(x.shape)} and "
+        expect_shape(gy, (x.shape[0], out), "gy", lambda: f"the linear output shape for x {tuple(x.shape)} and "
                      f"w {tuple(w.shape)}")
     return (x.shape[0], inp, out), dtype

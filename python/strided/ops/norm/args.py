@@ -56,7 +56,7 @@ def _running(running_mean, running_var, C, op):
         if dt is None or dt not in FLOAT_DTYPES:
             raise TypeError(f"{op}: {name} must be a float32 or float64 array, got "
                             f"{dt if dt is not None else type(a).__name__}")
-        _vector(a, (C,), name, f"one running statistic per channel of x's C = {C}")
+        _vector(a, (C,), name, lambda: f"one running statistic per channel of x's C = {C}")
 
 
 def _check_gy(gy, x):
@@ -75,7 +75,7 @@ def batch_norm_args(x, running_mean, running_var, weight, bias, training, eps, g
     N, C, S = _channels_view(x, "batch_norm", empty_1d=True)
     _running(running_mean, running_var, C, "batch_norm")
     for a, name in ((weight, "weight"), (bias, "bias")):
-        _vector(a, (C,), name, f"one value per channel of x {tuple(x.shape)}")
+        _vector(a, (C,), name, lambda: f"one value per channel of x {tuple(x.shape)}")
     if training and not eps > 0:
         raise ValueError(f"batch_norm eps must be positive in training (it keeps 1/sqrt(var + eps) finite), "
                          f"got {eps!r}")
@@ -98,7 +98,7 @@ def instance_norm_args(x, running_mean, running_var, weight, bias, use_input_sta
     N, C, S = _channels_view(x, "instance_norm")
     _running(running_mean, running_var, C, "instance_norm")
     for a, name in ((weight, "weight"), (bias, "bias")):
-        _vector(a, (C,), name, f"one value per channel of x {tuple(x.shape)}")
+        _vector(a, (C,), name, lambda: f"one value per channel of x {tuple(x.shape)}")
     if not use_input_stats and running_mean is None:
         raise ValueError("instance_norm with use_input_stats=False needs running_mean and running_var")
     if use_input_stats and S == 1:
@@ -119,7 +119,7 @@ def group_norm_args(x, num_groups, weight, bias, gy=None):
         raise ValueError(f"group_norm num_groups must be positive and divide the channels: x {tuple(x.shape)} "
                          f"has C = {C}, num_groups = {G}")
     for a, name in ((weight, "weight"), (bias, "bias")):
-        _vector(a, (C,), name, f"one value per channel of x {tuple(x.shape)}")
+        _vector(a, (C,), name, lambda: f"one value per channel of x {tuple(x.shape)}")
     _check_gy(gy, x)
     return NormArgs(N, C, S, G, False), dtype
 
@@ -151,7 +151,7 @@ def layer_norm_args(x, normalized_shape, weight, bias, gy=None):
         raise ValueError(f"layer_norm normalizes the trailing dims: normalized_shape {shape} must match the "
                          f"last {k} dims of x, got x of shape {tuple(x.shape)}")
     for a, name in ((weight, "weight"), (bias, "bias")):
-        _vector(a, shape, name, f"the normalized_shape {shape}")
+        _vector(a, shape, name, lambda: f"the normalized_shape {shape}")
     _check_gy(gy, x)
     rows = math.prod(int(d) for d in x.shape[:x.ndim - k])
     return NormArgs(rows, math.prod(shape), 1, 1, False), dtype, shape

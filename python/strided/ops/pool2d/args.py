@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .._size import check_elements, check_extents, check_limit, out_size
-from .._validate import call_dtype, expect_shape, pair, positive_pair
+from .._validate import cached_geometry, call_dtype, expect_shape, pair, positive_pair
 
 
 class PoolArgs(NamedTuple):
@@ -37,6 +37,7 @@ def _window_without_input(size, kernel, stride, pad, dilation, out):
     return False
 
 
+@cached_geometry
 def _pool_geometry(x_shape, kernel_size, stride, padding, ceil_mode, dilation=1):
     if len(x_shape) != 4:
         raise ValueError(f"pooling expects x of shape (N, C, H, W), got shape {tuple(x_shape)}")
@@ -84,5 +85,5 @@ def pool_args(x, gy=None, kernel_size=2, stride=None, padding=0, ceil_mode=False
     args = _pool_geometry(x.shape, kernel_size, stride, padding, ceil_mode, dilation)
     if gy is not None:
         expect_shape(gy, (args.N, args.C, args.OH, args.OW), "gy",
-                     f"the pooling output shape for x {tuple(x.shape)}")
+                     lambda: f"the pooling output shape for x {tuple(x.shape)}")
     return args, dtype

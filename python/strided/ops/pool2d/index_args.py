@@ -71,5 +71,5 @@ def unpool_args(x, indices, kernel_size, stride=None, padding=0, output_size=Non
                          f"{(kh, kw)}, stride {(sh, sw)}, padding {(ph, pw)}")
     args = UnpoolArgs(N, C, H, W, OH, OW)
     if gy is not None:
-        expect_shape(gy, (N, C, OH, OW), "gy", f"the max_unpool2d output shape for x {tuple(x.shape)}")
+        expect_shape(gy, (N, C, OH, OW), "gy", lambda: f"the max_unpool2d output shape for x {tuple(x.shape)}")
     return args, dtype
