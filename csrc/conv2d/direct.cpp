@@ -325,7 +325,7 @@ template <typename T>
 void backward_weight_direct(const ConvShape& s, const T* gy, const T* x, T* gw, T* gb) {
   const auto& kt = kern::table<T>();
   const int64_t OWp = round_up(s.OW, kt.vl), len = s.K * s.Cg() * s.R * s.S;
-  const bool rows = kern::direct_bwdw_rows_apply(s.R, s.S, s.stride_h, s.dil_h, s.Kg());  // never flat then
+  const bool rows = kern::direct_bwdw_rows_apply(s.R, s.S, s.stride_h, s.dil_h, s.Kg(), kt.bwdw_rows_max_r);
   const int64_t per_row = s.Kg() * (OWp + s.S * s.dil_w);
   const Band band = make_band(s, kt, s.N * s.groups, kChunks, rows ? 1.0 : 0.0, per_row);
   backward_weight_bands(s, band, false, gy, x, gw, gb);

@@ -3,6 +3,10 @@
 // each ISA file compiles its own copy with its own flags; uses kern/vec.h and STRIDED_ACC / STRIDED_VBYTES.
 // ---------------------------------------------------------------- direct convolution
 constexpr int kDirectMaxNV = 8;  // widest direct-forward block, in vectors (Table::max_nv)
+// direct_bwdw_rows' R*R accumulators, R gy rows and the input vector must fit the registers (32 with
+// AVX-512, else 16): 5 x 5 only with 32. Where they do not, the caller must know it (Table::bwdw_rows_max_r),
+// as it shapes the band for the kernel that runs (rows of the image, or flat for the tap-by-tap kernel).
+constexpr int kBwdwRowsMaxR = 5 * 5 + 5 + 1 <= (STRIDED_VBYTES == 64 ? 32 : 16) ? 5 : 3;
 
 // Stores NVD vectors of output row oh from column ow0 (of a block ending by ow_hi) into the plane at out. A
 // block past the row's end stores whole vectors too while they end inside the call's rows: the lanes past
@@ -313,11 +317,9 @@ void direct_bwdw_rows(const DirectArgs<T>& a) {
 
 template <typename T>
 void direct_backward_weight(const DirectArgs<T>& a) {
-  // R*R accumulators, R gy rows and the input vector must fit the registers (32 with AVX-512, else 16)
-  constexpr int regs = STRIDED_VBYTES == 64 ? 32 : 16;
-  if (!a.exact && direct_bwdw_rows_apply(a.R, a.S, a.stride_h, a.dil_h, a.kb)) {
+  if (!a.exact && direct_bwdw_rows_apply(a.R, a.S, a.stride_h, a.dil_h, a.kb, kBwdwRowsMaxR)) {
     if (a.R == 3) return direct_bwdw_rows<T, 3>(a);
-    if constexpr (5 * 5 + 5 + 1 <= regs) return direct_bwdw_rows<T, 5>(a);
+    if constexpr (kBwdwRowsMaxR >= 5) return direct_bwdw_rows<T, 5>(a);
   }
   for (int64_t c = 0; c < a.Cg; ++c) {
     const T* inc = a.in + c * a.chan_stride;

@@ -47,10 +47,11 @@ inline bool direct_rows_apply(int64_t R, int64_t stride_h, int64_t dil_h) {
 }
 
 // The direct backward-weight kernel runs all taps of square kernels with such rows, for up to 8 output
-// channels a group (conv2d/direct_simd.h); more channels share each input load better tap by tap (brain_c1,
-// K = 32: 0.98x the time in float32, 1.16x in float64 with all taps).
-inline bool direct_bwdw_rows_apply(int64_t R, int64_t S, int64_t stride_h, int64_t dil_h, int64_t kb) {
-  return R == S && kb <= 8 && direct_rows_apply(R, stride_h, dil_h);
+// channels a group (conv2d/direct_simd.h), up to R = max_r (Table::bwdw_rows_max_r: its R*R accumulators
+// must fit the registers); more channels share each input load better tap by tap (brain_c1, K = 32: 0.98x
+// the time in float32, 1.16x in float64 with all taps).
+inline bool direct_bwdw_rows_apply(int64_t R, int64_t S, int64_t stride_h, int64_t dil_h, int64_t kb, int max_r) {
+  return R == S && R <= max_r && kb <= 8 && direct_rows_apply(R, stride_h, dil_h);
 }
 
 // Column strides the pooling kernels are compiled for (one instance each).
@@ -92,6 +93,7 @@ struct Table {
   int mr, nr;  // GEMM micro-tile: mr rows of C (A broadcast) x nr columns (B loaded as vectors)
   int max_nv;     // widest output block of the direct kernel, in vectors (sizes its input slack)
   int direct_kb;  // most output channels per direct-kernel block (direct_forward's a.kb)
+  int bwdw_rows_max_r;  // widest kernel the backward-weight rows kernel takes (direct_bwdw_rows_apply)
   // Backward-weight takes the channels-last GEMM over the direct kernel from this many tile rows (S*C/g)
   // on (conv2d/dispatch.cpp), measured per ISA.
   int bwdw_gemm_rows;
