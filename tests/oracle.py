@@ -6,6 +6,7 @@ the same op applied to |inputs|: a bound on the magnitude of the terms summed in
 results are held to what fp32 rounding can explain, no looser.
 """
 import numpy as np
+import pytest
 from hypothesis import strategies as st
 
 import strided
@@ -15,6 +16,15 @@ DTYPES = (np.float32, np.float64)
 # The SIMD levels this CPU can run, lowest first (for _C.set_cpu_capability).
 _ORDER = ["default", "avx2", "avx512"]
 CAPS = _ORDER[:_ORDER.index(strided._C.cpu_detected()) + 1]
+
+
+@pytest.fixture(params=CAPS)
+def cap(request):
+    """A test's SIMD level, each of CAPS in turn (set in-process; the one before is restored)."""
+    before = strided._C.cpu_capability()
+    assert strided._C.set_cpu_capability(request.param) == request.param
+    yield request.param
+    strided._C.set_cpu_capability(before)
 TOL = {np.dtype(np.float32): 2e-5, np.dtype(np.float64): 1e-12}
 LAYOUTS = ("C", "F", "strided", "negative", "readonly")
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import strided
-from oracle import CAPS
+from oracle import CAPS, cap  # noqa: F401 (cap: a fixture)
 from strided import _C
 from strided import reference as ref
 from strided.ops.conv2d.args import conv_args
@@ -24,14 +24,6 @@ FAST = ["gemm", "direct", "channels_last"]
 ALGOS = ["simple", "im2col", "gemm", "direct", "channels_last", "auto"]
 DTYPES = [np.float32, np.float64]
 rng = np.random.default_rng(1234)
-
-
-@pytest.fixture(params=CAPS)
-def cap(request):
-    before = _C.cpu_capability()
-    assert _C.set_cpu_capability(request.param) == request.param
-    yield request.param
-    _C.set_cpu_capability(before)
 
 
 def _tol(dtype):

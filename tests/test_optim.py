@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from strided import optim
+from oracle import cap  # noqa: F401 (a fixture: each SIMD level)
 
 try:
     import torch
@@ -203,9 +204,10 @@ def test_state_dict_round_trip_continues_identically(cls, kw):
 @pytest.mark.parametrize("kw", [dict(), dict(weight_decay=0.1), dict(weight_decay=0.05, amsgrad=True)])
 @pytest.mark.parametrize("cls", [optim.Adam, optim.AdamW])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_fused_adam_matches_the_array_module_rule_bit_for_bit(cls, kw, dtype, monkeypatch):
-    # NumPy parameters take strided._C.adam_update; CuPy ones the NumPy-style rule. Run both on the same
-    # data (a small tensor, and one above the size where the C++ loop goes parallel) and compare every bit.
+def test_fused_adam_matches_the_array_module_rule_bit_for_bit(cls, kw, dtype, cap, monkeypatch):
+    # NumPy parameters take strided._C.adam_update (its loop per SIMD level); CuPy ones the NumPy-style
+    # rule. Run both on the same data (a small tensor, and one above the size where the C++ loop goes
+    # parallel) and compare every bit.
     rng = np.random.default_rng(3)
     shapes = [(7, 3), (300, 300)]
     inits = [rng.standard_normal(s).astype(dtype) for s in shapes]
