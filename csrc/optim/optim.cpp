@@ -2,19 +2,20 @@
 // the NumPy rule this mirrors.
 #include "optim/optim.h"
 
-#include "core/cpu_features.h"
-
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
+
+#include "core/cpu_features.h"
 
 namespace strided::optim {
 
 // Branch-free body (weight decay enters through factors that are exact identities when unused: p * 1,
 // and a select of g), so the loop vectorizes; amsgrad is a template parameter for the same reason.
 template <typename T, bool Amsgrad>
-[[gnu::always_inline]] inline void adam_range(int64_t begin, int64_t end, T* p, const T* g, T* m, T* v, T* vmax, const AdamHyper& h) {
+[[gnu::always_inline]] inline void adam_range(int64_t begin, int64_t end, T* p, const T* g, T* m, T* v, T* vmax,
+                                              const AdamHyper& h) {
   const T b1 = T(h.beta1), b2 = T(h.beta2), c1 = T(1 - h.beta1), c2 = T(1 - h.beta2), eps = T(h.eps);
   const T wd = T(h.weight_decay), shrink = h.decoupled ? T(1 - h.lr * h.weight_decay) : T(1);
   const bool coupled = h.weight_decay != 0 && !h.decoupled;
