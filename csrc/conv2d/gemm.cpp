@@ -38,17 +38,23 @@ struct Copy {
   int64_t pn, pj, src, lo, hi, len;
 };
 
-inline void plan_row(const ConvShape& s, int64_t img_stride, int64_t r, int64_t q, const std::vector<Seg>& segs,
-                     std::vector<Copy>& plan) {
-  plan.clear();
-  for (const Seg& g : segs) {
-    const int64_t ih = g.oh * s.stride_h - s.pad_top + r * s.dil_h;
-    const int64_t iw0 = g.ow * s.stride_w - s.pad_left + q * s.dil_w;
-    int64_t lo = 0, hi = 0;
-    if (ih >= 0 && ih < s.H) valid_range(iw0, s.stride_w, s.W, g.len, lo, hi);
-    // src only where something is read: ih and iw0 may lie far outside the plane otherwise
-    plan.push_back({g.pn, g.pj, hi > lo ? g.img * img_stride + ih * s.W + iw0 : 0, lo, hi, g.len});
-  }
+// The segments' copies for every tap: plans[r * S + q] (images img_stride apart in x).
+inline void plan_taps(const ConvShape& s, int64_t img_stride, const std::vector<Seg>& segs,
+                      std::vector<std::vector<Copy>>& plans) {
+  plans.resize(size_t(s.R * s.S));
+  for (int64_t r = 0; r < s.R; ++r)
+    for (int64_t q = 0; q < s.S; ++q) {
+      std::vector<Copy>& plan = plans[size_t(r * s.S + q)];
+      plan.clear();
+      for (const Seg& g : segs) {
+        const int64_t ih = g.oh * s.stride_h - s.pad_top + r * s.dil_h;
+        const int64_t iw0 = g.ow * s.stride_w - s.pad_left + q * s.dil_w;
+        int64_t lo = 0, hi = 0;
+        if (ih >= 0 && ih < s.H) valid_range(iw0, s.stride_w, s.W, g.len, lo, hi);
+        // src only where something is read: ih and iw0 may lie far outside the plane otherwise
+        plan.push_back({g.pn, g.pj, hi > lo ? g.img * img_stride + ih * s.W + iw0 : 0, lo, hi, g.len});
+      }
+    }
 }
 
 // Gathers an im2col row of channel plane xc by its tap's plan: pixel j to dst + pn * panel_stride + pj.
@@ -131,11 +137,7 @@ void forward_gemm(const ConvShape& s, const T* x, const T* w, const T* b, T* y) 
       const int64_t mlen = std::min(msize, Kg - m0);
       if (mlen <= 0 || np <= 0) continue;
       make_segments(s, p0, np, NR, segs);
-      if (!plain) {
-        plans.resize(size_t(RS));
-        for (int64_t tap = 0; tap < RS; ++tap)
-          plan_row(s, s.C * s.H * s.W, tap / s.S, tap % s.S, segs, plans[size_t(tap)]);
-      }
+      if (!plain) plan_taps(s, s.C * s.H * s.W, segs, plans);
       const T* xg = x + (n0 * s.C + g * Cg) * s.H * s.W;
       T* yt = ni > 1 ? Ct : y + (n0 * s.K + g * Kg + m0) * P + p0;
       const int64_t ldc = ni > 1 ? NT : P;
@@ -224,9 +226,7 @@ void backward_input_col2im(const ConvShape& s, const T* gy, const T* w, T* gx) {
           kt.gemm(cl * RS, np, kl, Ab + k0 * Mpb, Bp, col, NT, k0 > 0);
         }
         make_segments(s, p0, np, NT, segs);
-        plans.resize(size_t(RS));
-        for (int64_t tap = 0; tap < RS; ++tap)  // a tile of one image: no image stride
-          plan_row(s, 0, tap / s.S, tap % s.S, segs, plans[size_t(tap)]);
+        plan_taps(s, 0, segs, plans);  // a tile of one image: no image stride
         for (int64_t m = 0; m < cl * RS; ++m)
           scatter_row(gxb + (m / RS) * s.H * s.W, s.stride_w, plans[size_t(m % RS)], col + m * NT, NT);
       }

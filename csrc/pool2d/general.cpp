@@ -88,7 +88,7 @@ void max_backward_general(const PoolShape& s, const T* gy, const T* x, T* gx) {
 template <typename T>
 bool max_backward_indices(const PoolShape& s, const T* gy, const int64_t* indices, T* gx) {
   const int64_t plane = s.H * s.W, outs = s.OH * s.OW, planes = s.N * s.C;
-  const bool stream = PlaneWriter<T>::streams(planes, plane) && 2 * double(plane) * sizeof(T) <= double(kScratchBytes);
+  const bool stream = PlaneWriter<T>::streams(planes, plane) && PlaneWriter<T>::scratch_bytes(plane) <= kScratchBytes;
   if (stream) reserve<T>({{kTile, plane}, {kTile2, plane}});
   bool bad = false;
 #pragma omp parallel reduction(|| : bad)

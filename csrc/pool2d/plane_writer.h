@@ -38,6 +38,8 @@ class PlaneWriter {
   static bool streams(int64_t planes, int64_t size) {
     return double(planes) * double(size) * sizeof(T) >= double(kStreamBytes);
   }
+  // The scratch it takes per thread, two planes: the caller keeps it within kScratchBytes.
+  static double scratch_bytes(int64_t size) { return 2 * double(size) * sizeof(T); }
   // The two planes are this thread's workspaces kTile and kTile2 (reserved by the caller).
   PlaneWriter(int64_t size, bool stream, const kern::Table<T>& k)
       : size_(size), stream_(stream), k_(k), buf_{workspace<T>(kTile, size), workspace<T>(kTile2, size)} {}

@@ -152,7 +152,7 @@ void forward_tasks(const PoolShape& s, const Interior<T>& in, Kernel kernel, Bor
 template <typename T, typename Kernel, typename Add>
 void backward_tasks(const PoolShape& s, const Interior<T>& in, bool stores, Kernel kernel, Add add, T* gx) {
   const int64_t planes = s.N * s.C, size = s.H * s.W;
-  const double bytes = 2 * double(s.H) * double(s.W) * sizeof(T) +
+  const double bytes = PlaneWriter<T>::scratch_bytes(size) +
                        (in.fast ? 8 * (double(s.OH) + 1) * (double(s.W) + 2 * double(s.kernel_w)) : 0);
   if (bytes > double(kScratchBytes)) {
 #pragma omp parallel for schedule(static)
