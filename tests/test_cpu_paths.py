@@ -91,6 +91,7 @@ CASES = [
     (1, 4, 9, 9, 64, 3, 3, 1, 1, 1, 4),                    # by GEMM + col2im at stride 1 too
     (5, 40, 8, 8, 32, 3, 3, 1, 1, 1, 1),    # small planes under big weights: backward-weight by blocks of
     (17, 16, 4, 4, 32, 3, 3, 1, 1, 1, 2),   # input channels, over several passes of images
+    (1, 64, 20, 20, 8, 3, 3, 1, 1, 1, 1),   # backward-weight by bands with a padded pixel stride: a GEMM per tap
 ]
 
 

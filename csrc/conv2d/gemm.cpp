@@ -294,12 +294,13 @@ void pixel_pointers(const ConvShape& s, const T* Xt, int64_t imgs, int64_t img_p
 // Backward-weight as channels-last GEMMs. Per task (images, group, band of output rows) the input band is
 // transposed to Xt[img][row][col][c] (zero-padded) and gy to Gt[img][pixel][k] (k padded to whole
 // vectors). Then for each kernel row r, gw_r[(q, c)][k] = sum_pixels Xt[oh*sh + r*dh][ow*sw + q*dw][c] *
-// Gt[oh][ow][k]: with dil_w = 1 the S*Cg values (q, c) of one pixel are contiguous in Xt, so the whole
-// kernel row is one GEMM whose operands are read in place, the pixel loop innermost with the accumulators
-// in registers. The transposes cost Cg*rows*Wp + OW*nb*Kp per band, 1/(R*S) of an im2col. Each run of
-// tasks (chunked_sums) sums into its own gw copy laid out [g][r][q][c][k]; the copies are added (and
-// transposed) at the end: no atomics, and the same bits for any thread count. Memory: up to kChunks such
-// copies (G*R*S*Cg*Kp), and per thread the band tiles (bounded to about 1 MiB).
+// Gt[oh][ow][k]: with dil_w = 1 and Cg unpadded the S*Cg values (q, c) of one pixel are contiguous in Xt,
+// so the whole kernel row is one GEMM (else one per tap) whose operands are read in place, the pixel loop
+// innermost with the accumulators in registers. The transposes cost Cg*rows*Wp + OW*nb*Kp per band,
+// 1/(R*S) of an im2col. Each run of tasks (chunked_sums) sums into its own gw copy laid out
+// [g][r][q][c][k]; the copies are added (and transposed) at the end: no atomics, and the same bits for any
+// thread count. Memory: up to kChunks such copies (G*R*S*Cg*Kp), and per thread the band tiles (bounded to
+// about 1 MiB).
 template <typename T>
 void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T* gb) {
   const auto& kt = kern::table<T>();
@@ -310,9 +311,11 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
   const int64_t Kb = pixel_stride(Kp, sizeof(T));
   const int64_t Wp = s.W + s.pad_left + s.pad_right, sh = s.stride_h;
   const int64_t plen = G * RS * Cg * Kp + s.K, len = s.K * Cg * RS;  // the gw copy, then gb's
-  // Pixel stride of Xt: Cg, padded (pixel_stride) for a 1x1 kernel only, which has no (q, c) run to keep
-  // contiguous.
-  const int64_t Cs = s.S == 1 ? pixel_stride(Cg, sizeof(T)) : Cg;
+  // Pixel stride of Xt, padded off multiples of 256 bytes (pixel_stride): a pass's ~128 pixels 512 bytes
+  // apart fell in 8 of the L1's 64 sets, and every row tile read them from L2 again (res_3x3_128 at 1 thread
+  // 1.05x, vgg_3x3_64 and r18_3x3_128 1.02-1.06x, min of 15 interleaved). Padded, a kernel row's (q, c)
+  // values are no longer one run: one GEMM per tap instead.
+  const int64_t Cs = pixel_stride(Cg, sizeof(T));
   if (s.N == 0) {
     std::fill(gw, gw + len, T(0));
     if (gb) std::fill(gb, gb + s.K, T(0));
@@ -449,7 +452,7 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
           const T* B = Gt + r0 * s.OW * Kb;
           for (int64_t r = 0; r < s.R; ++r) {
             const int64_t a_off = r * s.dil_h * Wp * Cs, np = imgs * nr * s.OW;
-            if (s.dil_w == 1) {
+            if (s.dil_w == 1 && Cs == Cg) {
               kt.gemm_pixels(s.S * Cg, Kp, np, pa.data(), a_off, B, Kb, pg + r * s.S * Cg * Kp, Kp);
             } else {
               for (int64_t q = 0; q < s.S; ++q)

@@ -99,15 +99,15 @@ void pack_panels(int64_t kc, int64_t n, const T* src, int64_t ld, T* dst) {
 // tile, the tap's offset added) while the accumulators stay in registers, and A, B are read in place (no
 // packing: their layout already puts MR consecutive channels / NR consecutive output channels at each
 // pixel).
-// NT <= NV vectors of columns: a last column block of one vector (K/g = 16, 48) runs a narrower tile
-// instead of doubling its work with padding.
-template <typename T, int NT>
+// MT <= MR rows and NT <= NV vectors of columns: a last row block (Cg = 128 = 21*6 + 2) or column block of
+// one vector (K/g = 16, 48) runs a smaller tile instead of doubling its work with padding.
+template <typename T, int MT, int NT>
 void gemm_pixels_tile(int64_t np, const T* const* pa, int64_t a_off, const T* B, int64_t ldb, T* C,
                       int64_t ldc, int mvalid) {
   constexpr int L = VL<T>;
-  V<T> c[MR][NT];
+  V<T> c[MT][NT];
 #pragma GCC unroll 32
-  for (int i = 0; i < MR; ++i)
+  for (int i = 0; i < MT; ++i)
 #pragma GCC unroll 4
     for (int v = 0; v < NT; ++v) c[i][v] = V<T>{};
   for (int64_t p = 0; p < np; ++p, B += ldb) {
@@ -119,7 +119,7 @@ void gemm_pixels_tile(int64_t np, const T* const* pa, int64_t a_off, const T* B,
 #pragma GCC unroll 4
     for (int v = 0; v < NT; ++v) bv[v] = load(B + v * L);
 #pragma GCC unroll 32
-    for (int i = 0; i < MR; ++i) {
+    for (int i = 0; i < MT; ++i) {
       const V<T> av = bcast(a[i]);
 #pragma GCC unroll 4
       for (int v = 0; v < NT; ++v) c[i][v] += av * bv[v];
@@ -133,6 +133,14 @@ void gemm_pixels_tile(int64_t np, const T* const* pa, int64_t a_off, const T* B,
     }
 }
 
+template <typename T, int NT>
+inline void gemm_pixels_rows(int64_t np, const T* const* pa, int64_t a_off, const T* B, int64_t ldb, T* C,
+                             int64_t ldc, int mv) {
+  if (mv > 2 * MR / 3) gemm_pixels_tile<T, MR, NT>(np, pa, a_off, B, ldb, C, ldc, mv);
+  else if (mv > MR / 3) gemm_pixels_tile<T, 2 * MR / 3, NT>(np, pa, a_off, B, ldb, C, ldc, mv);
+  else gemm_pixels_tile<T, MR / 3, NT>(np, pa, a_off, B, ldb, C, ldc, mv);
+}
+
 template <typename T>
 void gemm_pixels(int64_t M, int64_t N, int64_t np, const T* const* pa, int64_t a_off, const T* B, int64_t ldb,
                  T* C, int64_t ldc) {
@@ -140,8 +148,8 @@ void gemm_pixels(int64_t M, int64_t N, int64_t np, const T* const* pa, int64_t a
   constexpr int NR = NV * VL<T>;
   for (int64_t j = 0; j < N; j += NR)
     for (int64_t i = 0; i < M; i += MR) {
-      const int mvalid = int(M - i < MR ? M - i : MR);
-      if (N - j >= NR) gemm_pixels_tile<T, NV>(np, pa, a_off + i, B + j, ldb, C + i * ldc + j, ldc, mvalid);
-      else gemm_pixels_tile<T, 1>(np, pa, a_off + i, B + j, ldb, C + i * ldc + j, ldc, mvalid);
+      const int mv = int(M - i < MR ? M - i : MR);
+      if (N - j >= NR) gemm_pixels_rows<T, NV>(np, pa, a_off + i, B + j, ldb, C + i * ldc + j, ldc, mv);
+      else gemm_pixels_rows<T, 1>(np, pa, a_off + i, B + j, ldb, C + i * ldc + j, ldc, mv);
     }
 }
