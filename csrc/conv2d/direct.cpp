@@ -279,15 +279,15 @@ void backward_weight_bands(const ConvShape& s, const Band& band, bool exact, con
   const int64_t grow = band.flat ? band.Wq : OWp, gstride = round_up(band.nb * grow, kt.vl);
   const int64_t tasks = s.N * G * band.nbands;
   std::vector<T*> parts;
-  reserve<T>({{kPartial, chunk_partials(tasks, len + s.K)}, {kTile, Cg * band.chan_stride},
-              {kTile2, Kg * gstride}});
+  T* partials = chunk_partials<T>(tasks, len + s.K);
+  reserve<T>({{kTile, Cg * band.chan_stride}, {kTile2, Kg * gstride}});
 #pragma omp parallel
   {
     DenormalGuard ftz;
     T* buf = band_buffer<T>(s, band);
     T* gpad = workspace<T>(kTile2, Kg * gstride);
     std::fill(gpad, gpad + Kg * gstride, T(0));  // the columns past OW stay zero: copy_rows skips them
-    chunked_sums<T>(tasks, len + s.K, parts, [&](int64_t t, T* mine) {
+    chunked_sums<T>(tasks, len + s.K, partials, parts, [&](int64_t t, T* mine) {
       const int64_t bi = t % band.nbands, g = t / band.nbands % G, n = t / (band.nbands * G);
       const int64_t oh0 = bi * band.nb, nrows = std::min(band.nb, s.OH - oh0);
       kern::DirectArgs<T> a = load_band(kt, s, band, x, n, g, oh0, nrows, buf);

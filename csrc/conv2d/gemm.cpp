@@ -359,14 +359,15 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
   // Images a pass: about 128 pixels, whose gy stripe (16 KB at AVX-512) stays in L1 beside the input tile
   // (interleaved A/B on the r18 8x8 and 4x4 layers: 1.00-1.09x against 256 pixels, 0.87-0.98x at 512).
   const int64_t nc = by_channels ? std::max<int64_t>(1, std::min(128 / P, cap / xc_img)) : 0;
-  T* shared = by_channels ? workspace<T>(kPartial, G * RS * Cg * Kp + G * s.N * P * Kb) : nullptr;
+  // By channel blocks: one gw copy and gy transposed; else the runs' gw copies (chunked_sums).
+  T* shared = by_channels ? workspace<T>(kPartial, G * RS * Cg * Kp + G * s.N * P * Kb)
+                          : chunk_partials<T>(tasks, plen);
   std::vector<T*> parts;
   // Xt also holds the runs' final sums of kCB input channels (at most Cg: a weight-sized buffer at worst);
   // by channel blocks each block transposes its own slice instead.
   const int64_t xt_len = by_channels ? nc * xc_img + MR + s.S * cb
                                      : std::max(ni * x_img + MR + s.S * Cs, std::min(kCB, Cg) * RS * Kp);
-  reserve<T>({{kPartial, by_channels ? 0 : chunk_partials(tasks, plen)}, {kTile, xt_len},
-              {kTile2, by_channels ? 0 : ni * g_img}});
+  reserve<T>({{kTile, xt_len}, {kTile2, by_channels ? 0 : ni * g_img}});
 #pragma omp parallel
   {
     DenormalGuard ftz;
@@ -416,7 +417,7 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
       }
     } else {
       T* Gt = workspace<T>(kTile2, ni * g_img);
-      chunked_sums<T>(tasks, plen, parts, [&](int64_t t, T* mine) {
+      chunked_sums<T>(tasks, plen, shared, parts, [&](int64_t t, T* mine) {
         const int64_t bi = t % nbands, g = t / nbands % G, n0 = t / (nbands * G) * ni;
         const int64_t imgs = std::min(ni, s.N - n0), oh0 = bi * nb, rows = std::min(nb, s.OH - oh0);
         const int64_t used = (rows - 1) * sh + (s.R - 1) * s.dil_h + 1, np = rows * s.OW;

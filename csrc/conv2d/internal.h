@@ -101,32 +101,34 @@ inline bool col2im_pays(const ConvShape& s) { return s.Cg() == 1 && s.Kg() >= kC
 // Sums that do not depend on the thread count (backward-weight's gw and gb): the tasks are cut into at
 // most kChunks runs of consecutive tasks, a split that depends on the task count alone; each run sums into
 // its own partial in task order, and reduce_partials adds the partials in run order, so the result is
-// bitwise the same for any strided.set_num_threads. The price: up to kChunks partials of len in memory
-// (kept in the kPartial workspaces of the threads that run them) and at most kChunks threads on a call's
-// tasks. Every thread of the parallel region calls it; task(t, partial) adds task t's sums to partial.
-// Ends with a barrier: the partials are complete when it returns.
+// bitwise the same for any strided.set_num_threads. The runs go to the threads as they come free: a thread
+// slowed by another process (or a run with more work) no longer holds the others at the barrier. The price:
+// kChunks partials of len in memory (`partials`, chunk_partials elements, which the calling thread holds)
+// and at most kChunks threads on a call's tasks. Every thread of the parallel region calls it; task(t,
+// partial) adds task t's sums to partial. Ends with a barrier: the partials are complete when it returns.
 constexpr int64_t kChunks = 8;
 
 template <typename T, typename Task>
-void chunked_sums(int64_t tasks, int64_t len, std::vector<T*>& parts, Task&& task) {
-  const int64_t runs = std::min(kChunks, tasks), nt = omp_get_num_threads(), th = omp_get_thread_num();
-  const int64_t r0 = th * runs / nt, r1 = (th + 1) * runs / nt;  // this thread's runs
-  T* mine = r1 > r0 ? workspace<T>(kPartial, (r1 - r0) * len) : nullptr;
+void chunked_sums(int64_t tasks, int64_t len, T* partials, std::vector<T*>& parts, Task&& task) {
+  const int64_t runs = std::min(kChunks, tasks);
 #pragma omp single
-  parts.assign(size_t(runs), nullptr);
-  for (int64_t r = r0; r < r1; ++r) {
-    T* part = mine + (r - r0) * len;
-    parts[size_t(r)] = part;
+  {
+    parts.clear();
+    for (int64_t r = 0; r < runs; ++r) parts.push_back(partials + r * len);
+  }
+#pragma omp for schedule(dynamic, 1)
+  for (int64_t r = 0; r < runs; ++r) {
+    T* part = partials + r * len;
     std::fill(part, part + len, T(0));
     for (int64_t t = r * tasks / runs; t < (r + 1) * tasks / runs; ++t) task(t, part);
   }
-#pragma omp barrier
 }
 
-// The kPartial elements one thread of the coming parallel region needs in chunked_sums (for reserve()).
-inline int64_t chunk_partials(int64_t tasks, int64_t len) {
-  const int64_t runs = std::min(kChunks, tasks), nt = omp_get_max_threads();
-  return (runs + nt - 1) / nt * len;
+// The partials chunked_sums needs: the calling thread takes them before the parallel region (workspace
+// throws there, not inside it).
+template <typename T>
+T* chunk_partials(int64_t tasks, int64_t len) {
+  return workspace<T>(kPartial, std::min(kChunks, tasks) * len);
 }
 
 // Sums elements [from, from + len) of the partial results, in their order, into out (every thread calls it
