@@ -233,11 +233,7 @@ void run(const ConvShape& s, bool backward, const T* x, const T* w, const T* b, 
       T* pc[kTaskPixels * kMaxPhases];
 #pragma omp for schedule(static)
       for (int64_t i = 0; i < nc; ++i) to_channels_last(p, x + (n0 + i) * p.C * p.H * p.W, xc + i * img, kt);
-      // Tasks in chunks of an eighth of a thread's share, taken as threads come free: a core slowed by
-      // another process (or a slower core) no longer holds the others at the barrier, and a chunk still
-      // keeps a thread on one block's weights. Each task writes its own outputs, so the bits do not depend
-      // on who runs it.
-      const int64_t chunk = std::max<int64_t>(1, G * kblocks * runs / (8 * int64_t(omp_get_num_threads())));
+      const int64_t chunk = dynamic_chunk(G * kblocks * runs);
 #pragma omp for schedule(dynamic, chunk)
       for (int64_t t = 0; t < G * kblocks * runs; ++t) {
         const int64_t gk = runs_outer ? t % (G * kblocks) : t / runs;

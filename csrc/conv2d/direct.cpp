@@ -230,7 +230,8 @@ void forward_direct(const ConvShape& s, const T* x, const T* w, const T* b, T* y
     DenormalGuard ftz;
     T* buf = band_buffer<T>(s, band);
     T* tmp = band.flat ? workspace<T>(kTile2, 12 * V) : nullptr;
-#pragma omp for schedule(static)
+    const int64_t chunk = dynamic_chunk(tasks);
+#pragma omp for schedule(dynamic, chunk)
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t bi = t % band.nbands, g = t / band.nbands % G, n = t / (band.nbands * G);
       const int64_t oh0 = bi * band.nb, nrows = std::min(band.nb, s.OH - oh0);

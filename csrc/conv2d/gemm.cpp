@@ -129,7 +129,8 @@ void forward_gemm(const ConvShape& s, const T* x, const T* w, const T* b, T* y) 
     T* Ct = ni > 1 ? workspace<T>(kTile2, msize * NT) : nullptr;
     thread_local std::vector<Seg> segs;
     thread_local std::vector<std::vector<Copy>> plans;  // per tap
-#pragma omp for schedule(static)
+    const int64_t chunk = dynamic_chunk(tasks);
+#pragma omp for schedule(dynamic, chunk)
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t mb = t % mblocks, pt = t / mblocks % ptiles, g = t / (mblocks * ptiles) % G;
       const int64_t n0 = t / (mblocks * ptiles * G) * ni, pixels = std::min(ni, s.N - n0) * P;
@@ -209,7 +210,8 @@ void backward_input_col2im(const ConvShape& s, const T* gy, const T* w, T* gx) {
     T* col = workspace<T>(kTile2, cb * RS * NT);
     thread_local std::vector<Seg> segs;
     thread_local std::vector<std::vector<Copy>> plans;  // per tap
-#pragma omp for schedule(static)
+    const int64_t chunk = dynamic_chunk(tasks);
+#pragma omp for schedule(dynamic, chunk)
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t bi = t % cblocks, g = t / cblocks % G, n = t / (cblocks * G);
       const int64_t c0 = bi * cb, cl = std::min(cb, Cg - c0);

@@ -98,6 +98,15 @@ void backward_input_flipped(const ConvShape& s, const T* gy, const T* w, T* gx, 
 constexpr int64_t kCol2imMinK = 16;
 inline bool col2im_pays(const ConvShape& s) { return s.Cg() == 1 && s.Kg() >= kCol2imMinK; }
 
+// Tasks per chunk of a schedule(dynamic, chunk) loop over a pass's independent tasks: an eighth of a
+// thread's share, taken as threads come free, so a core slowed by another process (or a slower core) no
+// longer holds the others at the barrier, while a chunk keeps a thread on consecutive tasks (one block's
+// weights, neighbouring rows). Each task writes its own outputs: the bits do not depend on who runs it.
+// Call inside the parallel region.
+inline int64_t dynamic_chunk(int64_t tasks) {
+  return std::max<int64_t>(1, tasks / (8 * int64_t(omp_get_num_threads())));
+}
+
 // Sums that do not depend on the thread count (backward-weight's gw and gb): the tasks are cut into at
 // most kChunks runs of consecutive tasks, a split that depends on the task count alone; each run sums into
 // its own partial in task order, and reduce_partials adds the partials in run order, so the result is
