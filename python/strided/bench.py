@@ -80,16 +80,22 @@ def _torch(threads):
     return torch
 
 
-def _median_time(fn, reps, min_time):
-    """Median wall time of fn() over at least `reps` calls and `min_time` seconds, after one warm-up."""
-    fn()
-    times = []
+def _median_times(fns, reps, min_time):
+    """Median wall time of each fn() (None for a missing one) over at least `reps` rounds and `min_time`
+    seconds, after one warm-up each. A round calls them in turn, so the two sides of a ratio sample the
+    same moments of a shared machine (timed one after the other, a busy second could fall on one side)."""
+    live = [f for f in fns if f is not None]
+    for f in live:
+        f()
+    times = [[] for _ in live]
     start = time.perf_counter()
-    while len(times) < reps or (time.perf_counter() - start < min_time and len(times) < 50):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    while len(times[0]) < reps or (time.perf_counter() - start < min_time and len(times[0]) < 50):
+        for f, ts in zip(live, times):
+            t0 = time.perf_counter()
+            f()
+            ts.append(time.perf_counter() - t0)
+    medians = iter([statistics.median(ts) for ts in times])
+    return [None if f is None else next(medians) for f in fns]
 
 
 def conv_flops(layer):
@@ -196,8 +202,7 @@ def run(threads=(1, 2), dtypes=("float32",), layers=None, algos=("auto",), pools
                     for algo in algos:
                         args, ours, theirs = _conv_fns(layer, np.dtype(dt), algo, torch, rng)
                         for ps in CONV_PASSES:
-                            t = _median_time(ours[ps], reps, min_time)
-                            tt = _median_time(theirs[ps], reps, min_time) if theirs[ps] else None
+                            t, tt = _median_times([ours[ps], theirs[ps]], reps, min_time)
                             row = dict(layer=layer, kind="conv", **{"pass": ps}, dtype=dt,
                                        algo=_C.conv_choice(args, ps, algo), asked=algo, threads=nt,
                                        time_s=t, gflops=flops / t * 1e-9, pct_peak=100 * flops / t * 1e-9 / peak,
@@ -208,8 +213,7 @@ def run(threads=(1, 2), dtypes=("float32",), layers=None, algos=("auto",), pools
                     for name in POOLS:
                         ours, theirs, nbytes = _pool_fns(name, np.dtype(dt), torch, rng)
                         for ps in POOL_PASSES:
-                            t = _median_time(ours[ps], reps, min_time)
-                            tt = _median_time(theirs[ps], reps, min_time) if theirs[ps] else None
+                            t, tt = _median_times([ours[ps], theirs[ps]], reps, min_time)
                             row = dict(layer=name, kind="pool", **{"pass": ps}, dtype=dt, algo="stream",
                                        asked="auto", threads=nt, time_s=t, gbs=nbytes[ps] / t * 1e-9,
                                        pct_peak=100 * nbytes[ps] / t * 1e-9 / bw, torch_time_s=tt,
