@@ -279,8 +279,7 @@ void backward_weight_bands(const ConvShape& s, const Band& band, bool exact, con
   // gy of one band row by row (OWp apart) or, flat, as one row (Wq apart), zero past the valid columns
   const int64_t grow = band.flat ? band.Wq : OWp, gstride = round_up(band.nb * grow, kt.vl);
   const int64_t tasks = s.N * G * band.nbands;
-  std::vector<T*> parts;
-  T* partials = chunk_partials<T>(tasks, len + s.K);
+  const Partials<T> parts = chunk_partials<T>(tasks, len + s.K);
   reserve<T>({{kTile, Cg * band.chan_stride}, {kTile2, Kg * gstride}});
 #pragma omp parallel
   {
@@ -288,7 +287,7 @@ void backward_weight_bands(const ConvShape& s, const Band& band, bool exact, con
     T* buf = band_buffer<T>(s, band);
     T* gpad = workspace<T>(kTile2, Kg * gstride);
     std::fill(gpad, gpad + Kg * gstride, T(0));  // the columns past OW stay zero: copy_rows skips them
-    chunked_sums<T>(tasks, len + s.K, partials, parts, [&](int64_t t, T* mine) {
+    chunked_sums<T>(tasks, parts, [&](int64_t t, T* mine) {
       const int64_t bi = t % band.nbands, g = t / band.nbands % G, n = t / (band.nbands * G);
       const int64_t oh0 = bi * band.nb, nrows = std::min(band.nb, s.OH - oh0);
       kern::DirectArgs<T> a = load_band(kt, s, band, x, n, g, oh0, nrows, buf);

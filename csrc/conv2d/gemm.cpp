@@ -362,9 +362,8 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
   // (interleaved A/B on the r18 8x8 and 4x4 layers: 1.00-1.09x against 256 pixels, 0.87-0.98x at 512).
   const int64_t nc = by_channels ? std::max<int64_t>(1, std::min(128 / P, cap / xc_img)) : 0;
   // By channel blocks: one gw copy and gy transposed; else the runs' gw copies (chunked_sums).
-  T* shared = by_channels ? workspace<T>(kPartial, G * RS * Cg * Kp + G * s.N * P * Kb)
-                          : chunk_partials<T>(tasks, plen);
-  std::vector<T*> parts;
+  T* shared = by_channels ? workspace<T>(kPartial, G * RS * Cg * Kp + G * s.N * P * Kb) : nullptr;
+  const Partials<T> parts = by_channels ? Partials<T>{} : chunk_partials<T>(tasks, plen);
   // Xt also holds the runs' final sums of kCB input channels (at most Cg: a weight-sized buffer at worst);
   // by channel blocks each block transposes its own slice instead.
   const int64_t xt_len = by_channels ? nc * xc_img + MR + s.S * cb
@@ -419,7 +418,7 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
       }
     } else {
       T* Gt = workspace<T>(kTile2, ni * g_img);
-      chunked_sums<T>(tasks, plen, shared, parts, [&](int64_t t, T* mine) {
+      chunked_sums<T>(tasks, parts, [&](int64_t t, T* mine) {
         const int64_t bi = t % nbands, g = t / nbands % G, n0 = t / (nbands * G) * ni;
         const int64_t imgs = std::min(ni, s.N - n0), oh0 = bi * nb, rows = std::min(nb, s.OH - oh0);
         const int64_t used = (rows - 1) * sh + (s.R - 1) * s.dil_h + 1, np = rows * s.OW;
@@ -469,7 +468,7 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
       // input channels at a time: the sums read each copy in whole rows of Kp, and kCB*RS rows (whole
       // vectors) are transposed as SIMD blocks (element by element, a 512-channel layer's writes were 18 KB
       // apart).
-      const int64_t nt = int64_t(parts.size()), cblocks = ceil_div(Cg, kCB);
+      const int64_t cblocks = ceil_div(Cg, kCB);
 #pragma omp for schedule(static)
       for (int64_t blk = 0; blk < G * cblocks; ++blk) {
         const int64_t g = blk / cblocks, c0 = blk % cblocks * kCB, nc = std::min(kCB, Cg - c0);
@@ -479,8 +478,8 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
             const int64_t from = ((g * RS + rq) * Cg + c0 + c) * Kp;
             T* d = sum + (c * RS + rq) * Kp;
             std::fill(d, d + Kp, T(0));
-            for (int64_t th = 0; th < nt; ++th) {
-              const T* src = parts[size_t(th)] + from;
+            for (int64_t r = 0; r < parts.runs; ++r) {
+              const T* src = parts.run(r) + from;
 #pragma omp simd
               for (int64_t k = 0; k < Kp; ++k) d[k] += src[k];
             }

@@ -155,14 +155,13 @@ void backward_weight_im2col(const ConvShape& s, const T* gy, const T* x, T* gw, 
   const int64_t G = s.groups, Cg = s.Cg(), Kg = s.Kg(), P = s.OH * s.OW, rows = Cg * s.R * s.S;
   const int64_t tile = pixel_tile<T>(rows, P), ntiles = (P + tile - 1) / tile;
   const int64_t tasks = s.N * G * ntiles, len = s.K * rows;
-  std::vector<T*> parts;
-  T* partials = chunk_partials<T>(tasks, len);
+  const Partials<T> parts = chunk_partials<T>(tasks, len);
   reserve<T>({{kTile, rows * tile}});
 #pragma omp parallel
   {
     DenormalGuard ftz;
     T* col = workspace<T>(kTile, rows * tile);
-    chunked_sums<T>(tasks, len, partials, parts, [&](int64_t t, T* mine) {
+    chunked_sums<T>(tasks, parts, [&](int64_t t, T* mine) {
       const int64_t n = t / (G * ntiles), g = t / ntiles % G, p0 = t % ntiles * tile;
       const int64_t np = std::min(tile, P - p0);
       im2col_tile(s, x + (n * s.C + g * Cg) * s.H * s.W, p0, np, col, tile);

@@ -112,43 +112,45 @@ inline int64_t dynamic_chunk(int64_t tasks) {
 // its own partial in task order, and reduce_partials adds the partials in run order, so the result is
 // bitwise the same for any strided.set_num_threads. The runs go to the threads as they come free: a thread
 // slowed by another process (or a run with more work) no longer holds the others at the barrier. The price:
-// kChunks partials of len in memory (`partials`, chunk_partials elements, which the calling thread holds)
-// and at most kChunks threads on a call's tasks. Every thread of the parallel region calls it; task(t,
-// partial) adds task t's sums to partial. Ends with a barrier: the partials are complete when it returns.
+// up to kChunks partials of len in memory (Partials, which the calling thread holds) and at most kChunks
+// threads on a call's tasks.
 constexpr int64_t kChunks = 8;
 
-template <typename T, typename Task>
-void chunked_sums(int64_t tasks, int64_t len, T* partials, std::vector<T*>& parts, Task&& task) {
+// The runs' partials, len elements apart in one buffer.
+template <typename T>
+struct Partials {
+  T* data;
+  int64_t runs, len;
+  T* run(int64_t r) const { return data + r * len; }
+};
+
+// The calling thread takes them before the parallel region (workspace throws there, not inside it).
+template <typename T>
+Partials<T> chunk_partials(int64_t tasks, int64_t len) {
   const int64_t runs = std::min(kChunks, tasks);
-#pragma omp single
-  {
-    parts.clear();
-    for (int64_t r = 0; r < runs; ++r) parts.push_back(partials + r * len);
-  }
+  return {workspace<T>(kPartial, runs * len), runs, len};
+}
+
+// Every thread of the parallel region calls it; task(t, partial) adds task t's sums to partial. Ends with a
+// barrier: the partials are complete when it returns.
+template <typename T, typename Task>
+void chunked_sums(int64_t tasks, const Partials<T>& parts, Task&& task) {
 #pragma omp for schedule(dynamic, 1)
-  for (int64_t r = 0; r < runs; ++r) {
-    T* part = partials + r * len;
-    std::fill(part, part + len, T(0));
-    for (int64_t t = r * tasks / runs; t < (r + 1) * tasks / runs; ++t) task(t, part);
+  for (int64_t r = 0; r < parts.runs; ++r) {
+    T* part = parts.run(r);
+    std::fill(part, part + parts.len, T(0));
+    for (int64_t t = r * tasks / parts.runs; t < (r + 1) * tasks / parts.runs; ++t) task(t, part);
   }
 }
 
-// The partials chunked_sums needs: the calling thread takes them before the parallel region (workspace
-// throws there, not inside it).
+// Sums elements [from, from + len) of the partials, in run order, into out (every thread calls it inside
+// the parallel region).
 template <typename T>
-T* chunk_partials(int64_t tasks, int64_t len) {
-  return workspace<T>(kPartial, std::min(kChunks, tasks) * len);
-}
-
-// Sums elements [from, from + len) of the partial results, in their order, into out (every thread calls it
-// inside the parallel region).
-template <typename T>
-void reduce_partials(std::vector<T*>& parts, int64_t len, T* out, int64_t from = 0) {
-  const int64_t threads = int64_t(parts.size());
+void reduce_partials(const Partials<T>& parts, int64_t len, T* out, int64_t from = 0) {
 #pragma omp for schedule(static)
   for (int64_t i = 0; i < len; ++i) {
     T acc = 0;
-    for (int64_t th = 0; th < threads; ++th) acc += parts[th][from + i];
+    for (int64_t r = 0; r < parts.runs; ++r) acc += parts.run(r)[from + i];
     out[i] = acc;
   }
 }
