@@ -3,6 +3,9 @@
 // each ISA file compiles its own copy with its own flags; uses kern/vec.h and STRIDED_ACC / STRIDED_VBYTES.
 // ---------------------------------------------------------------- direct convolution
 constexpr int kDirectMaxNV = 8;  // widest direct-forward block, in vectors (Table::max_nv)
+// Output rows of the forward rows kernel (Table::direct_rows): 8 rows of 2 vectors are 16 accumulators;
+// with 16 registers (AVX2) 6 rows.
+constexpr int kDirectRows = STRIDED_ACC / 2 < 8 ? STRIDED_ACC / 2 : 8;
 // direct_bwdw_rows' R*R accumulators, R gy rows and the input vector must fit the registers (32 with
 // AVX-512, else 16): 5 x 5 only with 32. Where they do not, the caller must know it (Table::bwdw_rows_max_r),
 // as it shapes the band for the kernel that runs (rows of the image, or flat for the tap-by-tap kernel).
@@ -73,10 +76,13 @@ void direct_forward_block(const DirectArgs<T>& a, int64_t oh, int64_t ow_lo, int
 // dilation: NR output rows at once, so each input vector loaded feeds the up to R rows that read it, where
 // the row-by-row block gives one FMA per load. Rows oh..oh+NR-1, all columns in blocks of NVD
 // vectors, last block first: a block past a row's end stores whole vectors onto the next row's first
-// columns, which that row's earlier blocks (written after it) overwrite. Square kernels (SQ = R) unroll
-// the taps of a row too.
-template <typename T, int R, int NR, int NVD, int SQ>
-void direct_forward_rows(const DirectArgs<T>& a, int64_t oh) {
+// columns, which that row's earlier blocks (written after it) overwrite. SQ = R: a square kernel at unit
+// column dilation, whose taps sit at offsets 0..R-1 (compile-time constants, as the row loop is; the
+// offsets from memory and the per-row padding checks left too few registers for 12 accumulators on AVX2,
+// which spilled). Edge: some of the NR + R - 1 input rows lie in the zero padding (only there the rows
+// are checked, to skip them).
+template <typename T, int R, int NR, int NVD, int SQ, bool Edge>
+void direct_forward_rows_of(const DirectArgs<T>& a, int64_t oh) {
   constexpr int L = VL<T>, W = NVD * L;
   for (int64_t bi = (a.OW + W - 1) / W - 1; bi >= 0; --bi) {
     const int64_t ow0 = bi * W;
@@ -91,17 +97,21 @@ void direct_forward_rows(const DirectArgs<T>& a, int64_t oh) {
       const T* base = a.in + c * a.chan_stride + oh * a.row_stride + ow0;
 #pragma GCC unroll 16
       for (int i = 0; i < NR + R - 1; ++i) {  // input row oh + i feeds output rows oh + i - r
-        if (oh + i < a.row_lo || oh + i >= a.row_hi) continue;  // zero padding
+        if (Edge && (oh + i < a.row_lo || oh + i >= a.row_hi)) continue;  // zero padding
         const T* row = base + i * a.row_stride;
+        // The same weight feeds input rows i..i+R-1: loaded afresh per row, through a pointer the compiler
+        // cannot follow, or it keeps all R*S broadcasts live and spills the accumulators (AVX2: 9 + 12 > 16).
+        const T* wr = wc;
+        asm volatile("" : "+r"(wr));
 #pragma GCC unroll 8
         for (int64_t q = 0; q < (SQ ? SQ : a.S); ++q) {
           V<T> x[NVD];
 #pragma GCC unroll 4
-          for (int v = 0; v < NVD; ++v) x[v] = load(row + a.tap_off[q] + v * L);
+          for (int v = 0; v < NVD; ++v) x[v] = load(row + (SQ ? q : a.tap_off[q]) + v * L);
 #pragma GCC unroll 8
           for (int r = 0; r < R; ++r) {
             if (i - r < 0 || i - r >= NR) continue;
-            const V<T> wv = bcast(wc[r * a.S + q]);
+            const V<T> wv = bcast(wr[r * (SQ ? SQ : a.S) + q]);
 #pragma GCC unroll 4
             for (int v = 0; v < NVD; ++v) acc[i - r][v] += wv * x[v];
           }
@@ -113,7 +123,14 @@ void direct_forward_rows(const DirectArgs<T>& a, int64_t oh) {
   }
 }
 
-// The row-block kernel for R = 3 or 5, square (S = R) or not, and rows of one vector or more.
+template <typename T, int R, int NR, int NVD, int SQ>
+void direct_forward_rows(const DirectArgs<T>& a, int64_t oh) {
+  if (oh < a.row_lo || oh + NR + R - 1 > a.row_hi) return direct_forward_rows_of<T, R, NR, NVD, SQ, true>(a, oh);
+  direct_forward_rows_of<T, R, NR, NVD, SQ, false>(a, oh);
+}
+
+// The row-block kernel for R = 3 or 5, square at unit column dilation (S = R, taps at 0..R-1) or not, and
+// rows of one vector or more.
 template <typename T, int NR, bool Square>
 auto direct_rows_of(int64_t R, bool wide) {
   constexpr int S3 = Square ? 3 : 0, S5 = Square ? 5 : 0;
@@ -121,8 +138,9 @@ auto direct_rows_of(int64_t R, bool wide) {
                 : (wide ? direct_forward_rows<T, 5, NR, 2, S5> : direct_forward_rows<T, 5, NR, 1, S5>);
 }
 template <typename T, int NR>
-auto direct_rows_kernel(int64_t R, int64_t S, bool wide) {
-  return S == R ? direct_rows_of<T, NR, true>(R, wide) : direct_rows_of<T, NR, false>(R, wide);
+auto direct_rows_kernel(const DirectArgs<T>& a, bool wide) {
+  const bool square = a.S == a.R && a.tap_off[a.S - 1] == a.S - 1;  // tap q at q*dil_w: dil_w = 1
+  return square ? direct_rows_of<T, NR, true>(a.R, wide) : direct_rows_of<T, NR, false>(a.R, wide);
 }
 
 // The block widths, in vectors, that direct_forward_kb instantiates (those within its register budget).
@@ -160,11 +178,10 @@ void direct_forward_kb(const DirectArgs<T>& a) {
   int64_t oh = 0;
   if constexpr (KB == 1)
     if (direct_rows_apply(a.R, a.stride_h, a.dil_h)) {  // blocks of NR rows, then one of 4 (28 = 4 x 6 + 4)
-      // 8 rows of 2 vectors are 16 accumulators: with 16 registers (AVX2) 6 rows.
-      constexpr int NR = STRIDED_ACC / 2 < 8 ? STRIDED_ACC / 2 : 8;
-      for (const auto run = direct_rows_kernel<T, NR>(a.R, a.S, need > 1); oh + NR <= a.nrows; oh += NR) run(a, oh);
+      constexpr int NR = kDirectRows;
+      for (const auto run = direct_rows_kernel<T, NR>(a, need > 1); oh + NR <= a.nrows; oh += NR) run(a, oh);
       if (oh + 4 <= a.nrows) {
-        direct_rows_kernel<T, 4>(a.R, a.S, need > 1)(a, oh);
+        direct_rows_kernel<T, 4>(a, need > 1)(a, oh);
         oh += 4;
       }
     }
