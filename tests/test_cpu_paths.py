@@ -92,7 +92,8 @@ CASES = [
     (5, 40, 8, 8, 32, 3, 3, 1, 1, 1, 1),    # small planes under big weights: backward-weight by blocks of
     (17, 16, 4, 4, 32, 3, 3, 1, 1, 1, 2),   # input channels, over several passes of images
     (1, 64, 20, 20, 8, 3, 3, 1, 1, 1, 1),   # backward-weight by bands with a padded pixel stride: a GEMM per tap
-]
+    (1, 1, 40, 64, 64, 3, 3, 1, 1, 1, 1),   # backward-input by the rows kernel on 64 channels of gy: bands
+]                                           # past the L2 target, whole row blocks and a short last band
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "x".join(map(str, c[:7])))
@@ -185,7 +186,7 @@ def test_thread_counts_agree():
 # (forward, backward_input, backward_weight); see the rule in csrc/conv2d/dispatch.cpp.
 LAYERS = {
     "lenet_c1": ((64, 1, 32, 6, 5, 1, 0, 1), ("direct", "direct", "direct")),
-    "brain_c1": ((32, 1, 128, 32, 5, 1, 0, 1), ("direct", "gemm", "direct")),
+    "brain_c1": ((32, 1, 128, 32, 5, 1, 0, 1), ("direct", "direct", "direct")),
     "vgg_3x3_64": ((32, 64, 32, 64, 3, 1, 1, 1), ("channels_last", "channels_last", "gemm")),
     "res_3x3_128": ((16, 128, 28, 128, 3, 1, 1, 1), ("channels_last", "channels_last", "gemm")),
     "res_stem_7x7s2": ((8, 3, 224, 64, 7, 2, 3, 1), ("direct", "gemm", "gemm")),
@@ -218,6 +219,19 @@ def test_dispatcher_backward_weight_rows(cap):
     assert choice(4, 64, 3) == "gemm"
     assert choice(1, 64, 5) == "direct"
     assert choice(3, 8, 3) == "direct"  # K/g < 16
+
+
+def test_dispatcher_backward_input_one_channel():
+    """One input channel per group: backward-input takes the flipped direct kernel while its rows kernel
+    applies (3x3 or 5x5 at unit stride and dilation) and K/g <= 64, else the GEMM with col2im."""
+    def choice(K, k, stride=1, dilation=1, groups=1):
+        args, _ = conv_args(np.empty((8, groups, 32, 32), np.float32), np.empty((K, 1, k, k), np.float32), None,
+                            None, stride, 1, dilation, groups)
+        return _C.conv_choice(args, "backward_input")
+    assert choice(16, 5) == choice(64, 3) == "direct"
+    assert choice(128, 5) == choice(32, 7) == choice(32, 3, dilation=2) == "gemm"
+    assert choice(32, 3, stride=2) == "gemm"
+    assert choice(8, 7) == "direct"  # K/g < 16: the rule for every shape
 
 
 def test_env_capability_subprocess():

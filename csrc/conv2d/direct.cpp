@@ -61,10 +61,13 @@ inline void set_taps(const ConvShape& s, Band& b) {
 // band to go flat (forward: +1%, as its outputs then take a copy, or ties where flat widens the blocks;
 // backward-weight: ties too, as flat saves it a masked tail per row; 1, never, where the kernels work
 // on several rows at once: kern::direct_rows_apply, kern::direct_bwdw_rows_apply).
-// min_tasks: how many (image, group, band) tasks the bands should make at least.
+// min_tasks: how many (image, group, band) tasks the bands should make at least. row_block: the output
+// rows the kernel computes at once (the forward rows kernel's): a band holds a multiple of them, at least
+// one block even past the L2 target, or the rows left over run row by row, one FMA per input load
+// (brain_c1's backward-input in float64 had bands of 2 output rows).
 template <typename T>
 Band make_band(const ConvShape& s, const kern::Table<T>& kt, int64_t tasks_per_band, int64_t min_tasks,
-               double flat_gain, int64_t elems_per_out_row = 0) {
+               double flat_gain, int64_t elems_per_out_row = 0, int64_t row_block = 1) {
   Band b{};
   // Slack past the last output: a block of max_nv vectors may run over OW, and tap offsets add to it.
   const int64_t nv = std::min<int64_t>(kt.max_nv, ceil_div(s.OW, kt.vl));
@@ -93,7 +96,9 @@ Band make_band(const ConvShape& s, const kern::Table<T>& kt, int64_t tasks_per_b
   // (a few halo rows more to copy is cheap next to C/g*K*R*S FMAs per input element).
   const int64_t fit_rows = int64_t(256) * 1024 / int64_t(sizeof(T)) / std::max<int64_t>(1, s.Cg() * b.row_stride);
   const int64_t fit_nb = (fit_rows - (s.R - 1) * s.dil_h - 1) / s.stride_h + 1;
-  b.nb = std::max<int64_t>(1, std::min(b.nb, fit_nb));
+  int64_t nb = std::min(b.nb, fit_nb);
+  if (nb < s.OH) nb = std::max(nb / row_block * row_block, std::min(b.nb, row_block));
+  b.nb = std::max<int64_t>(1, nb);
   if (elems_per_out_row > 0)  // per-band copies of other operands (backward-weight: gy rows), <= 1 MiB
     b.nb = std::max<int64_t>(1, std::min(b.nb, int64_t(1024) * 1024 / int64_t(sizeof(T)) / elems_per_out_row));
   b.nbands = ceil_div(s.OH, b.nb);
@@ -186,9 +191,9 @@ kern::DirectArgs<T> load_band(const kern::Table<T>& kt, const ConvShape& s, cons
 
 }  // namespace
 
-// Every band layout make_band may choose, with one output row per band (it takes more rows only while the
-// band stays within 256 KiB and the gy rows within 1 MiB): the largest of them, plus the flat forward's
-// output rows (12 per row) and backward-weight's gy rows (Kg per row).
+// Every band layout make_band may choose, with one output row per band or the forward rows kernel's block
+// (it takes more rows only while the band stays within 256 KiB and the gy rows within 1 MiB): the largest
+// of them, plus the flat forward's output rows (12 per row) and backward-weight's gy rows (Kg per row).
 double direct_scratch_bytes(const ConvShape& s) {
   const auto& kt = kern::table<float>();  // float's vectors have the most lanes
   const double lanes = double(kt.max_nv) * kt.vl, sh = double(s.stride_h), sw = double(s.stride_w);
@@ -196,7 +201,9 @@ double direct_scratch_bytes(const ConvShape& s) {
   const double pl = double(std::max<int64_t>(s.pad_left, 0)), pr = double(std::max<int64_t>(s.pad_right, 0));
   const double Wq = double(s.OW) + lanes + (ew - 1) / sw + 1, overrun = lanes + ew;
   const double Wp = std::max(double(s.W) + pl + pr, std::ceil((double(s.W) + pl + pr) / sw)) + 16;
-  const double chan = std::max({eh * sw * Wq, eh * Wp + overrun, sh * sw * (std::ceil(eh / sh) * Wp + overrun)});
+  const double rows = s.Kg() == 1 && kern::direct_rows_apply(s.R, s.stride_h, s.dil_h) ? kt.direct_rows : 1;
+  const double chan = std::max({(eh + rows - 1) * sw * Wq, eh * Wp + overrun,
+                                sh * sw * (std::ceil(eh / sh) * Wp + overrun)});
   const double row = std::max(Wq, Wp) + lanes;
   return 8 * (double(s.Cg()) * chan + 12 * row + double(s.Kg()) * row) + (int64_t(2) << 20);
 }
@@ -222,7 +229,8 @@ void forward_direct(const ConvShape& s, const T* x, const T* w, const T* b, T* y
   // One output channel a group: a flat band also lets the blocks grow past a short row (to max_nv vectors).
   const bool widen = Kg == 1 && ceil_div(s.OW, kt.vl) < kt.max_nv;
   const bool rows = Kg == 1 && kern::direct_rows_apply(s.R, s.stride_h, s.dil_h);  // never flat then
-  Band band = make_band(s, kt, s.N * G, 4 * int64_t(omp_get_max_threads()), rows ? 1.0 : widen ? 0.0 : 0.01);
+  Band band = make_band(s, kt, s.N * G, 4 * int64_t(omp_get_max_threads()), rows ? 1.0 : widen ? 0.0 : 0.01, 0,
+                        rows ? kt.direct_rows : 1);
   const int64_t tasks = s.N * G * band.nbands, V = band.nb * band.Wq;
   reserve<T>({{kTile, Cg * band.chan_stride}, {kTile2, band.flat ? 12 * V : 0}});
 #pragma omp parallel

@@ -43,10 +43,14 @@ inline ConvShape flatten_pointwise(const ConvShape& s) {
 // channel per group and K/g >= 16 (col2im_pays): the flipped direct kernel would then have one output
 // channel, one FMA per input load, while the GEMM contracts over K/g (measured at 2 threads: 0.61x the direct
 // time on brain_c1 in float32, 0.54x in float64, 0.7-0.8x at K = 16-64; 1.2x at K = 8, and 1.1-1.8x for
-// 3-8 channels). Backward-weight runs the channels-last GEMM (backward_weight_gemm) when its tile is
+// 3-8 channels) - unless the flipped kernel is 3x3 or 5x5 at unit dilation, where the rows kernel feeds each
+// input load to R output rows: then the direct kernel up to K/g = 64 (measured 2026-12-01 on AVX2, direct
+// against GEMM plus col2im, 1 thread: K = 16 (5x5) 2.26x, 32 (brain_c1; 3x3 on 28x28) 1.30x, 64 (3x3)
+// 1.03x, 128 (5x5) 0.89x; float64 1.60x, 1.11x, 0.98x, 1.06x, 0.89x; 2 threads 1.93x down to 0.95x at 128).
+// Backward-weight runs the channels-last GEMM (backward_weight_gemm) when its tile is
 // mostly real work, S*C/g >= the ISA's bwdw_gemm_rows (12, one AVX-512 micro-tile; 9, a 3-channel 3x3
 // stem, on AVX2) and K/g >= 16 columns, and the direct kernel otherwise (C = 1 layers, depthwise).
-constexpr int64_t kDirectMinWidth = 6, kBwdWeightMinCols = 16;
+constexpr int64_t kDirectMinWidth = 6, kBwdWeightMinCols = 16, kDirectRowsMaxK = 64;
 constexpr int64_t kChannelsLastMinChannels = 64;
 
 bool any(const ConvShape&) { return true; }
@@ -83,7 +87,8 @@ bool direct_forward_pays(const ConvShape& f) {
   return direct_fits(f) && (few_channels || (f.R * f.S > 1 && f.OW >= kDirectMinWidth));
 }
 bool direct_backward_input_pays(const ConvShape& s) {
-  return unit_stride(s) && !col2im_pays(s) && direct_forward_pays(flipped_shape(s));
+  const bool rows = kern::direct_rows_apply(s.R, 1, s.dil_h) && s.Kg() <= kDirectRowsMaxK;
+  return unit_stride(s) && (!col2im_pays(s) || rows) && direct_forward_pays(flipped_shape(s));
 }
 // The channels-last GEMM tile: S*C/g rows by K/g columns.
 bool direct_backward_weight_pays(const ConvShape& s) {

@@ -93,6 +93,7 @@ struct Table {
   int mr, nr;  // GEMM micro-tile: mr rows of C (A broadcast) x nr columns (B loaded as vectors)
   int max_nv;     // widest output block of the direct kernel, in vectors (sizes its input slack)
   int direct_kb;  // most output channels per direct-kernel block (direct_forward's a.kb)
+  int direct_rows;  // output rows the forward rows kernel computes at once (direct_rows_apply)
   int bwdw_rows_max_r;  // widest kernel the backward-weight rows kernel takes (direct_bwdw_rows_apply)
   // Backward-weight takes the channels-last GEMM over the direct kernel from this many tile rows (S*C/g)
   // on (conv2d/dispatch.cpp), measured per ISA.

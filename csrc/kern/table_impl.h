@@ -77,6 +77,7 @@ Table<T> make_table() {
   t.nr = NV * VL<T>;
   t.max_nv = kDirectMaxNV;
   t.direct_kb = STRIDED_DIRECT_KB;
+  t.direct_rows = kDirectRows;
   t.bwdw_rows_max_r = kBwdwRowsMaxR;
   t.bwdw_gemm_rows = STRIDED_BWDW_GEMM_ROWS;
   t.gemm = &gemm<T>;
