@@ -207,8 +207,10 @@ void direct_forward(const DirectArgs<T>& a) {
 
 // Backward-weight, direct: for KB output channels, one input channel and kernel row r, QB taps of that
 // row accumulate in registers over the whole band; each input vector load feeds KB FMAs and each gy
-// load QB (with KB = 1, two vectors stay in flight per tap to hide the FMA latency). The horizontal
-// sums happen once per band.
+// load QB (with KB = 1, two vectors stay in flight per tap to hide the FMA latency). The input loads are
+// unaligned (tap q at +q): loaded once into a register, not once per FMA, they left the loop FMA-bound
+// where 5 taps with KB = 1 were bound by the loads (brain_c1: 12 loads, 4 of them split across lines,
+// per 10 FMAs). The horizontal sums happen once per band.
 template <typename T, int QB, int KB>
 void direct_bwdw_taps(const DirectArgs<T>& a, const T* gyk, const T* inc, int64_t r, int64_t q0, T* gw0,
                       int64_t gw_kstride) {
@@ -235,7 +237,8 @@ void direct_bwdw_taps(const DirectArgs<T>& a, const T* gyk, const T* inc, int64_
       for (int t = 0; t < QB; ++t)
 #pragma GCC unroll 2
         for (int p = 0; p < NP; ++p) {
-          const V<T> x = load(row + a.tap_off[q0 + t] + ow + p * L);
+          V<T> x = load(row + a.tap_off[q0 + t] + ow + p * L);
+          if constexpr (KB > 1) in_register<T>(x);
 #pragma GCC unroll 8
           for (int k = 0; k < KB; ++k) acc[k][t][p] += gv[k][p] * x;
         }
@@ -266,11 +269,12 @@ void direct_bwdw_taps(const DirectArgs<T>& a, const T* gyk, const T* inc, int64_
     }
 }
 
-// Output channels per pass: as many as the registers hold next to QB taps.
+// Output channels per pass: as many as the registers hold next to QB taps (QB * KB accumulators, KB gy
+// vectors and the input vector in STRIDED_ACC + 4 registers: on AVX2 5 taps take 2 channels).
 template <typename T, int QB>
 void direct_bwdw_row(const DirectArgs<T>& a, int64_t k0, int64_t kn, const T* inc, int64_t c, int64_t r,
                      int64_t q0) {
-  constexpr int KMAX = (STRIDED_ACC - 4) / QB >= 4 ? 4 : ((STRIDED_ACC - 4) / QB >= 2 ? 2 : 1);
+  constexpr int fit = (STRIDED_ACC + 3) / (QB + 1), KMAX = fit >= 4 ? 4 : (fit >= 2 ? 2 : 1);
   const int64_t kst = a.Cg * a.R * a.S;
   for (int64_t k = k0; k < k0 + kn;) {
     const T* gyk = a.gy + k * a.gy_kstride;

@@ -28,6 +28,16 @@ inline V<T> load(const T* p) {
 }
 template <typename T>
 inline void store(T* p, V<T> v) { std::memcpy(p, &v, sizeof(v)); }
+// Pins v to a register: where v feeds several FMAs, GCC folds its load into each of them instead, which
+// costs a load per FMA (two where an unaligned vector crosses a cache line).
+template <typename T>
+inline void in_register(V<T>& v) {
+#if defined(__x86_64__) || defined(__i386__)
+  asm("" : "+v"(v));
+#elif defined(__aarch64__)
+  asm("" : "+w"(v));
+#endif
+}
 // s - 0 (not 0 + s, which is not an identity for s = -0) folds away, leaving one broadcast.
 template <typename T>
 inline V<T> bcast(T s) { return s - V<T>{}; }
