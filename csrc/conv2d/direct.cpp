@@ -201,7 +201,7 @@ double direct_scratch_bytes(const ConvShape& s) {
   const double pl = double(std::max<int64_t>(s.pad_left, 0)), pr = double(std::max<int64_t>(s.pad_right, 0));
   const double Wq = double(s.OW) + lanes + (ew - 1) / sw + 1, overrun = lanes + ew;
   const double Wp = std::max(double(s.W) + pl + pr, std::ceil((double(s.W) + pl + pr) / sw)) + 16;
-  const double rows = s.Kg() == 1 && kern::direct_rows_apply(s.R, s.stride_h, s.dil_h) ? kt.direct_rows : 1;
+  const double rows = direct_rows_forward(s) ? kt.direct_rows : 1;
   const double chan = std::max({(eh + rows - 1) * sw * Wq, eh * Wp + overrun,
                                 sh * sw * (std::ceil(eh / sh) * Wp + overrun)});
   const double row = std::max(Wq, Wp) + lanes;
@@ -228,7 +228,7 @@ void forward_direct(const ConvShape& s, const T* x, const T* w, const T* b, T* y
   }
   // One output channel a group: a flat band also lets the blocks grow past a short row (to max_nv vectors).
   const bool widen = Kg == 1 && ceil_div(s.OW, kt.vl) < kt.max_nv;
-  const bool rows = Kg == 1 && kern::direct_rows_apply(s.R, s.stride_h, s.dil_h);  // never flat then
+  const bool rows = direct_rows_forward(s);  // never flat then
   Band band = make_band(s, kt, s.N * G, 4 * int64_t(omp_get_max_threads()), rows ? 1.0 : widen ? 0.0 : 0.01, 0,
                         rows ? kt.direct_rows : 1);
   const int64_t tasks = s.N * G * band.nbands, V = band.nb * band.Wq;

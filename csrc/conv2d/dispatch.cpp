@@ -87,8 +87,9 @@ bool direct_forward_pays(const ConvShape& f) {
   return direct_fits(f) && (few_channels || (f.R * f.S > 1 && f.OW >= kDirectMinWidth));
 }
 bool direct_backward_input_pays(const ConvShape& s) {
-  const bool rows = kern::direct_rows_apply(s.R, 1, s.dil_h) && s.Kg() <= kDirectRowsMaxK;
-  return unit_stride(s) && (!col2im_pays(s) || rows) && direct_forward_pays(flipped_shape(s));
+  const ConvShape f = flipped_shape(s);
+  const bool rows = direct_rows_forward(f) && s.Kg() <= kDirectRowsMaxK;
+  return unit_stride(s) && (!col2im_pays(s) || rows) && direct_forward_pays(f);
 }
 // The channels-last GEMM tile: S*C/g rows by K/g columns.
 bool direct_backward_weight_pays(const ConvShape& s) {

@@ -87,6 +87,12 @@ const T* flipped_weights(const ConvShape& s, const T* w) {
   return wf;
 }
 
+// The direct forward takes its rows kernel (kern::direct_rows_apply) for one output channel a group: depthwise
+// layers, and the flipped problem of a backward-input with one input channel a group.
+inline bool direct_rows_forward(const ConvShape& f) {
+  return f.Kg() == 1 && kern::direct_rows_apply(f.R, f.stride_h, f.dil_h);
+}
+
 // Backward-input at unit stride run as `forward` (a forward kernel) on the flipped problem.
 template <typename T, typename Forward>
 void backward_input_flipped(const ConvShape& s, const T* gy, const T* w, T* gx, Forward forward) {
