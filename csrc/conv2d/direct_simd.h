@@ -99,10 +99,10 @@ void direct_forward_rows_of(const DirectArgs<T>& a, int64_t oh) {
       for (int i = 0; i < NR + R - 1; ++i) {  // input row oh + i feeds output rows oh + i - r
         if (Edge && (oh + i < a.row_lo || oh + i >= a.row_hi)) continue;  // zero padding
         const T* row = base + i * a.row_stride;
-        // The same weight feeds input rows i..i+R-1: loaded afresh per row, through a pointer the compiler
-        // cannot follow, or it keeps all R*S broadcasts live and spills the accumulators (AVX2: 9 + 12 > 16).
+        // The same weight feeds input rows i..i+R-1: loaded afresh per row, or the compiler keeps all R*S
+        // broadcasts live and spills the accumulators (AVX2: 9 + 12 > 16).
         const T* wr = wc;
-        asm volatile("" : "+r"(wr));
+        reload_through(wr);
 #pragma GCC unroll 8
         for (int64_t q = 0; q < (SQ ? SQ : a.S); ++q) {
           V<T> x[NVD];

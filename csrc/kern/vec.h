@@ -38,6 +38,10 @@ inline void in_register(V<T>& v) {
   asm("" : "+w"(v));
 #endif
 }
+// p, for all the compiler can tell, changes here: loads through it are not merged with the same loads
+// made before (which would keep their values live in registers).
+template <typename P>
+inline void reload_through(P*& p) { asm volatile("" : "+r"(p)); }
 // s - 0 (not 0 + s, which is not an identity for s = -0) folds away, leaving one broadcast.
 template <typename T>
 inline V<T> bcast(T s) { return s - V<T>{}; }
