@@ -474,16 +474,7 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw, T*
         const int64_t g = blk / cblocks, c0 = blk % cblocks * kCB, nc = std::min(kCB, Cg - c0);
         T* sum = Xt;  // the band tile is free now
         for (int64_t rq = 0; rq < RS; ++rq)
-          for (int64_t c = 0; c < nc; ++c) {
-            const int64_t from = ((g * RS + rq) * Cg + c0 + c) * Kp;
-            T* d = sum + (c * RS + rq) * Kp;
-            std::fill(d, d + Kp, T(0));
-            for (int64_t r = 0; r < parts.runs; ++r) {
-              const T* src = parts.run(r) + from;
-#pragma omp simd
-              for (int64_t k = 0; k < Kp; ++k) d[k] += src[k];
-            }
-          }
+          for (int64_t c = 0; c < nc; ++c) parts.sum(((g * RS + rq) * Cg + c0 + c) * Kp, Kp, sum + (c * RS + rq) * Kp);
         kt.transpose(nc * RS, Kg, sum, Kp, gw + g * Kg * Cg * RS + c0 * RS, Cg * RS);  // gw[g*Kg + k][c][rq]
       }
       if (gb) reduce_partials(parts, s.K, gb, plen - s.K);

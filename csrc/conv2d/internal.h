@@ -128,6 +128,15 @@ struct Partials {
   T* data;
   int64_t runs, len;
   T* run(int64_t r) const { return data + r * len; }
+  // out[i] = element from + i of every run, i < n, summed in run order (one thread's share of a reduction).
+  void sum(int64_t from, int64_t n, T* out) const {
+    std::fill(out, out + n, T(0));
+    for (int64_t r = 0; r < runs; ++r) {
+      const T* src = run(r) + from;
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) out[i] += src[i];
+    }
+  }
 };
 
 // The calling thread takes them before the parallel region (workspace throws there, not inside it).
@@ -153,12 +162,9 @@ void chunked_sums(int64_t tasks, const Partials<T>& parts, Task&& task) {
 // the parallel region).
 template <typename T>
 void reduce_partials(const Partials<T>& parts, int64_t len, T* out, int64_t from = 0) {
+  constexpr int64_t block = 1024;  // elements a thread sums at once, each run's read as one stream
 #pragma omp for schedule(static)
-  for (int64_t i = 0; i < len; ++i) {
-    T acc = 0;
-    for (int64_t r = 0; r < parts.runs; ++r) acc += parts.run(r)[from + i];
-    out[i] = acc;
-  }
+  for (int64_t i = 0; i < len; i += block) parts.sum(from + i, std::min(block, len - i), out + i);
 }
 
 }  // namespace strided::conv
