@@ -4,15 +4,23 @@ import io
 from strided import bench
 
 
-def test_median_times_alternate_the_two_sides_and_skip_a_missing_one():
+def test_times_alternate_the_two_sides_and_skip_a_missing_one():
     calls = []
     a, b = (lambda: calls.append("a")), (lambda: calls.append("b"))
-    ta, tb = bench._median_times([a, b], reps=4, min_time=0.0)
+    ta, tb = bench._times([a, b], reps=4, min_time=0.0)
     assert calls == ["a", "b"] + ["a", "b"] * 4  # one warm-up each, then rounds of both
-    assert ta > 0 and tb > 0
+    assert 0 < ta[1] <= ta[0] and 0 < tb[1] <= tb[0]  # (median, best)
     calls.clear()
-    t, missing = bench._median_times([a, None], reps=3, min_time=0.0)
-    assert missing is None and t > 0 and calls == ["a"] * 4
+    t, missing = bench._times([a, None], reps=3, min_time=0.0)
+    assert missing is None and 0 < t[1] <= t[0] and calls == ["a"] * 4
+
+
+def test_timed_row_rates_and_ratios_from_medians_and_best_calls():
+    row = bench._timed({}, [(2.0, 1.0), (4.0, 3.0)], 8e9, 8.0, "gflops")
+    assert row["gflops"] == 4.0 and row["pct_peak"] == 50.0 and row["best_pct_peak"] == 100.0
+    assert row["vs_torch"] == 2.0 and row["best_vs_torch"] == 3.0
+    row = bench._timed({}, [(2.0, 1.0), None], 8e9, 8.0, "gbs")
+    assert row["gbs"] == 4.0 and row["vs_torch"] is None and row["best_vs_torch"] is None
 
 
 def test_quick_report_has_a_row_per_pass():
@@ -22,6 +30,7 @@ def test_quick_report_has_a_row_per_pass():
     assert [r["pass"] for r in rows] == list(bench.CONV_PASSES)
     assert all(r["layer"] == "lenet_c1" and r["gflops"] > 0 and r["threads"] == 1 for r in rows)
     assert all((r["torch_time_s"] is None) == (r["vs_torch"] is None) for r in rows)
+    assert all(0 < r["best_time_s"] <= r["time_s"] and r["best_pct_peak"] >= r["pct_peak"] for r in rows)
     assert "lenet_c1" in out.getvalue()
 
 

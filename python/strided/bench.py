@@ -5,7 +5,8 @@ Times every pass of a fixed set of convolution layers and pooling shapes with st
 the same data and thread count, then prints one table: time (median), GFLOP/s (GB/s for pooling), the
 share of this machine's peak measured on the spot (an FMA-throughput probe in strided._C on the same
 threads with the widest SIMD path in use; a parallel memcpy of 256 MiB for bandwidth, bytes read +
-written), the ratio to PyTorch, and the thread count.
+written), the ratio to PyTorch, the thread count, and the share of peak and ratio from each side's best
+call (on a shared machine the medians move with the other tenants' load; the best calls much less).
 
     python -m strided.bench [--threads 1,2] [--dtype float32[,float64]] [--layers a,b] [--algos auto,gemm]
                             [--isa avx2,avx512] [--json out.json] [--plot out.png] [--quick]
@@ -80,10 +81,10 @@ def _torch(threads):
     return torch
 
 
-def _median_times(fns, reps, min_time):
-    """Median wall time of each fn() (None for a missing one) over at least `reps` rounds and `min_time`
-    seconds, after one warm-up each. A round calls them in turn, so the two sides of a ratio sample the
-    same moments of a shared machine (timed one after the other, a busy second could fall on one side)."""
+def _times(fns, reps, min_time):
+    """(median, best) wall time of each fn() (None for a missing one) over at least `reps` rounds and
+    `min_time` seconds, after one warm-up each. A round calls them in turn, so the two sides of a ratio sample
+    the same moments of a shared machine (timed one after the other, a busy second could fall on one side)."""
     live = [f for f in fns if f is not None]
     for f in live:
         f()
@@ -94,8 +95,20 @@ def _median_times(fns, reps, min_time):
             t0 = time.perf_counter()
             f()
             ts.append(time.perf_counter() - t0)
-    medians = iter([statistics.median(ts) for ts in times])
-    return [None if f is None else next(medians) for f in fns]
+    stats = iter([(statistics.median(ts), min(ts)) for ts in times])
+    return [None if f is None else next(stats) for f in fns]
+
+
+def _timed(row, times, amount, peak, rate):
+    """row with both sides' median and best times, our rate (amount per second, as `rate`: FLOP or bytes,
+    in G), its % of peak and the ratios to PyTorch, from the medians and (best_*) from the best calls."""
+    (t, best), theirs = times
+    tt, tbest = theirs or (None, None)
+    row.update(time_s=t, best_time_s=best, torch_time_s=tt, torch_best_time_s=tbest)
+    row[rate] = amount / t * 1e-9
+    row.update(pct_peak=100 * amount / t * 1e-9 / peak, best_pct_peak=100 * amount / best * 1e-9 / peak,
+               vs_torch=tt / t if tt else None, best_vs_torch=tbest / best if tbest else None)
+    return row
 
 
 def conv_flops(layer):
@@ -180,7 +193,7 @@ def run(threads=(1, 2), dtypes=("float32",), layers=None, algos=("auto",), pools
     }
     rows = []
     header = (f"{'layer':<16} {'pass':<16} {'dtype':<7} {'algo':<13} {'thr':>3} {'time ms':>9} "
-              f"{'rate':>13} {'%peak':>6} {'torch ms':>9} {'vs torch':>8}")
+              f"{'rate':>13} {'%peak':>6} {'torch ms':>9} {'vs torch':>8} {'best%':>6} {'best vs':>8}")
     try:
         for nt in threads:
             _C.set_num_threads(nt)
@@ -202,22 +215,18 @@ def run(threads=(1, 2), dtypes=("float32",), layers=None, algos=("auto",), pools
                     for algo in algos:
                         args, ours, theirs = _conv_fns(layer, np.dtype(dt), algo, torch, rng)
                         for ps in CONV_PASSES:
-                            t, tt = _median_times([ours[ps], theirs[ps]], reps, min_time)
-                            row = dict(layer=layer, kind="conv", **{"pass": ps}, dtype=dt,
-                                       algo=_C.conv_choice(args, ps, algo), asked=algo, threads=nt,
-                                       time_s=t, gflops=flops / t * 1e-9, pct_peak=100 * flops / t * 1e-9 / peak,
-                                       torch_time_s=tt, vs_torch=(tt / t if tt else None))
+                            row = _timed(dict(layer=layer, kind="conv", **{"pass": ps}, dtype=dt,
+                                              algo=_C.conv_choice(args, ps, algo), asked=algo, threads=nt),
+                                         _times([ours[ps], theirs[ps]], reps, min_time), flops, peak, "gflops")
                             rows.append(row)
                             _print_row(row, out)
                 if pools and (dt == "float32" or len(dtypes) == 1):
                     for name in POOLS:
                         ours, theirs, nbytes = _pool_fns(name, np.dtype(dt), torch, rng)
                         for ps in POOL_PASSES:
-                            t, tt = _median_times([ours[ps], theirs[ps]], reps, min_time)
-                            row = dict(layer=name, kind="pool", **{"pass": ps}, dtype=dt, algo="stream",
-                                       asked="auto", threads=nt, time_s=t, gbs=nbytes[ps] / t * 1e-9,
-                                       pct_peak=100 * nbytes[ps] / t * 1e-9 / bw, torch_time_s=tt,
-                                       vs_torch=(tt / t if tt else None))
+                            row = _timed(dict(layer=name, kind="pool", **{"pass": ps}, dtype=dt, algo="stream",
+                                              asked="auto", threads=nt),
+                                         _times([ours[ps], theirs[ps]], reps, min_time), nbytes[ps], bw, "gbs")
                             rows.append(row)
                             _print_row(row, out)
                 _reprobe(machine["peaks"][f"{dt}/{nt}"], dt, quick, out)
@@ -254,15 +263,17 @@ def _print_row(r, out):
     rate = f"{r['gflops']:8.1f} GF/s" if r["kind"] == "conv" else f"{r['gbs']:8.1f} GB/s"
     tt = f"{r['torch_time_s'] * 1e3:9.3f}" if r["torch_time_s"] else f"{'-':>9}"
     vs = f"{r['vs_torch']:7.2f}x" if r["vs_torch"] else f"{'-':>8}"
+    bvs = f"{r['best_vs_torch']:7.2f}x" if r["best_vs_torch"] else f"{'-':>8}"
     print(f"{r['layer']:<16} {r['pass']:<16} {r['dtype']:<7} {r['algo']:<13} {r['threads']:>3} "
-          f"{r['time_s'] * 1e3:9.3f} {rate:>13} {r['pct_peak']:5.1f}% {tt} {vs}", file=out, flush=True)
+          f"{r['time_s'] * 1e3:9.3f} {rate:>13} {r['pct_peak']:5.1f}% {tt} {vs} {r['best_pct_peak']:5.1f}% {bvs}",
+          file=out, flush=True)
 
 
 def _print_summary(rows, out):
-    ratios = [r["vs_torch"] for r in rows if r["kind"] == "conv" and r["vs_torch"] and r["asked"] == "auto"]
-    if ratios:
-        gm = math.exp(sum(math.log(v) for v in ratios) / len(ratios))
-        print(f"geometric mean vs torch over {len(ratios)} conv passes: {gm:.2f}x", file=out)
+    conv = [r for r in rows if r["kind"] == "conv" and r["vs_torch"] and r["asked"] == "auto"]
+    if conv:
+        gm, best = (math.exp(sum(math.log(r[k]) for r in conv) / len(conv)) for k in ("vs_torch", "best_vs_torch"))
+        print(f"geometric mean vs torch over {len(conv)} conv passes: {gm:.2f}x (best calls: {best:.2f}x)", file=out)
 
 
 def plot(result, path):
