@@ -200,10 +200,9 @@ def run(threads=(1, 2), dtypes=("float32",), layers=None, algos=("auto",), pools
             torch = _torch(nt)
             if torch is not None:
                 machine["torch"] = torch.__version__
-            bw = _C.memcpy_bandwidth(int(128 << 20) if quick else int(256 << 20), 3 if quick else 5)
+            bw = _bandwidth(quick)
             for dt in dtypes:
-                # best of three short probes: on a shared machine one probe can land on a busy moment
-                peak = max(_C.fma_peak(dt, 0.05 if quick else 0.15) for _ in range(3))
+                peak = _peak(dt, quick)
                 machine["peaks"][f"{dt}/{nt}"] = {"gflops": peak, "memcpy_gbs": bw}
                 print(f"\n# {nt} thread(s), {dt}: FMA peak {peak:.1f} GFLOP/s ({_C.cpu_capability()}), "
                       f"memcpy {bw:.1f} GB/s", file=out)
@@ -236,11 +235,19 @@ def run(threads=(1, 2), dtypes=("float32",), layers=None, algos=("auto",), pools
     return {"machine": machine, "rows": rows}
 
 
+def _peak(dt, quick):
+    """The FMA peak, best of three short probes: on a shared machine one probe can land on a busy moment."""
+    return max(_C.fma_peak(dt, 0.05 if quick else 0.15) for _ in range(3))
+
+
+def _bandwidth(quick):
+    return _C.memcpy_bandwidth(int(128 << 20) if quick else int(256 << 20), 3 if quick else 5)
+
+
 def _reprobe(peaks, dt, quick, out):
     """The probes again after a section's rows: a busy moment of a shared host during the first ones reads
     the peak low, and the section's rows then pass 100%. Both readings are kept; a higher one is printed."""
-    again = max(_C.fma_peak(dt, 0.05 if quick else 0.15) for _ in range(3))
-    bw = _C.memcpy_bandwidth(int(128 << 20) if quick else int(256 << 20), 3 if quick else 5)
+    again, bw = _peak(dt, quick), _bandwidth(quick)
     peaks.update(gflops_after=again, memcpy_gbs_after=bw)
     if again > 1.1 * peaks["gflops"] or bw > 1.1 * peaks["memcpy_gbs"]:
         print(f"# probed again after these rows: FMA peak {again:.1f} GFLOP/s, memcpy {bw:.1f} GB/s; the %peak "
