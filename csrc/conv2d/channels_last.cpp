@@ -20,9 +20,6 @@
 namespace strided::conv {
 namespace {
 
-// Channels per run of the contraction: a tile visits every tap of a run of channels before the next run,
-// so the input lines it reads (pixel_mp pixels x taps, a line of 16 floats each) stay in L1.
-constexpr int64_t kChannelRun = 16;
 // Output pixels per task and phase, a multiple of every ISA's pixel_mp (6), and the most phases a task's
 // run is sized for (a stride-2 layer's four).
 constexpr int64_t kTaskPixels = 132, kMaxPhases = 4;
@@ -102,21 +99,6 @@ Plan make_plan(const ConvShape& s, bool backward, int64_t elem) {
   p.covered = int64_t(p.rows.size()) == std::min(s.stride_h, s.H) &&
               int64_t(p.cols.size()) == std::min(s.stride_w, s.W);
   return p;
-}
-
-template <typename T>
-void to_channels_last(const Plan& p, const T* x, T* d, const kern::Table<T>& kt) {
-  for (int64_t hp = 0; hp < p.Hp; ++hp) {
-    T* row = d + hp * p.Wp * p.cs;
-    const int64_t ih = hp - p.top;
-    if (ih < 0 || ih >= p.H) {
-      std::fill(row, row + p.Wp * p.cs, T(0));
-      continue;
-    }
-    std::fill(row, row + p.left * p.cs, T(0));
-    std::fill(row + (p.left + p.W) * p.cs, row + p.Wp * p.cs, T(0));
-    kt.transpose(p.C, p.W, x + ih * p.W, p.H * p.W, row + p.left * p.cs, p.cs);
-  }
 }
 
 // A phase as the tasks see it: its axes, its taps as runs of the copy (per run of channels, per tap), and
@@ -232,7 +214,9 @@ void run(const ConvShape& s, bool backward, const T* x, const T* w, const T* b, 
       const T* px[kTaskPixels * kMaxPhases];
       T* pc[kTaskPixels * kMaxPhases];
 #pragma omp for schedule(static)
-      for (int64_t i = 0; i < nc; ++i) to_channels_last(p, x + (n0 + i) * p.C * p.H * p.W, xc + i * img, kt);
+      for (int64_t i = 0; i < nc; ++i)
+        to_channels_last(x + (n0 + i) * p.C * p.H * p.W, p.C, p.H, p.W, p.top, p.left, p.Hp, p.Wp, p.cs,
+                         xc + i * img, kt);
       const int64_t chunk = dynamic_chunk(G * kblocks * runs);
 #pragma omp for schedule(dynamic, chunk)
       for (int64_t t = 0; t < G * kblocks * runs; ++t) {

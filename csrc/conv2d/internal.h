@@ -54,6 +54,29 @@ double channels_last_scratch_bytes(const ConvShape& s, Pass pass);
 // several pixels together).
 inline int64_t pixel_stride(int64_t n, int64_t elem) { return (n * elem) % 256 == 0 ? n + 64 / elem : n; }
 
+// Channels per run of a channels-last contraction (kern::Table::pixel_tile): a tile visits every tap of a
+// run of channels before the next run, so the input lines it reads (pixel_mp pixels x taps, a line of 16
+// floats each) stay in L1.
+constexpr int64_t kChannelRun = 16;
+
+// The C planes of H x W at x copied channels-last (pixel stride cs) into the Hp x Wp array d at row top and
+// column left, zeros around them: the input of ChannelsLast's tiles.
+template <typename T>
+void to_channels_last(const T* x, int64_t C, int64_t H, int64_t W, int64_t top, int64_t left, int64_t Hp,
+                      int64_t Wp, int64_t cs, T* d, const kern::Table<T>& kt) {
+  for (int64_t hp = 0; hp < Hp; ++hp) {
+    T* row = d + hp * Wp * cs;
+    const int64_t ih = hp - top;
+    if (ih < 0 || ih >= H) {
+      std::fill(row, row + Wp * cs, T(0));
+      continue;
+    }
+    std::fill(row, row + left * cs, T(0));
+    std::fill(row + (left + W) * cs, row + Wp * cs, T(0));
+    kt.transpose(C, W, x + ih * W, H * W, row + left * cs, cs);
+  }
+}
+
 // The first and one-past-last t with 0 <= i0 + t*step < n, clipped to [0, len].
 // Step 1 divides by nothing: the GEMM's gathers call this per row segment (4 pixels on a 4x4 plane), where
 // the divisions were a third of their time.
