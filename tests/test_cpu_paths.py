@@ -20,8 +20,8 @@ from oracle import CAPS, cap  # noqa: F401 (cap: a fixture)
 from strided import _C
 from strided import reference as ref
 from strided.ops.conv2d.args import conv_args
-FAST = ["gemm", "direct", "channels_last"]
-ALGOS = ["simple", "im2col", "gemm", "direct", "channels_last", "auto"]
+FAST = ["gemm", "direct", "channels_last", "winograd"]
+ALGOS = ["simple", "im2col", "gemm", "direct", "channels_last", "winograd", "auto"]
 DTYPES = [np.float32, np.float64]
 rng = np.random.default_rng(1234)
 
@@ -156,9 +156,30 @@ def test_conv_channels_last_tiles(cap, dtype):
     _conv_case(2, 8, 9, 9, 8, 3, 3, 2, 4, 1, 1, dtype, "channels_last")  # padding beyond the window
 
 
-def test_conv_channels_last_chunks():
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_conv_winograd_tiles(cap, dtype):
+    """Winograd's edges: every padding of 0-2 on each side (backward-input runs the flipped problem, padding
+    2 - p), odd and even output sizes (the last row and column of 2x2 tiles half outside), one output pixel,
+    runs of 16 input channels (15-33), output-channel blocks of 1-4 vectors (the last one partial), tasks of
+    tiles crossing rows and images, with and without bias; shapes it does not run (stride, dilation, groups,
+    padding beyond 2, other windows) fall to the next algorithm."""
+    for pad in (0, 1, 2, (0, 2, 1, 0), (2, 0, 0, 1)):
+        for H, W in ((5, 6), (6, 5), (3, 3), (8, 9)):
+            _conv_case(2, 5, H, W, 7, 3, 3, 1, pad, 1, 1, dtype, "winograd", bias=H % 2 == 0)
+    _conv_case(1, 3, 1, 1, 2, 3, 3, 1, 1, 1, 1, dtype, "winograd")
+    for C, K in ((15, 17), (16, 31), (17, 33), (33, 65), (64, 70)):
+        _conv_case(2, C, 5, 6, K, 3, 3, 1, 1, 1, 1, dtype, "winograd", bias=C % 2 == 1)
+    for N, H, W in ((9, 7, 9), (3, 16, 16), (40, 4, 4)):
+        _conv_case(N, 24, H, W, 20, 3, 3, 1, 1, 1, 1, dtype, "winograd")
+    for stride, pad, dil, groups, R in ((2, 1, 1, 1, 3), (1, 2, 2, 1, 3), (1, 1, 1, 2, 3), (1, 3, 1, 1, 3),
+                                        (1, 1, 1, 1, 5), (1, 0, 1, 1, 1)):
+        _conv_case(2, 8, 9, 8, 6, R, R, stride, pad, dil, groups, dtype, "winograd")
+
+
+@pytest.mark.parametrize("algo", ["channels_last", "winograd"])
+def test_conv_channels_last_chunks(algo):
     """More images than one copy of the input holds (64 MiB: 56 of these in float64) run in chunks."""
-    _conv_case(57, 1024, 10, 10, 2, 3, 3, 1, 1, 1, 1, np.float64, "channels_last")
+    _conv_case(57, 1024, 10, 10, 2, 3, 3, 1, 1, 1, 1, np.float64, algo)
 
 
 @pytest.mark.parametrize("algo", ALGOS)
@@ -187,12 +208,12 @@ def test_thread_counts_agree():
 LAYERS = {
     "lenet_c1": ((64, 1, 32, 6, 5, 1, 0, 1), ("direct", "direct", "direct")),
     "brain_c1": ((32, 1, 128, 32, 5, 1, 0, 1), ("direct", "direct", "direct")),
-    "vgg_3x3_64": ((32, 64, 32, 64, 3, 1, 1, 1), ("channels_last", "channels_last", "gemm")),
-    "res_3x3_128": ((16, 128, 28, 128, 3, 1, 1, 1), ("channels_last", "channels_last", "gemm")),
+    "vgg_3x3_64": ((32, 64, 32, 64, 3, 1, 1, 1), ("winograd", "winograd", "gemm")),
+    "res_3x3_128": ((16, 128, 28, 128, 3, 1, 1, 1), ("winograd", "winograd", "gemm")),
     "res_stem_7x7s2": ((8, 3, 224, 64, 7, 2, 3, 1), ("direct", "gemm", "gemm")),
     "res_1x1_256": ((16, 256, 14, 64, 1, 1, 0, 1), ("gemm", "gemm", "gemm")),
     "down_3x3s2": ((16, 64, 56, 128, 3, 2, 1, 1), ("channels_last", "channels_last", "gemm")),
-    "r18_3x3_512": ((32, 512, 4, 512, 3, 1, 1, 1), ("channels_last", "channels_last", "gemm")),
+    "r18_3x3_512": ((32, 512, 4, 512, 3, 1, 1, 1), ("winograd", "winograd", "gemm")),
     "r18_short_256": ((32, 128, 16, 256, 1, 2, 0, 1), ("gemm", "gemm", "gemm")),
     "dw_3x3_128": ((16, 128, 28, 128, 3, 1, 1, 128), ("direct", "direct", "direct")),
 }
@@ -219,6 +240,24 @@ def test_dispatcher_backward_weight_rows(cap):
     assert choice(4, 64, 3) == "gemm"
     assert choice(1, 64, 5) == "direct"
     assert choice(3, 8, 3) == "direct"  # K/g < 16
+
+
+def test_dispatcher_winograd():
+    """Winograd takes 3x3 layers at unit stride and dilation, one group and padding 0-2, with 16+ channels in
+    and out, 64+ tiles of 2x2 in the batch and 80% of their outputs in the image; backward-input by the same
+    rule on its flipped problem (padding 2 - p)."""
+    def choice(N=8, C=64, H=16, K=64, k=3, stride=1, pad=1, dilation=1, groups=1, pass_="forward"):
+        args, _ = conv_args(np.empty((N, C, H, H), np.float32), np.empty((K, C // groups, k, k), np.float32),
+                            None, None, stride, pad, dilation, groups)
+        return _C.conv_choice(args, pass_)
+    for pass_ in ("forward", "backward_input"):
+        assert choice(pass_=pass_) == choice(pad=0, pass_=pass_) == choice(pad=2, pass_=pass_) == "winograd"
+        assert choice(C=16, K=16, pass_=pass_) == choice(N=1, pass_=pass_) == "winograd"  # 16 ch; 64 tiles
+        assert choice(C=15, pass_=pass_) != "winograd" and choice(K=15, pass_=pass_) != "winograd"
+        assert choice(N=1, H=14, pass_=pass_) != "winograd"  # 49 tiles
+        assert choice(H=7, pass_=pass_) != "winograd"  # 49 of 64 outputs
+        for odd in (dict(stride=2), dict(dilation=2), dict(groups=2), dict(pad=3), dict(k=5), dict(k=1, pad=0)):
+            assert choice(pass_=pass_, **odd) != "winograd", odd
 
 
 def test_dispatcher_backward_input_one_channel():

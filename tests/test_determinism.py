@@ -9,11 +9,11 @@ import strided
 from strided import losses, models, nn, optim
 
 THREADS = (1, 2, 3)
-ALGOS = ("simple", "im2col", "gemm", "direct", "channels_last", "auto")
+ALGOS = ("simple", "im2col", "gemm", "direct", "channels_last", "winograd", "auto")
 # (x shape, w shape, stride, padding, groups): LeNet's two layers (direct and gemm backward-weight, flat
 # and row-by-row bands), a depthwise layer (the rows kernels), a strided layer at N = 1 (col2im, split
-# into channel blocks by thread count), a 1x1 layer (flattened), a wide first layer and one with 64 channels
-# (ChannelsLast under auto).
+# into channel blocks by thread count), a 1x1 layer (flattened), a wide first layer, one with 64 channels
+# (ChannelsLast under auto) and one with 32 channels on 16x16 planes (Winograd under auto).
 CONV_CASES = [
     ((1, 1, 28, 28), (6, 1, 5, 5), 1, 2, 1),
     ((4, 6, 14, 14), (16, 6, 5, 5), 1, 0, 1),
@@ -22,6 +22,7 @@ CONV_CASES = [
     ((3, 20, 10, 10), (24, 20, 1, 1), 1, 0, 1),
     ((1, 3, 30, 30), (16, 3, 3, 3), 1, 1, 1),
     ((2, 64, 6, 6), (70, 64, 3, 3), 1, 1, 1),
+    ((2, 32, 16, 16), (24, 32, 3, 3), 1, 1, 1),
 ]
 
 

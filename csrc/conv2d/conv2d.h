@@ -7,19 +7,22 @@
 //   Direct  SIMD direct convolution for few input channels (C = 1, 3) and depthwise groups
 //   ChannelsLast  forward and backward-input over a channels-last copy of the input (x or gy), for 64+
 //           channels in and out per group (backward-weight forced to it runs what Auto picks)
-// Gemm, Direct and ChannelsLast run the microkernels of kern/kernels.h, picked at run time by
+//   Winograd  F(2x2, 3x3) forward and backward-input of 3x3 layers at unit stride and dilation, one group
+//           (16 products per 2x2 outputs where the direct sum takes 36), on ChannelsLast's micro-tile
+// Gemm, Direct, ChannelsLast and Winograd run the microkernels of kern/kernels.h, picked at run time by
 // cpu_capability(). One file per algorithm (simple.cpp, im2col.cpp, gemm.cpp, direct.cpp,
-// channels_last.cpp), what they share in internal.h, and the dispatcher, with its ordered list of
+// channels_last.cpp, winograd.cpp), what they share in internal.h, and the dispatcher, with its ordered list of
 // implementations per pass, in dispatch.cpp.
 #pragma once
 #include "core/common.h"
 
 namespace strided::conv {
 
-enum class Algo : int { Auto = 0, Simple = 1, Im2col = 2, Gemm = 3, Direct = 4, ChannelsLast = 5 };
+enum class Algo : int { Auto = 0, Simple = 1, Im2col = 2, Gemm = 3, Direct = 4, ChannelsLast = 5, Winograd = 6 };
 enum class Pass : int { Forward = 0, BackwardInput = 1, BackwardWeight = 2 };
 // Every Algo, in the order strided._C.conv_algorithms lists them.
-constexpr Algo kAlgos[] = {Algo::Auto, Algo::Simple, Algo::Im2col, Algo::Gemm, Algo::Direct, Algo::ChannelsLast};
+constexpr Algo kAlgos[] = {Algo::Auto,   Algo::Simple,       Algo::Im2col,  Algo::Gemm,
+                           Algo::Direct, Algo::ChannelsLast, Algo::Winograd};
 
 // The dispatcher: the algorithm Auto runs for this geometry and pass.
 Algo choose(const ConvShape& s, Pass pass);

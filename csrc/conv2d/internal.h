@@ -1,7 +1,7 @@
 // What conv2d's algorithms share (not part of the family API, conv2d.h): each algorithm's kernels, one
-// per pass, defined in simple.cpp, im2col.cpp, gemm.cpp and direct.cpp and listed by dispatch.cpp; and
-// the helpers used by more than one of those files. Kernels take the shape as dispatch.cpp hands it over
-// (a 1x1 unit-stride layer flattened to one row per plane).
+// per pass, defined in simple.cpp, im2col.cpp, gemm.cpp, direct.cpp, channels_last.cpp and winograd.cpp
+// and listed by dispatch.cpp; and the helpers used by more than one of those files. Kernels take the shape
+// as dispatch.cpp hands it over (a 1x1 unit-stride layer flattened to one row per plane).
 #pragma once
 #include <omp.h>
 
@@ -31,6 +31,13 @@ template <typename T>
 void forward_channels_last(const ConvShape& s, const T* x, const T* w, const T* b, T* y);
 template <typename T>
 void backward_input_channels_last(const ConvShape& s, const T* gy, const T* w, T* gx);
+// Winograd, forward and backward-input of 3x3 layers at unit stride and dilation, one group, padding 0-2
+// (winograd_runs; winograd.cpp).
+template <typename T>
+void forward_winograd(const ConvShape& s, const T* x, const T* w, const T* b, T* y);
+template <typename T>
+void backward_input_winograd(const ConvShape& s, const T* gy, const T* w, T* gx);
+bool winograd_runs(const ConvShape& s);
 
 // Upper bounds of the per-thread tiles (bytes, at 8-byte elements) of the direct kernels' band (forward and
 // backward-weight, direct.cpp) and of the channels-last backward-weight GEMM (gemm.cpp), for the smallest
@@ -60,7 +67,7 @@ inline int64_t pixel_stride(int64_t n, int64_t elem) { return (n * elem) % 256 =
 constexpr int64_t kChannelRun = 16;
 
 // The C planes of H x W at x copied channels-last (pixel stride cs) into the Hp x Wp array d at row top and
-// column left, zeros around them: the input of ChannelsLast's tiles.
+// column left, zeros around them: the input of ChannelsLast's and Winograd's tiles.
 template <typename T>
 void to_channels_last(const T* x, int64_t C, int64_t H, int64_t W, int64_t top, int64_t left, int64_t Hp,
                       int64_t Wp, int64_t cs, T* d, const kern::Table<T>& kt) {

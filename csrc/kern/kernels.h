@@ -123,6 +123,11 @@ struct Table {
   int pixel_mp, pixel_nb;
   void (*pixel_tile)(const PixelTap* taps, int64_t ntaps, const T* const* px, int m, const T* B, const T* bias,
                      int n, T* const* pc);
+  // Winograd F(2x2, 3x3) (kern/winograd_simd.h): wino_input sets v[xi * vs + c] = (B^T d B)[xi] for the 4x4
+  // input tile d[i][j] = d[i * rs + j * ps + c], c < n; wino_output sets y[2a + b][c] = bias[c] (0 without)
+  // + (A^T m A)[a][b] for the 4x4 products m[xi] = m[xi * ms + c], c < n.
+  void (*wino_input)(const T* d, int64_t ps, int64_t rs, int64_t n, T* v, int64_t vs);
+  void (*wino_output)(const T* m, int64_t ms, int64_t n, const T* bias, T* const* y);
   // Pooling over the interior windows of one plane (pool2d/pool_rows.h, pool_max_rows.h): x is the input
   // plane, y and gy the output (gradient) plane from column ow0, gx the input-gradient plane, zeroed: the
   // backward kernels leave the interior windows' gradients in it. pool_max's indices (null: none kept) is

@@ -31,6 +31,7 @@ namespace {
 #include "kern/copy_simd.h"
 #include "conv2d/direct_simd.h"
 #include "conv2d/pixels_simd.h"
+#include "kern/winograd_simd.h"
 #include "pool2d/pool_rows.h"
 #include "pool2d/pool_max_rows.h"
 #include "norm/norm_simd.h"
@@ -91,6 +92,8 @@ Table<T> make_table() {
   t.pixel_mp = kPixelMP;
   t.pixel_nb = kPixelNV * VL<T>;
   t.pixel_tile = &pixel_tile<T>;
+  t.wino_input = &wino_input<T>;
+  t.wino_output = &wino_output<T>;
   t.pool_max = &max_fast<T>;
   t.pool_max_backward = &max_backward_fast<T>;
   t.pool_avg = &avg_fast<T>;

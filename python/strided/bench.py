@@ -7,6 +7,8 @@ share of this machine's peak measured on the spot (an FMA-throughput probe in st
 threads with the widest SIMD path in use; a parallel memcpy of 256 MiB for bandwidth, bytes read +
 written), the ratio to PyTorch, the thread count, and the share of peak and ratio from each side's best
 call (on a shared machine the medians move with the other tenants' load; the best calls much less).
+A convolution's GFLOP/s count the direct sum's operations (2 N K C/g R S OH OW) whatever the algorithm,
+so a pass run by Winograd, which multiplies less, can read above 100% of the peak.
 
     python -m strided.bench [--threads 1,2] [--dtype float32[,float64]] [--layers a,b] [--algos auto,gemm]
                             [--isa avx2,avx512] [--json out.json] [--plot out.png] [--quick]
