@@ -159,17 +159,18 @@ def test_conv_channels_last_tiles(cap, dtype):
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 def test_conv_winograd_tiles(cap, dtype):
     """Winograd's edges: every padding of 0-2 on each side (backward-input runs the flipped problem, padding
-    2 - p), odd and even output sizes (the last row and column of 2x2 tiles half outside), one output pixel,
-    runs of 16 input channels (15-33), output-channel blocks of 1-4 vectors (the last one partial), tasks of
-    tiles crossing rows and images, with and without bias; shapes it does not run (stride, dilation, groups,
-    padding beyond 2, other windows) fall to the next algorithm."""
+    2 - p), odd and even output sizes (the last row and column of 2x2 tiles half outside, gy zero-padded
+    for backward-weight), one output pixel, runs of 16 input channels (15-33), output-channel blocks of 1-4
+    vectors (the last one partial; backward-weight's gy padded to whole vectors), tasks of tiles crossing rows
+    and images (backward-weight: runs of tasks summed in order), with and without bias; shapes it does not run
+    (stride, dilation, groups, padding beyond 2, other windows) fall to the next algorithm."""
     for pad in (0, 1, 2, (0, 2, 1, 0), (2, 0, 0, 1)):
         for H, W in ((5, 6), (6, 5), (3, 3), (8, 9)):
             _conv_case(2, 5, H, W, 7, 3, 3, 1, pad, 1, 1, dtype, "winograd", bias=H % 2 == 0)
     _conv_case(1, 3, 1, 1, 2, 3, 3, 1, 1, 1, 1, dtype, "winograd")
     for C, K in ((15, 17), (16, 31), (17, 33), (33, 65), (64, 70)):
         _conv_case(2, C, 5, 6, K, 3, 3, 1, 1, 1, 1, dtype, "winograd", bias=C % 2 == 1)
-    for N, H, W in ((9, 7, 9), (3, 16, 16), (40, 4, 4)):
+    for N, H, W in ((9, 7, 9), (13, 16, 16), (40, 4, 4)):
         _conv_case(N, 24, H, W, 20, 3, 3, 1, 1, 1, 1, dtype, "winograd")
     for stride, pad, dil, groups, R in ((2, 1, 1, 1, 3), (1, 2, 2, 1, 3), (1, 1, 1, 2, 3), (1, 3, 1, 1, 3),
                                         (1, 1, 1, 1, 5), (1, 0, 1, 1, 1)):
@@ -208,8 +209,8 @@ def test_thread_counts_agree():
 LAYERS = {
     "lenet_c1": ((64, 1, 32, 6, 5, 1, 0, 1), ("direct", "direct", "direct")),
     "brain_c1": ((32, 1, 128, 32, 5, 1, 0, 1), ("direct", "direct", "direct")),
-    "vgg_3x3_64": ((32, 64, 32, 64, 3, 1, 1, 1), ("winograd", "winograd", "gemm")),
-    "res_3x3_128": ((16, 128, 28, 128, 3, 1, 1, 1), ("winograd", "winograd", "gemm")),
+    "vgg_3x3_64": ((32, 64, 32, 64, 3, 1, 1, 1), ("winograd", "winograd", "winograd")),
+    "res_3x3_128": ((16, 128, 28, 128, 3, 1, 1, 1), ("winograd", "winograd", "winograd")),
     "res_stem_7x7s2": ((8, 3, 224, 64, 7, 2, 3, 1), ("direct", "gemm", "gemm")),
     "res_1x1_256": ((16, 256, 14, 64, 1, 1, 0, 1), ("gemm", "gemm", "gemm")),
     "down_3x3s2": ((16, 64, 56, 128, 3, 2, 1, 1), ("channels_last", "channels_last", "gemm")),
@@ -245,7 +246,7 @@ def test_dispatcher_backward_weight_rows(cap):
 def test_dispatcher_winograd():
     """Winograd takes 3x3 layers at unit stride and dilation, one group and padding 0-2, with 16+ channels in
     and out, 64+ tiles of 2x2 in the batch and 80% of their outputs in the image; backward-input by the same
-    rule on its flipped problem (padding 2 - p)."""
+    rule on its flipped problem (padding 2 - p), backward-weight with 64-256 channels in and out."""
     def choice(N=8, C=64, H=16, K=64, k=3, stride=1, pad=1, dilation=1, groups=1, pass_="forward"):
         args, _ = conv_args(np.empty((N, C, H, H), np.float32), np.empty((K, C // groups, k, k), np.float32),
                             None, None, stride, pad, dilation, groups)
@@ -258,6 +259,11 @@ def test_dispatcher_winograd():
         assert choice(H=7, pass_=pass_) != "winograd"  # 49 of 64 outputs
         for odd in (dict(stride=2), dict(dilation=2), dict(groups=2), dict(pad=3), dict(k=5), dict(k=1, pad=0)):
             assert choice(pass_=pass_, **odd) != "winograd", odd
+    # backward-weight: 64 to 256 channels (64x64 to 256x256 weights), and the batch's copies within the bound
+    w = "backward_weight"
+    assert choice(pass_=w) == choice(C=256, K=256, pass_=w) == choice(C=64, K=128, pass_=w) == "winograd"
+    assert choice(C=32, pass_=w) == choice(K=32, pass_=w) == choice(C=256, K=512, pass_=w) == "gemm"
+    assert choice(N=4096, H=64, pass_=w) == "gemm"
 
 
 def test_dispatcher_backward_input_one_channel():

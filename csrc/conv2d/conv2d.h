@@ -7,8 +7,8 @@
 //   Direct  SIMD direct convolution for few input channels (C = 1, 3) and depthwise groups
 //   ChannelsLast  forward and backward-input over a channels-last copy of the input (x or gy), for 64+
 //           channels in and out per group (backward-weight forced to it runs what Auto picks)
-//   Winograd  F(2x2, 3x3) forward and backward-input of 3x3 layers at unit stride and dilation, one group
-//           (16 products per 2x2 outputs where the direct sum takes 36), on ChannelsLast's micro-tile
+//   Winograd  F(2x2, 3x3) for 3x3 layers at unit stride and dilation, one group, every pass (16 products
+//           per 2x2 outputs where the direct sum takes 36), on ChannelsLast's micro-tile and gemm_pixels
 // Gemm, Direct, ChannelsLast and Winograd run the microkernels of kern/kernels.h, picked at run time by
 // cpu_capability(). One file per algorithm (simple.cpp, im2col.cpp, gemm.cpp, direct.cpp,
 // channels_last.cpp, winograd.cpp), what they share in internal.h, and the dispatcher, with its ordered list of

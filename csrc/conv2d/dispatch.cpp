@@ -32,7 +32,9 @@ inline ConvShape flatten_pointwise(const ConvShape& s) {
 // 1.2-1.4x on 512 channels at 4x4, 1.3-1.7x at 16-32 channels, 1.4-1.6x with one or two images of 64
 // tiles or more; 0.7x on 2 images of 7x7 (32 tiles), 0.7x on 4 images of 4x4 (16 tiles), 0.9-1.1x on
 // 512 channels at 7x7. Its transformed weights (16*C*K) stream past every task's tiles, so a batch of few
-// tiles pays for them as a whole pass.
+// tiles pays for them as a whole pass. Backward-weight takes it by the same rule with 64 to 256 channels in
+// and out (64x64 to 256x256): 1.25-1.6x the channels-last GEMM there (fp64 1.4x), 0.8-0.9x at 16-32
+// channels, about 1.05x at 512x512, whose runs' 8 copies of the 16 transformed gradients would take 134 MB.
 // Forward: ChannelsLast for a real window (R*S > 1) with 64 or more channels in and out per group - the
 // body of ResNets and VGGs, at every plane size and stride - because its tiles take pixels from anywhere
 // in the batch and contract in place, with no gathers (measured in 2026-11 at 2 threads, interleaved:
@@ -62,6 +64,7 @@ inline ConvShape flatten_pointwise(const ConvShape& s) {
 // stem, on AVX2) and K/g >= 16 columns, and the direct kernel otherwise (C = 1 layers, depthwise).
 constexpr int64_t kDirectMinWidth = 6, kBwdWeightMinCols = 16, kDirectRowsMaxK = 64;
 constexpr int64_t kWinogradMinChannels = 16, kWinogradMinTiles = 64;
+constexpr int64_t kWinogradGradMinChannels = 64, kWinogradGradMaxWeights = 256 * 256;
 constexpr int64_t kChannelsLastMinChannels = 64;
 
 bool any(const ConvShape&) { return true; }
@@ -97,6 +100,10 @@ bool winograd_forward_pays(const ConvShape& s) {
   if (!winograd_runs(s) || s.C < kWinogradMinChannels || s.K < kWinogradMinChannels) return false;
   const int64_t th = ceil_div(s.OH, 2), tw = ceil_div(s.OW, 2);
   return s.N * th * tw >= kWinogradMinTiles && 5 * s.OH * s.OW >= 4 * (4 * th * tw);
+}
+bool winograd_backward_weight_pays(const ConvShape& s) {
+  return winograd_backward_weight_runs(s) && winograd_forward_pays(s) && s.C >= kWinogradGradMinChannels &&
+         s.K >= kWinogradGradMinChannels && s.C * s.K <= kWinogradGradMaxWeights;
 }
 bool winograd_runs_flipped(const ConvShape& s) { return unit_stride(s) && winograd_runs(flipped_shape(s)); }
 bool winograd_backward_input_pays(const ConvShape& s) {
@@ -164,6 +171,8 @@ const Impl<BackwardInputFn> kBackwardInput[] = {
     {Algo::Simple, any, any, STRIDED_KERNEL(backward_input_simple)},
 };
 const Impl<BackwardWeightFn> kBackwardWeight[] = {
+    {Algo::Winograd, winograd_backward_weight_runs, winograd_backward_weight_pays,
+     STRIDED_KERNEL(backward_weight_winograd)},
     {Algo::Direct, direct_fits, direct_backward_weight_pays, STRIDED_KERNEL(backward_weight_direct)},
     {Algo::Gemm, gemm_backward_weight_fits, gemm_backward_weight_fits, STRIDED_KERNEL(backward_weight_gemm)},
     {Algo::Im2col, any, any, STRIDED_KERNEL(backward_weight_im2col)},

@@ -31,13 +31,16 @@ template <typename T>
 void forward_channels_last(const ConvShape& s, const T* x, const T* w, const T* b, T* y);
 template <typename T>
 void backward_input_channels_last(const ConvShape& s, const T* gy, const T* w, T* gx);
-// Winograd, forward and backward-input of 3x3 layers at unit stride and dilation, one group, padding 0-2
-// (winograd_runs; winograd.cpp).
+// Winograd, the three passes of 3x3 layers at unit stride and dilation, one group, padding 0-2
+// (winograd_runs; backward-weight also within the bound of its copies; winograd.cpp).
 template <typename T>
 void forward_winograd(const ConvShape& s, const T* x, const T* w, const T* b, T* y);
 template <typename T>
 void backward_input_winograd(const ConvShape& s, const T* gy, const T* w, T* gx);
+template <typename T>
+void backward_weight_winograd(const ConvShape& s, const T* gy, const T* x, T* gw, T* gb);
 bool winograd_runs(const ConvShape& s);
+bool winograd_backward_weight_runs(const ConvShape& s);
 
 // Upper bounds of the per-thread tiles (bytes, at 8-byte elements) of the direct kernels' band (forward and
 // backward-weight, direct.cpp) and of the channels-last backward-weight GEMM (gemm.cpp), for the smallest

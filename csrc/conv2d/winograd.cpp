@@ -1,13 +1,13 @@
-// conv2d's Winograd algorithm, F(2x2, 3x3) (Lavin and Gray, 2015): forward and backward-input (the flipped
-// forward) of 3x3 layers at unit stride and dilation, one group. Each 2x2 block of outputs comes from the
-// 4x4 input tile under it as y = A^T [(G g G^T) . (B^T d B)] A: 16 products per input and output channel
-// where the direct sum takes 36, and a few adds around them. Summed over the input channels, each of the 16
-// products is a GEMM (tiles x C by C x K), run on ChannelsLast's micro-tile (kern::Table::pixel_tile): the
-// input is copied channels-last and zero-padded, a task's tiles are transformed into 16 rows each
-// (wino_input), contracted over the channels with the transformed weights (packed once per call), and each
-// tile's 16 products of a block of output channels turned into its 2x2 outputs (wino_output), staged as
-// pixel x channel rows and transposed into y's planes. The transforms scale by 1/2 and add: the sums
-// differ from the direct ones in rounding only.
+// conv2d's Winograd algorithm, F(2x2, 3x3) (Lavin and Gray, 2015): the three passes of 3x3 layers at unit
+// stride and dilation, one group (backward-input as the flipped forward; backward-weight below). Each 2x2
+// block of outputs comes from the 4x4 input tile under it as y = A^T [(G g G^T) . (B^T d B)] A: 16 products
+// per input and output channel where the direct sum takes 36, and a few adds around them. Summed over the
+// input channels, each of the 16 products is a GEMM (tiles x C by C x K), run on ChannelsLast's micro-tile
+// (kern::Table::pixel_tile): the input is copied channels-last and zero-padded, a task's tiles are
+// transformed into 16 rows each (wino_input), contracted over the channels with the transformed weights
+// (packed once per call), and each tile's 16 products of a block of output channels turned into its 2x2
+// outputs (wino_output), staged as pixel x channel rows and transposed into y's planes. The transforms
+// scale by 1/2 and add: the sums differ from the direct ones in rounding only.
 #include "conv2d/internal.h"
 
 #include <algorithm>
@@ -22,6 +22,11 @@ constexpr int64_t kXi = 16;  // products per tile
 // channels) within this many bytes, so that they stay in L2 beside a block of the weights.
 constexpr int64_t kTaskBytes = int64_t(160) << 10;
 constexpr int64_t kMaxTaskTiles = 96;
+// Backward-weight's tasks read and write their slices of X (16*C*Kp) once per task, so they take as many
+// tiles as this holds (96 for up to 512 channels in float32): with forward's L2-sized tasks the copies of
+// X moved more than the products computed (interleaved on the Zen 3 at 2 threads, 96 tiles against about
+// 30 for 64 channels and 18 for 128: 1.3-1.6x).
+constexpr int64_t kGradTaskBytes = int64_t(8) << 20;
 constexpr int64_t kMaxBlock = 64;  // the widest block of output channels (pixel_nb) of any ISA
 
 struct Tiles {
@@ -77,9 +82,9 @@ const T* transform_weights(const ConvShape& s, bool backward, const T* w, int64_
   return U;
 }
 
-// The forward problem s (backward: the flipped one, w read as transform_weights says). Tasks are runs of tiles from anywhere in a chunk of images (tile q: image q / (TH*TW), then row-major),
-// each taking all output channels: its tiles are transformed once, and the weights (16*C*K) stream past
-// them block by block.
+// The forward problem s (backward: the flipped one, w read as transform_weights says). Tasks are runs of
+// tiles from anywhere in a chunk of images (tile q: image q / (TH*TW), then row-major), each taking all
+// output channels: its tiles are transformed once, and the weights (16*C*K) stream past them block by block.
 template <typename T>
 void run(const ConvShape& s, const T* x, bool backward, const T* w, const T* b, T* y) {
   const auto& kt = kern::table<T>();
@@ -154,8 +159,17 @@ bool winograd_runs(const ConvShape& s) {
       s.groups != 1 || !pad_ok(s.pad_top) || !pad_ok(s.pad_bottom) || !pad_ok(s.pad_left) ||
       !pad_ok(s.pad_right) || s.OH < 1 || s.OW < 1)
     return false;
+  const Tiles t = tiles_of(s, 8);  // one image's copy, and a task's smallest tiles (6 by 16 rows)
+  return double(t.Hp) * double(t.Wp) * double(t.cs) * 8 <= double(kScratchBytes) &&
+         6 * kXi * (double(t.cs) + 2 * kMaxBlock) * 8 <= double(kScratchBytes);
+}
+
+// Backward-weight copies the whole batch's x and gy channels-last.
+bool winograd_backward_weight_runs(const ConvShape& s) {
+  if (!winograd_runs(s)) return false;
   const Tiles t = tiles_of(s, 8);
-  return double(t.Hp) * double(t.Wp) * double(t.cs) * 8 <= double(kScratchBytes);
+  const double gy_copy = 4 * double(t.TH) * double(t.TW) * double(pixel_stride(s.K + 8, 8));
+  return double(s.N) * (double(t.Hp) * double(t.Wp) * double(t.cs) + gy_copy) * 8 <= double(kScratchBytes);
 }
 
 template <typename T>
@@ -168,9 +182,80 @@ void backward_input_winograd(const ConvShape& s, const T* gy, const T* w, T* gx)
   run(flipped_shape(s), gy, true, w, static_cast<const T*>(nullptr), gx);
 }
 
+// Backward-weight: for each kernel (k, c), gw = G^T X G with X = the sum over tiles of (A gy A^T) . (B^T d B),
+// the gradient of the 16 products (G's rows as in transform_weights; wino_grad, wino_input). Per ξ the sum
+// over a task's tiles is a GEMM contracted over the tiles (kern::Table::gemm_pixels: C channels of the
+// transformed input broadcast, Kp of gy's vectors), into the run's copy of X (chunked_sums: 16*C*Kp per run,
+// the same bits for any thread count); the copies are added in run order and transformed into gw at the
+// end. x and gy are copied channels-last whole (winograd_backward_weight_runs bounds the batch).
+template <typename T>
+void backward_weight_winograd(const ConvShape& s, const T* gy, const T* x, T* gw, T* gb) {
+  const auto& kt = kern::table<T>();
+  const Tiles tl = tiles_of(s, sizeof(T));
+  const int64_t C = s.C, K = s.K, Kp = round_up(K, kt.vl), Kb = pixel_stride(Kp, sizeof(T)), cs = tl.cs;
+  const int64_t plane_tiles = tl.TH * tl.TW, img = tl.Hp * tl.Wp * cs, gimg = 4 * plane_tiles * Kb;
+  const int64_t fit = kGradTaskBytes / int64_t(sizeof(T)) / (kXi * (cs + Kb)) / kt.pixel_mp * kt.pixel_mp;
+  const int64_t tt = std::clamp<int64_t>(fit, kt.pixel_mp, kMaxTaskTiles), tasks = ceil_div(s.N * plane_tiles, tt);
+  const int64_t tile_len = kXi * tt * (cs + Kb) + kt.mr;  // gemm_pixels reads up to mr - 1 past a row of V
+  T* xc = workspace<T>(kChannelsLast, s.N * (img + gimg));
+  T* gc = xc + s.N * img;
+  const Partials<T> parts = chunk_partials<T>(tasks, kXi * C * Kp);
+  reserve<T>({{kTile, tile_len}});
+#pragma omp parallel
+  {
+    DenormalGuard ftz;
+    T* v = workspace<T>(kTile, tile_len);
+    T* g = v + kXi * tt * cs + kt.mr;
+    const T* pa[kMaxTaskTiles];
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < s.N; ++i) {
+      to_channels_last(x + i * C * s.H * s.W, C, s.H, s.W, s.pad_top, s.pad_left, tl.Hp, tl.Wp, cs, xc + i * img,
+                       kt);
+      to_channels_last(gy + i * K * s.OH * s.OW, K, s.OH, s.OW, 0, 0, 2 * tl.TH, 2 * tl.TW, Kb, gc + i * gimg, kt);
+    }
+    for (int64_t row = 0; row < kXi * tt; ++row) std::fill(g + row * Kb + K, g + row * Kb + Kp, T(0));
+    chunked_sums<T>(tasks, parts, [&](int64_t t, T* mine) {
+      const int64_t j0 = t * tt, nt = std::min(tt, s.N * plane_tiles - j0);
+      for (int64_t j = 0; j < nt; ++j) {
+        const int64_t i = (j0 + j) / plane_tiles, q = (j0 + j) % plane_tiles, th = q / tl.TW, tw = q % tl.TW;
+        kt.wino_input(xc + i * img + (2 * th * tl.Wp + 2 * tw) * cs, cs, tl.Wp * cs, C, v + j * cs, tt * cs);
+        kt.wino_grad(gc + i * gimg + (4 * th * tl.TW + 2 * tw) * Kb, Kb, 2 * tl.TW * Kb, K, g + j * Kb, tt * Kb);
+      }
+      for (int64_t xi = 0; xi < kXi; ++xi) {
+        for (int64_t j = 0; j < nt; ++j) pa[j] = v + (xi * tt + j) * cs;
+        kt.gemm_pixels(C, Kp, nt, pa, 0, g + xi * tt * Kb, Kb, mine + xi * C * Kp, Kp);
+      }
+    });
+    // Per input channel: its 16 rows of X summed over the runs (into the free tile), then G^T X G per k.
+#pragma omp for schedule(static)
+    for (int64_t c = 0; c < C; ++c) {
+      for (int64_t xi = 0; xi < kXi; ++xi) parts.sum((xi * C + c) * Kp, Kp, v + xi * Kp);
+      const T* X = v;
+#pragma omp simd
+      for (int64_t k = 0; k < K; ++k) {
+        T u[4][3];  // X G, then G^T of that; G^T's rows: (1, 1/2, 1/2, 0), (0, 1/2, -1/2, 0), (0, 1/2, 1/2, 1)
+        for (int i = 0; i < 4; ++i) {
+          const T a = X[4 * i * Kp + k], b = X[(4 * i + 1) * Kp + k], e = X[(4 * i + 2) * Kp + k];
+          const T f = X[(4 * i + 3) * Kp + k];
+          u[i][0] = a + T(0.5) * (b + e), u[i][1] = T(0.5) * (b - e), u[i][2] = T(0.5) * (b + e) + f;
+        }
+        T* o = gw + (k * C + c) * 9;
+        for (int q = 0; q < 3; ++q) {
+          o[q] = u[0][q] + T(0.5) * (u[1][q] + u[2][q]);
+          o[3 + q] = T(0.5) * (u[1][q] - u[2][q]);
+          o[6 + q] = T(0.5) * (u[1][q] + u[2][q]) + u[3][q];
+        }
+      }
+    }
+  }
+  if (gb) backward_bias(s, gy, gb);
+}
+
 template void forward_winograd<float>(const ConvShape&, const float*, const float*, const float*, float*);
 template void forward_winograd<double>(const ConvShape&, const double*, const double*, const double*, double*);
 template void backward_input_winograd<float>(const ConvShape&, const float*, const float*, float*);
 template void backward_input_winograd<double>(const ConvShape&, const double*, const double*, double*);
+template void backward_weight_winograd<float>(const ConvShape&, const float*, const float*, float*, float*);
+template void backward_weight_winograd<double>(const ConvShape&, const double*, const double*, double*, double*);
 
 }  // namespace strided::conv

@@ -128,6 +128,8 @@ struct Table {
   // + (A^T m A)[a][b] for the 4x4 products m[xi] = m[xi * ms + c], c < n.
   void (*wino_input)(const T* d, int64_t ps, int64_t rs, int64_t n, T* v, int64_t vs);
   void (*wino_output)(const T* m, int64_t ms, int64_t n, const T* bias, T* const* y);
+  // wino_grad sets v[xi * vs + c] = (A g A^T)[xi] for the 2x2 gradient tile g[a][b] = g[a * rs + b * ps + c].
+  void (*wino_grad)(const T* g, int64_t ps, int64_t rs, int64_t n, T* v, int64_t vs);
   // Pooling over the interior windows of one plane (pool2d/pool_rows.h, pool_max_rows.h): x is the input
   // plane, y and gy the output (gradient) plane from column ow0, gx the input-gradient plane, zeroed: the
   // backward kernels leave the interior windows' gradients in it. pool_max's indices (null: none kept) is

@@ -94,6 +94,7 @@ Table<T> make_table() {
   t.pixel_tile = &pixel_tile<T>;
   t.wino_input = &wino_input<T>;
   t.wino_output = &wino_output<T>;
+  t.wino_grad = &wino_grad<T>;
   t.pool_max = &max_fast<T>;
   t.pool_max_backward = &max_backward_fast<T>;
   t.pool_avg = &avg_fast<T>;

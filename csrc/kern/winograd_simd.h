@@ -45,6 +45,34 @@ void wino_input(const T* d, int64_t ps, int64_t rs, int64_t n, T* v, int64_t vs)
   for (; c < n; ++c) wino_input_lanes<T>(d + c, ps, rs, v + c, vs);
 }
 
+// v[(4i + j) * vs + c] = (A g A^T)[i][j] for the 2x2 gradient tile g[a][b] = g[a * rs + b * ps + c] (the
+// backward of wino_output: A's rows are (1, 0), (1, 1), (1, -1), (0, -1)).
+template <typename W, typename T>
+inline void wino_grad_lanes(const T* g, int64_t ps, int64_t rs, T* v, int64_t vs) {
+  W u[4][2];
+#pragma GCC unroll 2
+  for (int b = 0; b < 2; ++b) {
+    const W g0 = wino_ld<W>(g + b * ps), g1 = wino_ld<W>(g + rs + b * ps);
+    u[0][b] = g0, u[1][b] = g0 + g1, u[2][b] = g0 - g1, u[3][b] = -g1;
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    T* o = v + 4 * i * vs;
+    wino_st(o, u[i][0]);
+    wino_st(o + vs, u[i][0] + u[i][1]);
+    wino_st(o + 2 * vs, u[i][0] - u[i][1]);
+    wino_st(o + 3 * vs, -u[i][1]);
+  }
+}
+
+template <typename T>
+void wino_grad(const T* g, int64_t ps, int64_t rs, int64_t n, T* v, int64_t vs) {
+  constexpr int L = VL<T>;
+  int64_t c = 0;
+  for (; c + L <= n; c += L) wino_grad_lanes<V<T>>(g + c, ps, rs, v + c, vs);
+  for (; c < n; ++c) wino_grad_lanes<T>(g + c, ps, rs, v + c, vs);
+}
+
 // y[2a + b][c] = bias[c] + (A^T m A)[a][b] for the 4x4 products m[i][j] = m[(4i + j) * ms + c]; A^T's rows
 // are (1, 1, 1, 0), (0, 1, -1, -1).
 template <typename W, typename T>
