@@ -263,7 +263,11 @@ def test_dispatcher_winograd():
     w = "backward_weight"
     assert choice(pass_=w) == choice(C=256, K=256, pass_=w) == choice(C=64, K=128, pass_=w) == "winograd"
     assert choice(C=32, pass_=w) == choice(K=32, pass_=w) == choice(C=256, K=512, pass_=w) == "gemm"
-    assert choice(N=4096, H=64, pass_=w) == "gemm"
+    assert choice(N=4096, H=64, pass_=w) == "gemm"  # the batch's copies past the bound
+    args, _ = conv_args(np.empty((1, 16, 2, 2), np.float32), np.empty((100000, 16, 3, 3), np.float32), None,
+                        None, 1, 1, 1, 1)  # a task's 6 tiles of gy's 100000 channels past it
+    assert _C.conv_choice(args, w, "winograd") != "winograd"
+    assert _C.conv_choice(args, "forward", "winograd") == "winograd"
 
 
 def test_dispatcher_backward_input_one_channel():

@@ -164,12 +164,14 @@ bool winograd_runs(const ConvShape& s) {
          6 * kXi * (double(t.cs) + 2 * kMaxBlock) * 8 <= double(kScratchBytes);
 }
 
-// Backward-weight copies the whole batch's x and gy channels-last.
+// Backward-weight copies the whole batch's x and gy channels-last, and its tasks take at least 6 tiles of
+// 16 rows of both.
 bool winograd_backward_weight_runs(const ConvShape& s) {
   if (!winograd_runs(s)) return false;
   const Tiles t = tiles_of(s, 8);
-  const double gy_copy = 4 * double(t.TH) * double(t.TW) * double(pixel_stride(s.K + 8, 8));
-  return double(s.N) * (double(t.Hp) * double(t.Wp) * double(t.cs) + gy_copy) * 8 <= double(kScratchBytes);
+  const double kb = double(pixel_stride(s.K + 8, 8)), gy_copy = 4 * double(t.TH) * double(t.TW) * kb;
+  return double(s.N) * (double(t.Hp) * double(t.Wp) * double(t.cs) + gy_copy) * 8 <= double(kScratchBytes) &&
+         6 * kXi * (double(t.cs) + kb) * 8 <= double(kScratchBytes);
 }
 
 template <typename T>
