@@ -35,7 +35,8 @@ inline ConvShape flatten_pointwise(const ConvShape& s) {
 // tiles pays for them as a whole pass. Backward-weight takes it by the same rule with 64 to 256 channels in
 // and out (64x64 to 256x256): 1.25-1.6x the channels-last GEMM there (fp64 1.4x), 0.8-0.9x at 16-32
 // channels, about 1.05x at 512x512, whose runs' 8 copies of the 16 transformed gradients would take 134 MB.
-// Forward: ChannelsLast for a real window (R*S > 1) with 64 or more channels in and out per group - the
+//
+// Otherwise, forward: ChannelsLast for a real window (R*S > 1) with 64 or more channels in and out per group - the
 // body of ResNets and VGGs, at every plane size and stride - because its tiles take pixels from anywhere
 // in the batch and contract in place, with no gathers (measured in 2026-11 at 2 threads, interleaved:
 // 1.0-1.35x the direct kernel on 28x28 to 56x56 planes, 1.0-1.4x the GEMM on ResNet-18's 16x16 to 4x4
@@ -148,7 +149,8 @@ struct Impl {
 };
 
 #define STRIDED_KERNEL(name) name<float>, name<double>
-// Each list: ChannelsLast first where it has a kernel (it pays before Direct; a forced ChannelsLast that
+// Each list: Winograd first (its rule is the narrowest; a forced Winograd that does not run the shape falls
+// to the next entry), ChannelsLast where it has a kernel (it pays before Direct; a forced ChannelsLast that
 // does not fit falls to Direct), Direct (so that a forced Direct without a kernel for the shape falls to
 // Gemm), Gemm (every shape but backward-weight's beyond the scratch bound: what Auto takes when neither
 // pays), Im2col (forced only, but for those backward-weight shapes), and Simple last: it runs everything,
