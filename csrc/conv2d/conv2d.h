@@ -11,14 +11,16 @@
 //           per 2x2 outputs where the direct sum takes 36), on ChannelsLast's micro-tile and gemm_pixels
 // Gemm, Direct, ChannelsLast and Winograd run the microkernels of kern/kernels.h, picked at run time by
 // cpu_capability(). One file per algorithm (simple.cpp, im2col.cpp, gemm.cpp, direct.cpp,
-// channels_last.cpp, winograd.cpp), what they share in internal.h, and the dispatcher, with its ordered list of
-// implementations per pass, in dispatch.cpp.
+// channels_last.cpp, winograd.cpp), what they share in internal.h, and the dispatcher, with its ordered
+// list of implementations per pass, in dispatch.cpp.
 #pragma once
 #include "core/common.h"
 
 namespace strided::conv {
 
-enum class Algo : int { Auto = 0, Simple = 1, Im2col = 2, Gemm = 3, Direct = 4, ChannelsLast = 5, Winograd = 6 };
+enum class Algo : int {
+  Auto = 0, Simple = 1, Im2col = 2, Gemm = 3, Direct = 4, ChannelsLast = 5, Winograd = 6
+};
 enum class Pass : int { Forward = 0, BackwardInput = 1, BackwardWeight = 2 };
 // Every Algo, in the order strided._C.conv_algorithms lists them.
 constexpr Algo kAlgos[] = {Algo::Auto,   Algo::Simple,       Algo::Im2col,  Algo::Gemm,

@@ -29,8 +29,15 @@ constexpr int64_t kMaxTaskTiles = 96;
 constexpr int64_t kGradTaskBytes = int64_t(8) << 20;
 constexpr int64_t kMaxBlock = 64;  // the widest block of output channels (pixel_nb) of any ISA
 
+struct Tile {
+  int64_t img, th, tw;  // image, tile row and column
+};
+
 struct Tiles {
   int64_t TH, TW, Hp, Wp, cs;  // tile rows and columns; the padded copy, pixel stride cs
+  // Tile q of a run of images (image q / (TH*TW), then row-major), and its top-left pixel in its image's copy.
+  Tile at(int64_t q) const { return {q / (TH * TW), q % (TH * TW) / TW, q % TW}; }
+  int64_t corner(const Tile& t) const { return (2 * t.th * Wp + 2 * t.tw) * cs; }
 };
 
 Tiles tiles_of(const ConvShape& s, int64_t elem) {
@@ -83,8 +90,8 @@ const T* transform_weights(const ConvShape& s, bool backward, const T* w, int64_
 }
 
 // The forward problem s (backward: the flipped one, w read as transform_weights says). Tasks are runs of
-// tiles from anywhere in a chunk of images (tile q: image q / (TH*TW), then row-major), each taking all
-// output channels: its tiles are transformed once, and the weights (16*C*K) stream past them block by block.
+// tiles from anywhere in a chunk of images (Tiles::at), each taking all output channels: its tiles are
+// transformed once, and the weights (16*C*K) stream past them block by block.
 template <typename T>
 void run(const ConvShape& s, const T* x, bool backward, const T* w, const T* b, T* y) {
   const auto& kt = kern::table<T>();
@@ -119,9 +126,8 @@ void run(const ConvShape& s, const T* x, bool backward, const T* w, const T* b, 
       for (int64_t t = 0; t < tasks; ++t) {
         const int64_t j0 = t * tt, nt = std::min(tt, nc * plane_tiles - j0);
         for (int64_t j = 0; j < nt; ++j) {
-          const int64_t q = (j0 + j) % plane_tiles, th = q / tl.TW, tw = q % tl.TW;
-          const T* d = xc + (j0 + j) / plane_tiles * img + (2 * th * tl.Wp + 2 * tw) * cs;
-          kt.wino_input(d, cs, tl.Wp * cs, C, v + j * cs, tt * cs);
+          const Tile u = tl.at(j0 + j);
+          kt.wino_input(xc + u.img * img + tl.corner(u), cs, tl.Wp * cs, C, v + j * cs, tt * cs);
         }
         for (int64_t kb = 0; kb < kblocks; ++kb) {
           const int64_t k0 = kb * NB, kv = std::min(NB, K - k0), nw = round_up(kv, kt.vl);
@@ -138,11 +144,11 @@ void run(const ConvShape& s, const T* x, bool backward, const T* w, const T* b, 
             kt.wino_output(m + j * NB, tt * NB, kv, b ? b + k0 : nullptr, o);
           }
           for (int64_t j = 0; j < nt;) {  // each run of tiles along a tile row into its two output rows
-            const int64_t i = (j0 + j) / plane_tiles, q = (j0 + j) % plane_tiles, th = q / tl.TW, tw = q % tl.TW;
-            const int64_t len = std::min(nt - j, tl.TW - tw), ow = 2 * tw, cols = std::min(2 * len, s.OW - ow);
-            for (int64_t a = 0; a < 2 && 2 * th + a < s.OH; ++a)
+            const Tile u = tl.at(j0 + j);
+            const int64_t len = std::min(nt - j, tl.TW - u.tw), ow = 2 * u.tw, cols = std::min(2 * len, s.OW - ow);
+            for (int64_t a = 0; a < 2 && 2 * u.th + a < s.OH; ++a)
               kt.transpose(cols, kv, stage + (2 * a * tt + 2 * j) * NB, NB,
-                           y + ((n0 + i) * K + k0) * P + (2 * th + a) * s.OW + ow, P);
+                           y + ((n0 + u.img) * K + k0) * P + (2 * u.th + a) * s.OW + ow, P);
             j += len;
           }
         }
@@ -219,9 +225,10 @@ void backward_weight_winograd(const ConvShape& s, const T* gy, const T* x, T* gw
     chunked_sums<T>(tasks, parts, [&](int64_t t, T* mine) {
       const int64_t j0 = t * tt, nt = std::min(tt, s.N * plane_tiles - j0);
       for (int64_t j = 0; j < nt; ++j) {
-        const int64_t i = (j0 + j) / plane_tiles, q = (j0 + j) % plane_tiles, th = q / tl.TW, tw = q % tl.TW;
-        kt.wino_input(xc + i * img + (2 * th * tl.Wp + 2 * tw) * cs, cs, tl.Wp * cs, C, v + j * cs, tt * cs);
-        kt.wino_grad(gc + i * gimg + (4 * th * tl.TW + 2 * tw) * Kb, Kb, 2 * tl.TW * Kb, K, g + j * Kb, tt * Kb);
+        const Tile u = tl.at(j0 + j);
+        kt.wino_input(xc + u.img * img + tl.corner(u), cs, tl.Wp * cs, C, v + j * cs, tt * cs);
+        kt.wino_grad(gc + u.img * gimg + (4 * u.th * tl.TW + 2 * u.tw) * Kb, Kb, 2 * tl.TW * Kb, K, g + j * Kb,
+                     tt * Kb);
       }
       for (int64_t xi = 0; xi < kXi; ++xi) {
         for (int64_t j = 0; j < nt; ++j) pa[j] = v + (xi * tt + j) * cs;

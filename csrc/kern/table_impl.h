@@ -92,9 +92,9 @@ Table<T> make_table() {
   t.pixel_mp = kPixelMP;
   t.pixel_nb = kPixelNV * VL<T>;
   t.pixel_tile = &pixel_tile<T>;
-  t.wino_input = &wino_input<T>;
+  t.wino_input = &wino_tile<WinoBT, T>;
   t.wino_output = &wino_output<T>;
-  t.wino_grad = &wino_grad<T>;
+  t.wino_grad = &wino_tile<WinoA, T>;
   t.pool_max = &max_fast<T>;
   t.pool_max_backward = &max_backward_fast<T>;
   t.pool_avg = &avg_fast<T>;

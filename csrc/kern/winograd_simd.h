@@ -68,21 +68,14 @@ inline void transform_2d(Load&& ld, Store&& st) {
   }
 }
 
-template <typename T>
-void wino_input(const T* d, int64_t ps, int64_t rs, int64_t n, T* v, int64_t vs) {
+// v[(4i + j) * vs + c] = (M x M^T)[i][j] for the tile x[a][b] = x[a * rs + b * ps + c], c < n: wino_input
+// (M = B^T) and wino_grad (M = A).
+template <typename M, typename T>
+void wino_tile(const T* x, int64_t ps, int64_t rs, int64_t n, T* v, int64_t vs) {
   by_lanes<T>(n, [=](auto lanes, int64_t c) {
     using W = decltype(lanes);
-    transform_2d<WinoBT, W>([=](int i, int j) { return wino_ld<W>(d + i * rs + j * ps + c); },
-                            [=](int i, int j, W e) { wino_st(v + (4 * i + j) * vs + c, e); });
-  });
-}
-
-template <typename T>
-void wino_grad(const T* g, int64_t ps, int64_t rs, int64_t n, T* v, int64_t vs) {
-  by_lanes<T>(n, [=](auto lanes, int64_t c) {
-    using W = decltype(lanes);
-    transform_2d<WinoA, W>([=](int a, int b) { return wino_ld<W>(g + a * rs + b * ps + c); },
-                           [=](int i, int j, W e) { wino_st(v + (4 * i + j) * vs + c, e); });
+    transform_2d<M, W>([=](int a, int b) { return wino_ld<W>(x + a * rs + b * ps + c); },
+                       [=](int i, int j, W e) { wino_st(v + (4 * i + j) * vs + c, e); });
   });
 }
 
