@@ -99,6 +99,7 @@ Table<T> make_table() {
   t.pool_max_backward = &max_backward_fast<T>;
   t.pool_avg = &avg_fast<T>;
   t.pool_avg_backward = &avg_backward_fast<T>;
+  t.pool_avg_backward_plane = &avg_backward_plane<T>;
   t.stream_copy = &stream_copy<T>;
   t.norm_sum = &norm_sum<T>;
   t.norm_sum_sq_dev = &norm_sum_sq_dev<T>;

@@ -2,9 +2,10 @@
 // planes, and forward passes also over blocks of output rows so that a small batch still fills the
 // threads. Backward kernels own whole planes of gx, so their accumulation never races and is
 // deterministic; their per-thread scratch is bounded by kScratchBytes (kern/gemm_util.h) and their planes
-// leave through plane_writer.h. The windows inside the input's columns, of any shape, run in the
-// vectorized kernels of pool_rows.h; those overhanging the left or right edge take the general code here,
-// which defines the semantics.
+// leave through plane_writer.h, or row by row from the kernel (average pooling's overlapping windows).
+// The windows inside the input's columns, of any shape, run in the vectorized kernels of pool_rows.h;
+// those overhanging the left or right edge take the general code here, which defines the semantics (but
+// for that last kernel, which sums them too, given their divisors).
 #include "pool2d/pool2d.h"
 
 #include "kern/gemm_util.h"
@@ -96,13 +97,14 @@ struct Interior {
   }
 
   kern::PoolArgs<T> args(const PoolShape& s, void* scratch) const {
-    return {s.H,        s.W,        s.OH,      s.OW,      s.kernel_h, s.stride_h, s.kernel_w,
-            s.stride_w, ow0 * s.stride_w - s.pad_w, ow1 - ow0, h0.data(), h1.data(), div.data(), scratch};
+    return {s.H,        s.W,       s.OH,      s.OW,      s.kernel_h, s.stride_h, s.kernel_w,
+            s.stride_w, ow0 * s.stride_w - s.pad_w, ow1 - ow0, ow0, h0.data(), h1.data(), div.data(),
+            nullptr,    false,     scratch};
   }
 
   // Elements of T of one thread's scratch for the backward kernels (the workspace kPartial).
   int64_t scratch_size(const PoolShape& s) const {
-    return fast ? ceil_div(kern::pool_scratch_bytes(s.OH, s.W, s.kernel_w), int64_t(sizeof(T))) : 0;
+    return fast ? ceil_div(kern::pool_scratch_bytes(s.OH, s.OW, s.W, s.kernel_w), int64_t(sizeof(T))) : 0;
   }
 
   // Calls f(ow) for each output column of a row that the kernels leave to the general code.
@@ -152,8 +154,7 @@ void forward_tasks(const PoolShape& s, const Interior<T>& in, Kernel kernel, Bor
 template <typename T, typename Kernel, typename Add>
 void backward_tasks(const PoolShape& s, const Interior<T>& in, bool stores, Kernel kernel, Add add, T* gx) {
   const int64_t planes = s.N * s.C, size = s.H * s.W;
-  const double bytes = PlaneWriter<T>::scratch_bytes(size) +
-                       (in.fast ? 8 * (double(s.OH) + 1) * (double(s.W) + 2 * double(s.kernel_w)) : 0);
+  const double bytes = PlaneWriter<T>::scratch_bytes(size) + double(in.scratch_size(s)) * sizeof(T);
   if (bytes > double(kScratchBytes)) {
 #pragma omp parallel for schedule(static)
     for (int64_t p = 0; p < planes; ++p) {
@@ -253,13 +254,36 @@ void avg_forward(const PoolShape& s, const T* x, T* y, bool count_include_pad) {
       });
 }
 
+// Overlapping windows: the kernel writes whole planes of gx itself, its rows leaving as they are done
+// (streamed when gx is large, PlaneWriter::streams), edges included; its scratch is rows, not planes.
 template <typename T>
 void avg_backward(const PoolShape& s, const T* gy, T* gx, bool count_include_pad) {
   if (s.N * s.C == 0) return;  // before anything sized by the planes (N = 0 with huge H and W)
   const Interior<T> in(s, count_include_pad);
-  const int64_t osize = s.OH * s.OW;
+  const int64_t osize = s.OH * s.OW, size = s.H * s.W, scratch_size = in.scratch_size(s);
+  if (in.fast && !kern::pool_windows_tile(s.kernel_h, s.stride_h, s.kernel_w, s.stride_w) &&
+      double(scratch_size) * sizeof(T) <= double(kScratchBytes)) {
+    std::vector<T> edge_div;  // per output row, its windows' divisors outside [ow0, ow1)
+    for (int64_t oh = 0; oh < s.OH; ++oh)
+      in.border(s, [&](int64_t ow) { edge_div.push_back(T(divisor(window(s, oh, ow), count_include_pad))); });
+    reserve<T>({{kPartial, scratch_size}});
+    const bool stream = PlaneWriter<T>::streams(s.N * s.C, size);
+    const auto& k = kern::table<T>();
+#pragma omp parallel
+    {
+      T* scratch = workspace<T>(kPartial, scratch_size);
+      std::fill(scratch, scratch + scratch_size, T(0));
+      kern::PoolArgs<T> a = in.args(s, scratch);
+      a.edge_div = edge_div.data();
+      a.stream = stream;
+#pragma omp for schedule(static)
+      for (int64_t p = 0; p < s.N * s.C; ++p) k.pool_avg_backward_plane(a, gy + p * osize, gx + p * size);
+      if (stream) stream_fence();
+    }
+    return;
+  }
   backward_tasks(
-      s, in, true,
+      s, in, true,  // the kernel runs on tiling windows only: other shapes here take the in-place path
       [&](const kern::PoolArgs<T>& a, int64_t p, T* gxp) {
         kern::table<T>().pool_avg_backward(a, gy + p * osize + in.ow0, gxp);
       },

@@ -5,7 +5,8 @@
 // This file holds the machinery and the average kernels; pool_max_rows.h the max kernels.
 //
 // Every output row is taken, its window rows clipped to the input by the caller, so only the windows
-// that overhang the left and right edges are left to the general code. A step of the kernels holds up
+// that overhang the left and right edges are left to the general code (but for avg_backward_rows, which
+// writes whole planes). A step of the kernels holds up
 // to kBlock vectors of consecutive outputs in registers and reads their windows row by row: the kw
 // columns of window row h for a vector of outputs are kw loads at the column stride SW, a template
 // parameter, each SW contiguous loads merged by constant shuffles. The input is thus read in row order,
@@ -191,20 +192,8 @@ inline void with_window(const PoolArgs<T>& p, F&& f) {
 }
 
 // ---------------------------------------------------------------- backward
-// gx arrives zeroed: the kernels either store each of its elements under an interior window once or,
-// where a gather would cost more, add to it.
-
-// Calls f(h, oh0, oh1) for each input row h of the plane with the output rows [oh0, oh1) whose windows
-// cover it (h0, h1 are non-decreasing in oh).
-template <typename T, typename F>
-inline void for_input_rows(const PoolArgs<T>& p, F&& f) {
-  int64_t oa = 0, ob = 0;
-  for (int64_t h = 0; h < p.H; ++h) {
-    while (oa < p.OH && p.h1[oa] <= h) ++oa;
-    while (ob < p.OH && p.h0[ob] <= h) ++ob;
-    if (oa < ob) f(h, oa, ob);
-  }
-}
+// gx arrives zeroed (but for avg_backward_rows, which writes all of it): the kernels either store each of
+// its elements under an interior window once or, where a gather would cost more, add to it.
 
 // ---------------------------------------------------------------- avg
 // Both divisors of an interior window depend on its rows only: the caller gives one per output row.
@@ -262,66 +251,127 @@ inline L interleave(const L* v) {
   else return interleave_from<SW, K, 0>(L{}, v, std::make_integer_sequence<int, N>{});
 }
 
-// Per input row, for each column of the windows, at SW * o + phase for phase < SW: the sum over the
-// output rows whose windows cover it and over the window columns k = phase + SW * q of the divided
-// gradient of output o - q. The gradients are divided once per output row into scratch rows with zeros
-// around them (the scratch's own: only the row between them is written); an input row covered by several
-// output rows first sums theirs into the scratch's last row. A vector of positions o reads that row at
-// o - q, so its sums build in registers (a vector per phase, interleaved into SW vectors of columns),
-// stored once. The last position, past the windows' columns when SW does not divide them, stores only its
-// first phases.
+// a / b rounded down (b > 0), for a negative a too.
+inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((b - 1 - a) / b); }
+
+// Column iw of a row outside the interior windows' span: the sum of t over the windows that cover it.
+template <int SW, typename T>
+inline T edge_column(const PoolArgs<T>& p, int64_t kw, const T* t, int64_t iw) {
+  const int64_t r = iw - p.c0;  // covering windows: ow0 + o with r - kw < SW * o <= r
+  const int64_t lo = std::max<int64_t>(0, p.ow0 + floor_div(r - kw, SW) + 1);
+  const int64_t hi = std::min(p.OW - 1, p.ow0 + floor_div(r, SW));
+  T acc = 0;
+  for (int64_t ow = lo; ow <= hi; ++ow) acc += t[ow];
+  return acc;
+}
+
+// Writes a plane of gx row by row with non-temporal stores of whole aligned vectors only: the elements
+// of a row past its last whole vector wait at the start of the staging row and go out with the next row.
+// Only the plane's first and last few elements take plain stores: plain and non-temporal stores within
+// one line (each row streamed on its own, 112 floats 16 bytes off the vector) ran at a third of the speed.
+template <typename T>
+class RowStream {
+ public:
+  RowStream(T* dst, T* stage) : dst_(dst), stage_(stage) {}
+  T* row() const { return stage_ + held_; }  // where the next row is built (W + VL elements of room)
+  void push(int64_t n) {  // the row is built: out with what was held, up to the last vector boundary
+    const int64_t total = held_ + n;
+    const int64_t upto = std::max<int64_t>(
+        0, total - int64_t(reinterpret_cast<uintptr_t>(dst_ + total) % STRIDED_VBYTES / sizeof(T)));
+    stream_copy(dst_, stage_, upto);
+    std::copy(stage_ + upto, stage_ + total, stage_);
+    held_ = total - upto;
+    dst_ += upto;
+  }
+  void finish() { std::copy(stage_, stage_ + held_, dst_); }
+
+ private:
+  T* dst_;
+  T* stage_;
+  int64_t held_ = 0;
+};
+
+// Windows that overlap: the whole gx plane, row by row, each row written once (straight into gx, or
+// through a row of the scratch and non-temporal stores when p.stream), so a row's writes leave for memory
+// while the next ones are computed. Every output's gradient is divided once into a scratch row indexed by
+// ow, with zeros around it (the scratch's own: only the OW gradients are written), the edge windows by
+// their own divisors (p.edge_div). Per input row h, t is the sum of those rows over the output rows whose
+// windows cover h (summed into the scratch's sum row if several). Column c0 + SW * o + phase of the
+// interior windows' span sums t[ow0 + o - q] over the window columns k = phase + SW * q: a vector of
+// positions o reads t at o - q, so its sums build in registers (a vector per phase, interleaved into SW
+// vectors of columns), stored once; the last position, past the span when SW does not divide it, stores
+// only its first phases. The columns left and right of the span sum the windows that cover them one by
+// one (edge_column).
 template <typename T, int SW, int KW>
-void avg_backward_plane(const PoolArgs<T> p, const T* gy, T* gx) {
+void avg_backward_rows(const PoolArgs<T> p, const T* gy, T* gx) {
   const int64_t kw = KW ? KW : p.kw;
-  const int64_t n = p.n, ncol = p.span(), lead = (kw - 1) / SW, stride = n + 2 * lead + 1;
+  const int64_t n = p.n, ncol = p.span(), lead = (kw - 1) / SW, stride = p.OW + 2 * lead + 1;
+  const int64_t right = p.ow0 + n, edges = p.OW - n;
   T* div = static_cast<T*>(p.scratch) + lead;  // OH rows, then the sum row
   T* sum = div + p.OH * stride;
+  RowStream<T> out(gx, sum - lead + stride);  // its staging row past the sum row's zeros
   for (int64_t oh = 0; oh < p.OH; ++oh) {
     const T* gr = gy + oh * p.OW;
     T* dr = div + oh * stride;
     const T d = p.div[oh];
+    const T* ed = p.edge_div + oh * edges;
+    for (int64_t ow = 0; ow < p.ow0; ++ow) dr[ow] = gr[ow] / ed[ow];
+    for (int64_t ow = right; ow < p.OW; ++ow) dr[ow] = gr[ow] / ed[ow - n];
     sweep<T>(n, [&](int64_t i, auto lanes) {
       using Ln = decltype(lanes);
       for (int b = 0; b < Ln::b; ++b) {
-        const int64_t o = Ln::at(i, b, n);
+        const int64_t o = p.ow0 + Ln::at(i, b, n);
         st(dr + o, ld<typename Ln::V>(gr + o) / d);
       }
     });
   }
-  for_input_rows(p, [&](int64_t h, int64_t oa, int64_t ob) {
-    const T* t = div + oa * stride;
-    if (ob - oa > 1) {
-      sweep<T>(n, [&](int64_t i, auto lanes) {
-        using Ln = decltype(lanes);
-        using L = typename Ln::V;
-        for (int b = 0; b < Ln::b; ++b) {
-          const int64_t o = Ln::at(i, b, n);
-          L u = ld<L>(t + o);
-          for (int64_t oh = oa + 1; oh < ob; ++oh) u += ld<L>(div + oh * stride + o);
-          st(sum + o, u);
-        }
-      });
-      t = sum;
-    }
-    T* row = gx + h * p.W + p.c0;
-    auto put = [&](int64_t o, auto lanes, int phases) {
-      using L = typename decltype(lanes)::V;
-      constexpr int N = decltype(lanes)::n;
-      L v[SW] = {};
-      for (int64_t q = 0; SW * q < kw; ++q) {
-        const L u = ld<L>(t + o - q);
-        for_each_k([&](auto F) { if (F + SW * q < kw) v[F] += u; }, std::make_integer_sequence<int, SW>{});
+  int64_t oa = 0, ob = 0;
+  for (int64_t h = 0; h < p.H; ++h) {
+    while (oa < p.OH && p.h1[oa] <= h) ++oa;
+    while (ob < p.OH && p.h0[ob] <= h) ++ob;
+    T* row = p.stream ? out.row() : gx + h * p.W;
+    if (oa >= ob) {
+      std::fill(row, row + p.W, T(0));
+    } else {
+      const T* t = div + oa * stride;
+      if (ob - oa > 1) {
+        sweep<T>(p.OW, [&](int64_t i, auto lanes) {
+          using Ln = decltype(lanes);
+          using L = typename Ln::V;
+          for (int b = 0; b < Ln::b; ++b) {
+            const int64_t o = Ln::at(i, b, p.OW);
+            L u = ld<L>(t + o) + ld<L>(t + stride + o);
+            for (int64_t oh = oa + 2; oh < ob; ++oh) u += ld<L>(div + oh * stride + o);
+            st(sum + o, u);
+          }
+        });
+        t = sum;
       }
-      for_each_k([&](auto K) {
-        if (K < phases) st(row + SW * o + K * N, interleave<SW, decltype(K)::value, L, T>(v));
-      }, std::make_integer_sequence<int, SW>{});
-    };
-    sweep<T>(ncol / SW, [&](int64_t i, auto lanes) {
-      using Ln = decltype(lanes);
-      for (int b = 0; b < Ln::b; ++b) put(Ln::at(i, b, ncol / SW), Lanes<T, Ln::n, 1>{}, SW);
-    });
-    if (ncol % SW) put(ncol / SW, Lanes<T, 1, 1>{}, int(ncol % SW));
-  });
+      for (int64_t iw = 0; iw < p.c0; ++iw) row[iw] = edge_column<SW>(p, kw, t, iw);
+      for (int64_t iw = p.c0 + ncol; iw < p.W; ++iw) row[iw] = edge_column<SW>(p, kw, t, iw);
+      const T* ti = t + p.ow0;
+      T* span = row + p.c0;
+      auto put = [&](int64_t o, auto lanes, int phases) {
+        using L = typename decltype(lanes)::V;
+        constexpr int N = decltype(lanes)::n;
+        L v[SW] = {};
+        for (int64_t q = 0; SW * q < kw; ++q) {
+          const L u = ld<L>(ti + o - q);
+          for_each_k([&](auto F) { if (F + SW * q < kw) v[F] += u; }, std::make_integer_sequence<int, SW>{});
+        }
+        for_each_k([&](auto K) {
+          if (K < phases) st(span + SW * o + K * N, interleave<SW, decltype(K)::value, L, T>(v));
+        }, std::make_integer_sequence<int, SW>{});
+      };
+      sweep<T>(ncol / SW, [&](int64_t i, auto lanes) {
+        using Ln = decltype(lanes);
+        for (int b = 0; b < Ln::b; ++b) put(Ln::at(i, b, ncol / SW), Lanes<T, Ln::n, 1>{}, SW);
+      });
+      if (ncol % SW) put(ncol / SW, Lanes<T, 1, 1>{}, int(ncol % SW));
+    }
+    if (p.stream) out.push(p.W);
+  }
+  if (p.stream) out.finish();
 }
 
 template <typename T, int SW>
@@ -350,8 +400,10 @@ void avg_fast(const PoolArgs<T>& p, int64_t oh0, int64_t oh1, const T* x, T* y) 
 
 template <typename T>
 void avg_backward_fast(const PoolArgs<T>& p, const T* gy, T* gx) {
-  with_window(p, [&](auto sw, auto kw) {
-    if (pool_windows_tile(p.kh, p.sh, p.kw, p.sw)) avg_backward_tiled<T, sw.value>(p, gy, gx);
-    else avg_backward_plane<T, sw.value, kw.value>(p, gy, gx);
-  });
+  with_stride(p.sw, [&](auto sw) { avg_backward_tiled<T, sw.value>(p, gy, gx); });
+}
+
+template <typename T>
+void avg_backward_plane(const PoolArgs<T>& p, const T* gy, T* gx) {
+  with_window(p, [&](auto sw, auto kw) { avg_backward_rows<T, sw.value, kw.value>(p, gy, gx); });
 }
