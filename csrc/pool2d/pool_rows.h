@@ -265,19 +265,21 @@ inline T edge_column(const PoolArgs<T>& p, int64_t kw, const T* t, int64_t iw) {
   return acc;
 }
 
-// Writes a plane of gx row by row with non-temporal stores of whole aligned vectors only: the elements
-// of a row past its last whole vector wait at the start of the staging row and go out with the next row.
-// Only the plane's first and last few elements take plain stores: plain and non-temporal stores within
-// one line (each row streamed on its own, 112 floats 16 bytes off the vector) ran at a third of the speed.
+// Writes a plane of gx row by row with non-temporal stores of whole 64-byte lines only: the elements of
+// a row past its last whole line wait at the start of the staging row and go out with the next row, and
+// only the plane's first and last few elements take plain stores. Rows streamed on their own (112 floats
+// 16 bytes off the vector: plain and non-temporal stores within one line) ran at a third of the speed, and
+// so did rows carried to the vector but not the line (gx 32 bytes off a line: each line's two halves
+// written a row's arithmetic apart).
 template <typename T>
 class RowStream {
  public:
   RowStream(T* dst, T* stage) : dst_(dst), stage_(stage) {}
-  T* row() const { return stage_ + held_; }  // where the next row is built (W + VL elements of room)
-  void push(int64_t n) {  // the row is built: out with what was held, up to the last vector boundary
+  T* row() const { return stage_ + held_; }  // where the next row is built (W + 16 elements of room)
+  void push(int64_t n) {  // the row is built: out with what was held, up to the last line boundary
     const int64_t total = held_ + n;
-    const int64_t upto = std::max<int64_t>(
-        0, total - int64_t(reinterpret_cast<uintptr_t>(dst_ + total) % STRIDED_VBYTES / sizeof(T)));
+    const int64_t upto =
+        std::max<int64_t>(0, total - int64_t(reinterpret_cast<uintptr_t>(dst_ + total) % 64 / sizeof(T)));
     stream_copy(dst_, stage_, upto);
     std::copy(stage_ + upto, stage_ + total, stage_);
     held_ = total - upto;
