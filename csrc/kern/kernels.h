@@ -73,7 +73,6 @@ struct PoolArgs {
   const int64_t *h0, *h1;  // per output row: its windows' input rows [h0, h1), clipped to the input
   const T* div;            // avg: per output row, the divisor of its interior windows
   const T* edge_div;       // avg backward of a whole plane: per output row, those of the OW - n others
-  bool stream;             // backward of a whole plane: gx leaves by non-temporal stores (the caller fences)
   void* scratch;           // backward, per thread, zeroed before its first use: pool_scratch_bytes
 
   // Input columns the interior windows cover, from c0.
@@ -81,10 +80,9 @@ struct PoolArgs {
 };
 
 // Rows of the backward kernels (pool2d/pool_rows.h, pool_max_rows.h): max, one row of picks; avg, OH rows
-// of gradients and their sum row, each with up to kw zeros on each side, and a row of gx and a vector;
-// of 8-byte elements at most.
+// of gradients and their sum row, each with up to kw zeros on each side; of 8-byte elements at most.
 inline int64_t pool_scratch_bytes(int64_t OH, int64_t OW, int64_t W, int64_t kw) {
-  return 8 * ((OH + 1) * (std::max(W, OW) + 2 * kw) + W + 16);
+  return 8 * (OH + 1) * (std::max(W, OW) + 2 * kw);
 }
 
 // One run of the ChannelsLast contraction (Table::pixel_tile): len channels from element off of each pixel's
@@ -145,7 +143,7 @@ struct Table {
   void (*pool_max_backward)(const PoolArgs<T>& p, const T* x, const T* gy, T* gx);
   void (*pool_avg)(const PoolArgs<T>& p, int64_t oh0, int64_t oh1, const T* x, T* y);
   void (*pool_avg_backward)(const PoolArgs<T>& p, const T* gy, T* gx);  // windows that tile the plane
-  // Windows that overlap: every element of the gx plane, from the whole gy plane (p.edge_div, p.stream).
+  // Windows that overlap: every element of the gx plane, from the whole gy plane (p.edge_div).
   void (*pool_avg_backward_plane)(const PoolArgs<T>& p, const T* gy, T* gx);
   // dst[i] = src[i] for i < n with non-temporal stores of whole vectors where dst is aligned (the caller
   // fences): a finished plane leaves for memory without its lines being read for ownership first.

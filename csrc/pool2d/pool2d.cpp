@@ -2,10 +2,10 @@
 // planes, and forward passes also over blocks of output rows so that a small batch still fills the
 // threads. Backward kernels own whole planes of gx, so their accumulation never races and is
 // deterministic; their per-thread scratch is bounded by kScratchBytes (kern/gemm_util.h) and their planes
-// leave through plane_writer.h, or row by row from the kernel (average pooling's overlapping windows).
-// The windows inside the input's columns, of any shape, run in the vectorized kernels of pool_rows.h;
-// those overhanging the left or right edge take the general code here, which defines the semantics (but
-// for that last kernel, which sums them too, given their divisors).
+// leave through plane_writer.h. The windows inside the input's columns, of any shape, run in the
+// vectorized kernels of pool_rows.h; those overhanging the left or right edge take the general code here,
+// which defines the semantics (but for average pooling's backward over overlapping windows, whose kernel
+// sums them too, given their divisors).
 #include "pool2d/pool2d.h"
 
 #include "kern/gemm_util.h"
@@ -99,7 +99,7 @@ struct Interior {
   kern::PoolArgs<T> args(const PoolShape& s, void* scratch) const {
     return {s.H,        s.W,       s.OH,      s.OW,      s.kernel_h, s.stride_h, s.kernel_w,
             s.stride_w, ow0 * s.stride_w - s.pad_w, ow1 - ow0, ow0, h0.data(), h1.data(), div.data(),
-            nullptr,    false,     scratch};
+            nullptr,    scratch};
   }
 
   // Elements of T of one thread's scratch for the backward kernels (the workspace kPartial).
@@ -254,8 +254,7 @@ void avg_forward(const PoolShape& s, const T* x, T* y, bool count_include_pad) {
       });
 }
 
-// Overlapping windows: the kernel writes whole planes of gx itself, its rows leaving as they are done
-// (streamed when gx is large, PlaneWriter::streams), edges included; its scratch is rows, not planes.
+// Overlapping windows: the kernel writes every element of a gx plane itself, edges included.
 template <typename T>
 void avg_backward(const PoolShape& s, const T* gy, T* gx, bool count_include_pad) {
   if (s.N * s.C == 0) return;  // before anything sized by the planes (N = 0 with huge H and W)
@@ -266,8 +265,10 @@ void avg_backward(const PoolShape& s, const T* gy, T* gx, bool count_include_pad
     std::vector<T> edge_div;  // per output row, its windows' divisors outside [ow0, ow1)
     for (int64_t oh = 0; oh < s.OH; ++oh)
       in.border(s, [&](int64_t ow) { edge_div.push_back(T(divisor(window(s, oh, ow), count_include_pad))); });
-    reserve<T>({{kPartial, scratch_size}});
-    const bool stream = PlaneWriter<T>::streams(s.N * s.C, size);
+    // Through PlaneWriter's scratch planes where they fit (a large gx then streams out a plane at a time),
+    // else straight into gx.
+    const bool planes = PlaneWriter<T>::scratch_bytes(size) + double(scratch_size) * sizeof(T) <= double(kScratchBytes);
+    reserve<T>({{kTile, planes ? size : 0}, {kTile2, planes ? size : 0}, {kPartial, scratch_size}});
     const auto& k = kern::table<T>();
 #pragma omp parallel
     {
@@ -275,10 +276,18 @@ void avg_backward(const PoolShape& s, const T* gy, T* gx, bool count_include_pad
       std::fill(scratch, scratch + scratch_size, T(0));
       kern::PoolArgs<T> a = in.args(s, scratch);
       a.edge_div = edge_div.data();
-      a.stream = stream;
+      if (planes) {
+        PlaneWriter<T> out(size, PlaneWriter<T>::streams(s.N * s.C, size), k);
 #pragma omp for schedule(static)
-      for (int64_t p = 0; p < s.N * s.C; ++p) k.pool_avg_backward_plane(a, gy + p * osize, gx + p * size);
-      if (stream) stream_fence();
+        for (int64_t p = 0; p < s.N * s.C; ++p) {
+          k.pool_avg_backward_plane(a, gy + p * osize, out.begin(gx + p * size, false));
+          out.done();
+        }
+        out.finish();
+      } else {
+#pragma omp for schedule(static)
+        for (int64_t p = 0; p < s.N * s.C; ++p) k.pool_avg_backward_plane(a, gy + p * osize, gx + p * size);
+      }
     }
     return;
   }

@@ -265,37 +265,8 @@ inline T edge_column(const PoolArgs<T>& p, int64_t kw, const T* t, int64_t iw) {
   return acc;
 }
 
-// Writes a plane of gx row by row with non-temporal stores of whole 64-byte lines only: the elements of
-// a row past its last whole line wait at the start of the staging row and go out with the next row, and
-// only the plane's first and last few elements take plain stores. Rows streamed on their own (112 floats
-// 16 bytes off the vector: plain and non-temporal stores within one line) ran at a third of the speed, and
-// so did rows carried to the vector but not the line (gx 32 bytes off a line: each line's two halves
-// written a row's arithmetic apart).
-template <typename T>
-class RowStream {
- public:
-  RowStream(T* dst, T* stage) : dst_(dst), stage_(stage) {}
-  T* row() const { return stage_ + held_; }  // where the next row is built (W + 16 elements of room)
-  void push(int64_t n) {  // the row is built: out with what was held, up to the last line boundary
-    const int64_t total = held_ + n;
-    const int64_t upto =
-        std::max<int64_t>(0, total - int64_t(reinterpret_cast<uintptr_t>(dst_ + total) % 64 / sizeof(T)));
-    stream_copy(dst_, stage_, upto);
-    std::copy(stage_ + upto, stage_ + total, stage_);
-    held_ = total - upto;
-    dst_ += upto;
-  }
-  void finish() { std::copy(stage_, stage_ + held_, dst_); }
-
- private:
-  T* dst_;
-  T* stage_;
-  int64_t held_ = 0;
-};
-
-// Windows that overlap: the whole gx plane, row by row, each row written once (straight into gx, or
-// through a row of the scratch and non-temporal stores when p.stream), so a row's writes leave for memory
-// while the next ones are computed. Every output's gradient is divided once into a scratch row indexed by
+// Windows that overlap: the whole gx plane, row by row, each element written once, so gx needs no zeroing
+// and no edge window is left to the general code. Every output's gradient is divided once into a scratch row indexed by
 // ow, with zeros around it (the scratch's own: only the OW gradients are written), the edge windows by
 // their own divisors (p.edge_div). Per input row h, t is the sum of those rows over the output rows whose
 // windows cover h (summed into the scratch's sum row if several). Column c0 + SW * o + phase of the
@@ -311,7 +282,6 @@ void avg_backward_rows(const PoolArgs<T> p, const T* gy, T* gx) {
   const int64_t right = p.ow0 + n, edges = p.OW - n;
   T* div = static_cast<T*>(p.scratch) + lead;  // OH rows, then the sum row
   T* sum = div + p.OH * stride;
-  RowStream<T> out(gx, sum - lead + stride);  // its staging row past the sum row's zeros
   for (int64_t oh = 0; oh < p.OH; ++oh) {
     const T* gr = gy + oh * p.OW;
     T* dr = div + oh * stride;
@@ -331,7 +301,7 @@ void avg_backward_rows(const PoolArgs<T> p, const T* gy, T* gx) {
   for (int64_t h = 0; h < p.H; ++h) {
     while (oa < p.OH && p.h1[oa] <= h) ++oa;
     while (ob < p.OH && p.h0[ob] <= h) ++ob;
-    T* row = p.stream ? out.row() : gx + h * p.W;
+    T* row = gx + h * p.W;
     if (oa >= ob) {
       std::fill(row, row + p.W, T(0));
     } else {
@@ -371,9 +341,7 @@ void avg_backward_rows(const PoolArgs<T> p, const T* gy, T* gx) {
       });
       if (ncol % SW) put(ncol / SW, Lanes<T, 1, 1>{}, int(ncol % SW));
     }
-    if (p.stream) out.push(p.W);
   }
-  if (p.stream) out.finish();
 }
 
 template <typename T, int SW>
