@@ -354,3 +354,20 @@ def test_dispatch_keeps_growing_tiles_within_the_bound():
     plane, _ = conv_args(np.empty((1, 64, 4096, 4096), np.float32), np.empty((64, 64, 1, 1), np.float32))
     assert C.conv_choice(plane, "backward_weight") == "im2col"
     assert C.conv_choice(plane, "backward_weight", "gemm") == "im2col"
+
+
+
+def test_avg_pool_backward_overlapping_beyond_the_scratch_bound_is_right():
+    """Overlapping windows (3x3/2, padding 1) on a plane whose scratch planes would pass the bound: the
+    kernel writes gx directly, edge windows included, with either divisor."""
+    h, w = 2400, 2401
+    gy = np.random.default_rng(6).standard_normal((1, 1, 1200, 1201)).astype(np.float32)
+    inside = np.pad(np.ones((h, w)), 1)  # the windows' real elements, on the padded plane
+    taps = [(i, j) for i in range(3) for j in range(3)]
+    for cip in (True, False):
+        count = 9 if cip else sum(inside[i:i + 2 * 1200:2, j:j + 2 * 1201:2] for i, j in taps)
+        g, want = gy[0, 0] / count, np.zeros((h + 2, w + 2))
+        for i, j in taps:
+            want[i:i + 2 * 1200:2, j:j + 2 * 1201:2] += g
+        got = strided.avg_pool2d_backward(gy, np.zeros((1, 1, h, w), np.float32), 3, 2, 1, False, cip)
+        np.testing.assert_allclose(got[0, 0], want[1:-1, 1:-1], rtol=1e-5, atol=1e-6)
