@@ -80,6 +80,7 @@ struct Interior {
   int64_t ow0, ow1;
   std::vector<int64_t> h0, h1;
   std::vector<T> div;
+  std::vector<T> edge_div;  // avg backward over overlapping windows: per row, the divisors outside [ow0, ow1)
 
   Interior(const PoolShape& s, bool count_include_pad) {
     ow0 = (s.pad_w + s.stride_w - 1) / s.stride_w;
@@ -99,7 +100,7 @@ struct Interior {
   kern::PoolArgs<T> args(const PoolShape& s, void* scratch) const {
     return {s.H,        s.W,       s.OH,      s.OW,      s.kernel_h, s.stride_h, s.kernel_w,
             s.stride_w, ow0 * s.stride_w - s.pad_w, ow1 - ow0, ow0, h0.data(), h1.data(), div.data(),
-            nullptr,    scratch};
+            edge_div.data(), scratch};
   }
 
   // Elements of T of one thread's scratch for the backward kernels (the workspace kPartial).
@@ -145,17 +146,23 @@ void forward_tasks(const PoolShape& s, const Interior<T>& in, Kernel kernel, Bor
   }
 }
 
-// Each task owns whole planes of gx, built in a cache-resident scratch plane (zeroed; `kernel` puts in the
-// interior windows' gradients, then `add(p, gxp, oh, ow)` adds each border window's) and copied out once.
-// A kernel that `stores` (rather than adds) every element of the rows its windows cover, from the first
-// interior window's column to the last one's end, finds only the rest zeroed. Planes whose two scratch
-// copies and the kernels' scratch would pass the bound (kScratchBytes) are built in place in gx by `add`
-// alone: slower, but nothing per thread grows with the plane.
+// How a backward kernel writes a gx plane: it adds into zeros; it stores every element of the rows its
+// windows cover, from the first interior window's column to the last one's end (the rest zeroed); or it
+// stores the whole plane, border windows included (Interior::edge_div), leaving nothing to `add`.
+enum class Writes { adds, span, plane };
+
+// Each task owns whole planes of gx, built in a cache-resident scratch plane (`kernel` writes the interior
+// windows' gradients as `writes` says, then `add(p, gxp, oh, ow)` adds each border window's) and copied
+// out once. Planes whose two scratch copies and the kernels' scratch would pass the bound (kScratchBytes)
+// are written straight into gx: by a whole-plane kernel if its own scratch fits, else by `add` alone
+// (slower, but nothing per thread grows with the plane).
 template <typename T, typename Kernel, typename Add>
-void backward_tasks(const PoolShape& s, const Interior<T>& in, bool stores, Kernel kernel, Add add, T* gx) {
-  const int64_t planes = s.N * s.C, size = s.H * s.W;
-  const double bytes = PlaneWriter<T>::scratch_bytes(size) + double(in.scratch_size(s)) * sizeof(T);
-  if (bytes > double(kScratchBytes)) {
+void backward_tasks(const PoolShape& s, const Interior<T>& in, Writes writes, Kernel kernel, Add add, T* gx) {
+  const int64_t planes = s.N * s.C, size = s.H * s.W, scratch_size = in.scratch_size(s);
+  const double kernel_bytes = double(scratch_size) * sizeof(T);
+  const bool whole = in.fast && writes == Writes::plane;
+  const bool buffered = PlaneWriter<T>::scratch_bytes(size) + kernel_bytes <= double(kScratchBytes);
+  if (!buffered && !(whole && kernel_bytes <= double(kScratchBytes))) {
 #pragma omp parallel for schedule(static)
     for (int64_t p = 0; p < planes; ++p) {
       T* gxp = gx + p * size;
@@ -165,10 +172,9 @@ void backward_tasks(const PoolShape& s, const Interior<T>& in, bool stores, Kern
     }
     return;
   }
-  const int64_t scratch_size = in.scratch_size(s);
-  reserve<T>({{kTile, size}, {kTile2, size}, {kPartial, scratch_size}});
-  // A storing kernel's rows and columns (its windows' span, ncol wide from column c0) need no zeros.
-  const bool rest = in.fast && stores;
+  reserve<T>({{kTile, buffered ? size : 0}, {kTile2, buffered ? size : 0}, {kPartial, scratch_size}});
+  // A span-storing kernel's rows and columns (its windows' span, ncol wide from column c0) need no zeros.
+  const bool rest = in.fast && writes == Writes::span;
   const int64_t ncol = rest ? in.args(s, nullptr).span() : 0;
   std::vector<char> covered(rest ? size_t(s.H) : 0);
   for (size_t oh = 0; rest && oh < in.h0.size(); ++oh)
@@ -179,25 +185,31 @@ void backward_tasks(const PoolShape& s, const Interior<T>& in, bool stores, Kern
     T* scratch = workspace<T>(kPartial, scratch_size);
     std::fill(scratch, scratch + scratch_size, T(0));
     const kern::PoolArgs<T> a = in.args(s, scratch);
-    PlaneWriter<T> out(size, PlaneWriter<T>::streams(planes, size), k);
+    if (!buffered) {
 #pragma omp for schedule(static)
-    for (int64_t p = 0; p < planes; ++p) {
-      T* gxp = out.begin(gx + p * size, !rest);
-      if (rest)
-        for (int64_t h = 0; h < s.H; ++h) {
-          T* row = gxp + h * s.W;
-          if (!covered[size_t(h)]) {
-            std::fill(row, row + s.W, T(0));
-            continue;
+      for (int64_t p = 0; p < planes; ++p) kernel(a, p, gx + p * size);
+    } else {
+      PlaneWriter<T> out(size, PlaneWriter<T>::streams(planes, size), k);
+#pragma omp for schedule(static)
+      for (int64_t p = 0; p < planes; ++p) {
+        T* gxp = out.begin(gx + p * size, !rest && !whole);
+        if (rest)
+          for (int64_t h = 0; h < s.H; ++h) {
+            T* row = gxp + h * s.W;
+            if (!covered[size_t(h)]) {
+              std::fill(row, row + s.W, T(0));
+              continue;
+            }
+            std::fill(row, row + a.c0, T(0));
+            std::fill(row + a.c0 + ncol, row + s.W, T(0));
           }
-          std::fill(row, row + a.c0, T(0));
-          std::fill(row + a.c0 + ncol, row + s.W, T(0));
-        }
-      if (in.fast) kernel(a, p, gxp);
-      for (int64_t oh = 0; oh < s.OH; ++oh) in.border(s, [&](int64_t ow) { add(p, gxp, oh, ow); });
-      out.done();
+        if (in.fast) kernel(a, p, gxp);
+        if (!whole)
+          for (int64_t oh = 0; oh < s.OH; ++oh) in.border(s, [&](int64_t ow) { add(p, gxp, oh, ow); });
+        out.done();
+      }
+      out.finish();
     }
-    out.finish();
   }
 }
 
@@ -228,7 +240,7 @@ void max_backward(const PoolShape& s, const T* gy, const T* x, T* gx) {
   const Interior<T> in(s, false);
   const int64_t size = s.H * s.W, osize = s.OH * s.OW;
   backward_tasks(
-      s, in, kern::pool_windows_tile(s.kernel_h, s.stride_h, s.kernel_w, s.stride_w),  // else the kernel adds
+      s, in, kern::pool_windows_tile(s.kernel_h, s.stride_h, s.kernel_w, s.stride_w) ? Writes::span : Writes::adds,
       [&](const kern::PoolArgs<T>& a, int64_t p, T* gxp) {
         kern::table<T>().pool_max_backward(a, x + p * size, gy + p * osize + in.ow0, gxp);
       },
@@ -254,47 +266,22 @@ void avg_forward(const PoolShape& s, const T* x, T* y, bool count_include_pad) {
       });
 }
 
-// Overlapping windows: the kernel writes every element of a gx plane itself, edges included.
 template <typename T>
 void avg_backward(const PoolShape& s, const T* gy, T* gx, bool count_include_pad) {
   if (s.N * s.C == 0) return;  // before anything sized by the planes (N = 0 with huge H and W)
-  const Interior<T> in(s, count_include_pad);
-  const int64_t osize = s.OH * s.OW, size = s.H * s.W, scratch_size = in.scratch_size(s);
-  if (in.fast && !kern::pool_windows_tile(s.kernel_h, s.stride_h, s.kernel_w, s.stride_w) &&
-      double(scratch_size) * sizeof(T) <= double(kScratchBytes)) {
-    std::vector<T> edge_div;  // per output row, its windows' divisors outside [ow0, ow1)
-    for (int64_t oh = 0; oh < s.OH; ++oh)
-      in.border(s, [&](int64_t ow) { edge_div.push_back(T(divisor(window(s, oh, ow), count_include_pad))); });
-    // Through PlaneWriter's scratch planes where they fit (a large gx then streams out a plane at a time),
-    // else straight into gx.
-    const bool planes = PlaneWriter<T>::scratch_bytes(size) + double(scratch_size) * sizeof(T) <= double(kScratchBytes);
-    reserve<T>({{kTile, planes ? size : 0}, {kTile2, planes ? size : 0}, {kPartial, scratch_size}});
-    const auto& k = kern::table<T>();
-#pragma omp parallel
-    {
-      T* scratch = workspace<T>(kPartial, scratch_size);
-      std::fill(scratch, scratch + scratch_size, T(0));
-      kern::PoolArgs<T> a = in.args(s, scratch);
-      a.edge_div = edge_div.data();
-      if (planes) {
-        PlaneWriter<T> out(size, PlaneWriter<T>::streams(s.N * s.C, size), k);
-#pragma omp for schedule(static)
-        for (int64_t p = 0; p < s.N * s.C; ++p) {
-          k.pool_avg_backward_plane(a, gy + p * osize, out.begin(gx + p * size, false));
-          out.done();
-        }
-        out.finish();
-      } else {
-#pragma omp for schedule(static)
-        for (int64_t p = 0; p < s.N * s.C; ++p) k.pool_avg_backward_plane(a, gy + p * osize, gx + p * size);
-      }
-    }
-    return;
-  }
+  Interior<T> in(s, count_include_pad);
+  const int64_t size = s.H * s.W, osize = s.OH * s.OW;
+  // Windows that tile the plane: the kernel stores their span; overlapping ones: it writes every element
+  // of the plane, given the border windows' divisors.
+  const bool tile = kern::pool_windows_tile(s.kernel_h, s.stride_h, s.kernel_w, s.stride_w);
+  for (int64_t oh = 0; in.fast && !tile && oh < s.OH; ++oh)
+    in.border(s, [&](int64_t ow) { in.edge_div.push_back(T(divisor(window(s, oh, ow), count_include_pad))); });
+  const auto& k = kern::table<T>();
   backward_tasks(
-      s, in, true,  // the kernel runs on tiling windows only: other shapes here take the in-place path
+      s, in, tile ? Writes::span : Writes::plane,
       [&](const kern::PoolArgs<T>& a, int64_t p, T* gxp) {
-        kern::table<T>().pool_avg_backward(a, gy + p * osize + in.ow0, gxp);
+        if (tile) k.pool_avg_backward(a, gy + p * osize + in.ow0, gxp);
+        else k.pool_avg_backward_plane(a, gy + p * osize, gxp);
       },
       [&](int64_t p, T* gxp, int64_t oh, int64_t ow) {
         const Window win = window(s, oh, ow);

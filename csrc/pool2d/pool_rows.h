@@ -266,15 +266,15 @@ inline T edge_column(const PoolArgs<T>& p, int64_t kw, const T* t, int64_t iw) {
 }
 
 // Windows that overlap: the whole gx plane, row by row, each element written once, so gx needs no zeroing
-// and no edge window is left to the general code. Every output's gradient is divided once into a scratch row indexed by
-// ow, with zeros around it (the scratch's own: only the OW gradients are written), the edge windows by
-// their own divisors (p.edge_div). Per input row h, t is the sum of those rows over the output rows whose
-// windows cover h (summed into the scratch's sum row if several). Column c0 + SW * o + phase of the
-// interior windows' span sums t[ow0 + o - q] over the window columns k = phase + SW * q: a vector of
+// and no edge window is left to the general code. Every output's gradient is divided once into a scratch
+// row indexed by ow, with zeros around it (the scratch's own: only the OW gradients are written), the edge
+// windows by their own divisors (p.edge_div). Per input row h, t is the sum of those rows over the output
+// rows whose windows cover h (summed into the scratch's sum row if several). Column c0 + SW * o + phase of
+// the interior windows' span sums t[ow0 + o - q] over the window columns k = phase + SW * q: a vector of
 // positions o reads t at o - q, so its sums build in registers (a vector per phase, interleaved into SW
 // vectors of columns), stored once; the last position, past the span when SW does not divide it, stores
-// only its first phases. The columns left and right of the span sum the windows that cover them one by
-// one (edge_column).
+// only its first phases. The columns left and right of the span sum the windows that cover them one by one
+// (edge_column).
 template <typename T, int SW, int KW>
 void avg_backward_rows(const PoolArgs<T> p, const T* gy, T* gx) {
   const int64_t kw = KW ? KW : p.kw;
