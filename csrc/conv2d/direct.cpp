@@ -192,8 +192,9 @@ kern::DirectArgs<T> load_band(const kern::Table<T>& kt, const ConvShape& s, cons
 // A task reads its band only when it starts, and the bands of consecutive tasks lie one after the other
 // in x (and gy): on short planes (depthwise 28x28: 3 KiB) the hardware prefetchers ramp up anew on every
 // one. Asking for the next task's first bytes before computing this one overlaps the two (depthwise
-// backward-weight, 16x128x28x28: 1.15x by median at 2 threads; the forward passes measured no change).
-// Only for bands of whole planes: the next task's then start where this one's end.
+// backward-weight, 16x128x28x28: 1.15x by median at 2 threads; the forward pass measured no change, so
+// only backward-weight asks). Only for bands of whole planes: the next task's then start where this
+// one's end.
 constexpr int64_t kPrefetchBytes = 32 << 10;
 template <typename T>
 void prefetch_next(const Band& band, int64_t t, int64_t tasks, const T* end, int64_t len) {
@@ -258,7 +259,6 @@ void forward_direct(const ConvShape& s, const T* x, const T* w, const T* b, T* y
       const int64_t bi = t % band.nbands, g = t / band.nbands % G, n = t / (band.nbands * G);
       const int64_t oh0 = bi * band.nb, nrows = std::min(band.nb, s.OH - oh0);
       const kern::DirectArgs<T> banded = load_band(kt, s, band, x, n, g, oh0, nrows, buf);
-      prefetch_next(band, t, tasks, x + (n * G + g + 1) * Cg * s.H * s.W, Cg * s.H * s.W);
       for (auto [k0, kb] : blocks) {
         kern::DirectArgs<T> a = banded;
         a.nrows = nrows; a.OW = s.OW; a.kb = kb;
