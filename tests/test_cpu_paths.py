@@ -270,6 +270,21 @@ def test_dispatcher_winograd():
     assert _C.conv_choice(args, "forward", "winograd") == "winograd"
 
 
+def test_dispatcher_winograd_weight_bytes():
+    """Winograd pays while its transformed weights (16 C K elements) take at most 16 MiB: float32 up to
+    512x512 channels, float64 up to 256x512; beyond, Auto takes ChannelsLast (forcing Winograd still runs it)."""
+    def choice(C, K, dtype, pass_="forward", algo="auto"):
+        args, _ = conv_args(np.empty((32, C, 4, 4), np.float32), np.empty((K, C, 3, 3), np.float32), None, None,
+                            1, 1, 1, 1)
+        return _C.conv_choice(args, pass_, algo, dtype)
+    for pass_ in ("forward", "backward_input"):
+        assert choice(512, 512, "float32", pass_) == choice(256, 512, "float64", pass_) == "winograd"
+        assert choice(512, 512, "float64", pass_) == choice(384, 384, "float64", pass_) == "channels_last"
+        assert choice(512, 512, "float64", pass_, "winograd") == "winograd"
+    with pytest.raises(ValueError, match="dtype"):
+        choice(64, 64, "float16")
+
+
 def test_dispatcher_backward_input_one_channel():
     """One input channel per group: backward-input takes the flipped direct kernel while its rows kernel
     applies (3x3 or 5x5 at unit stride and dilation) and K/g <= 64, else the GEMM with col2im."""

@@ -107,7 +107,9 @@ void bind_conv2d(py::module_& m) {
   for (conv::Algo a : conv::kAlgos) algos[conv::algo_name(a)] = int(a);
   m.attr("conv_algorithms") = algos;
   m.attr("conv_passes") = py::make_tuple("forward", "backward_input", "backward_weight");
-  m.def("conv_choice", [](const std::vector<int64_t>& geom, const std::string& pass, const std::string& algo) {
+  m.def("conv_choice", [](const std::vector<int64_t>& geom, const std::string& pass, const std::string& algo,
+                          const std::string& dtype) {
+    if (dtype != "float32" && dtype != "float64") throw py::value_error("dtype must be 'float32' or 'float64'");
     const ConvShape s = conv_shape(geom);
     conv::Pass p;
     if (pass == "forward") p = conv::Pass::Forward;
@@ -115,10 +117,13 @@ void bind_conv2d(py::module_& m) {
     else if (pass == "backward_weight") p = conv::Pass::BackwardWeight;
     else throw py::value_error("pass must be 'forward', 'backward_input' or 'backward_weight'");
     for (conv::Algo a : conv::kAlgos)
-      if (algo == conv::algo_name(a)) return std::string(conv::algo_name(conv::resolve(s, p, a)));
+      if (algo == conv::algo_name(a))
+        return std::string(conv::algo_name(dtype == "float64" ? conv::resolve<double>(s, p, a)
+                                                              : conv::resolve<float>(s, p, a)));
     throw py::value_error("unknown conv algorithm " + algo);
-  }, py::arg("geometry"), py::arg("pass"), py::arg("algo") = "auto",
-        "The algorithm that runs for this geometry and pass when `algo` is asked for ('auto': the dispatcher).");
+  }, py::arg("geometry"), py::arg("pass"), py::arg("algo") = "auto", py::arg("dtype") = "float32",
+        "The algorithm that runs for this geometry, pass and dtype when `algo` is asked for ('auto': the "
+        "dispatcher).");
 }
 
 }  // namespace strided

@@ -26,10 +26,10 @@ enum class Pass : int { Forward = 0, BackwardInput = 1, BackwardWeight = 2 };
 constexpr Algo kAlgos[] = {Algo::Auto,   Algo::Simple,       Algo::Im2col,  Algo::Gemm,
                            Algo::Direct, Algo::ChannelsLast, Algo::Winograd};
 
-// The dispatcher: the algorithm Auto runs for this geometry and pass.
-Algo choose(const ConvShape& s, Pass pass);
-// What actually runs when `algo` is asked for (Auto resolved; a forced algorithm that has no kernel for
-// this pass names the one that stands in, e.g. Direct backward-input with stride > 1 runs Gemm's).
+// The dispatcher: what actually runs for elements of type T when `algo` is asked for (Auto resolved by
+// the rule in dispatch.cpp; a forced algorithm that has no kernel for this pass names the one that stands
+// in, e.g. Direct backward-input with stride > 1 runs Gemm's).
+template <typename T>
 Algo resolve(const ConvShape& s, Pass pass, Algo algo);
 const char* algo_name(Algo a);
 

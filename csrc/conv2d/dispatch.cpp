@@ -32,7 +32,10 @@ inline ConvShape flatten_pointwise(const ConvShape& s) {
 // 1.2-1.4x on 512 channels at 4x4, 1.3-1.7x at 16-32 channels, 1.4-1.6x with one or two images of 64
 // tiles or more; 0.7x on 2 images of 7x7 (32 tiles), 0.7x on 4 images of 4x4 (16 tiles), 0.9-1.1x on
 // 512 channels at 7x7. Its transformed weights (16*C*K) stream past every task's tiles, so a batch of few
-// tiles pays for them as a whole pass. Backward-weight takes it by the same rule with 64 to 256 channels in
+// tiles pays for them as a whole pass, and past 16 MiB of them (kWinogradMaxWeightBytes: float64 at 384 or
+// more channels in and out) they cost more than the multiplies saved: float64 against ChannelsLast, forced
+// each way at 2 threads (2026-12-02, AVX2): 0.55-0.93x at 512x512 on 4x4 to 14x14 planes, 0.52-1.13x at
+// 384x384, but 1.16-1.63x at 128x128 and 256x256 (8 MiB); float32 at 512x512 (16 MiB) 0.76-1.40x. Backward-weight takes it by the same rule with 64 to 256 channels in
 // and out (64x64 to 256x256): 1.25-1.6x the channels-last GEMM there (fp64 1.4x), 0.8-0.9x at 16-32
 // channels, about 1.05x at 512x512, whose runs' 8 copies of the 16 transformed gradients would take 134 MB.
 //
@@ -66,6 +69,7 @@ inline ConvShape flatten_pointwise(const ConvShape& s) {
 constexpr int64_t kDirectMinWidth = 6, kBwdWeightMinCols = 16, kDirectRowsMaxK = 64;
 constexpr int64_t kWinogradMinChannels = 16, kWinogradMinTiles = 64;
 constexpr int64_t kWinogradGradMinChannels = 64, kWinogradGradMaxWeights = 256 * 256;
+constexpr double kWinogradMaxWeightBytes = 16 << 20;
 constexpr int64_t kChannelsLastMinChannels = 64;
 
 bool any(const ConvShape&) { return true; }
@@ -97,18 +101,22 @@ bool channels_last_forward_pays(const ConvShape& s) { return many_channels(s) &&
 bool channels_last_backward_input_pays(const ConvShape& s) {
   return many_channels(s) && channels_last_backward_fits(s);
 }
+template <typename T>
 bool winograd_forward_pays(const ConvShape& s) {
   if (!winograd_runs(s) || s.C < kWinogradMinChannels || s.K < kWinogradMinChannels) return false;
+  if (16 * double(s.C) * double(s.K) * sizeof(T) > kWinogradMaxWeightBytes) return false;
   const int64_t th = ceil_div(s.OH, 2), tw = ceil_div(s.OW, 2);
   return s.N * th * tw >= kWinogradMinTiles && 5 * s.OH * s.OW >= 4 * (4 * th * tw);
 }
+template <typename T>
 bool winograd_backward_weight_pays(const ConvShape& s) {
-  return winograd_backward_weight_runs(s) && winograd_forward_pays(s) && s.C >= kWinogradGradMinChannels &&
+  return winograd_backward_weight_runs(s) && winograd_forward_pays<T>(s) && s.C >= kWinogradGradMinChannels &&
          s.K >= kWinogradGradMinChannels && s.C * s.K <= kWinogradGradMaxWeights;
 }
 bool winograd_runs_flipped(const ConvShape& s) { return unit_stride(s) && winograd_runs(flipped_shape(s)); }
+template <typename T>
 bool winograd_backward_input_pays(const ConvShape& s) {
-  return winograd_runs_flipped(s) && winograd_forward_pays(flipped_shape(s));
+  return winograd_runs_flipped(s) && winograd_forward_pays<T>(flipped_shape(s));
 }
 bool direct_forward_pays(const ConvShape& f) {
   const bool few_channels = f.Cg() <= 4 || f.Kg() <= 4;
@@ -155,16 +163,18 @@ struct Impl {
 // Gemm), Gemm (every shape but backward-weight's beyond the scratch bound: what Auto takes when neither
 // pays), Im2col (forced only, but for those backward-weight shapes), and Simple last: it runs everything,
 // the fallback and the oracle. Backward-weight has no ChannelsLast entry: forced, it runs what Auto picks.
+template <typename T>
 const Impl<ForwardFn> kForward[] = {
-    {Algo::Winograd, winograd_runs, winograd_forward_pays, STRIDED_KERNEL(forward_winograd)},
+    {Algo::Winograd, winograd_runs, winograd_forward_pays<T>, STRIDED_KERNEL(forward_winograd)},
     {Algo::ChannelsLast, channels_last_fits, channels_last_forward_pays, STRIDED_KERNEL(forward_channels_last)},
     {Algo::Direct, direct_fits, direct_forward_pays, STRIDED_KERNEL(forward_direct)},
     {Algo::Gemm, any, any, STRIDED_KERNEL(forward_gemm)},
     {Algo::Im2col, any, never, STRIDED_KERNEL(forward_im2col)},
     {Algo::Simple, any, any, STRIDED_KERNEL(forward_simple)},
 };
+template <typename T>
 const Impl<BackwardInputFn> kBackwardInput[] = {
-    {Algo::Winograd, winograd_runs_flipped, winograd_backward_input_pays, STRIDED_KERNEL(backward_input_winograd)},
+    {Algo::Winograd, winograd_runs_flipped, winograd_backward_input_pays<T>, STRIDED_KERNEL(backward_input_winograd)},
     {Algo::ChannelsLast, channels_last_backward_fits, channels_last_backward_input_pays,
      STRIDED_KERNEL(backward_input_channels_last)},
     {Algo::Direct, direct_fits_flipped, direct_backward_input_pays, STRIDED_KERNEL(backward_input_direct)},
@@ -172,8 +182,9 @@ const Impl<BackwardInputFn> kBackwardInput[] = {
     {Algo::Im2col, any, never, STRIDED_KERNEL(backward_input_im2col)},
     {Algo::Simple, any, any, STRIDED_KERNEL(backward_input_simple)},
 };
+template <typename T>
 const Impl<BackwardWeightFn> kBackwardWeight[] = {
-    {Algo::Winograd, winograd_backward_weight_runs, winograd_backward_weight_pays,
+    {Algo::Winograd, winograd_backward_weight_runs, winograd_backward_weight_pays<T>,
      STRIDED_KERNEL(backward_weight_winograd)},
     {Algo::Direct, direct_fits, direct_backward_weight_pays, STRIDED_KERNEL(backward_weight_direct)},
     {Algo::Gemm, gemm_backward_weight_fits, gemm_backward_weight_fits, STRIDED_KERNEL(backward_weight_gemm)},
@@ -199,14 +210,13 @@ const Entry& pick(const Entry (&list)[n], const ConvShape& s, Algo algo) {
 
 }  // namespace
 
-Algo choose(const ConvShape& s, Pass pass) { return resolve(s, pass, Algo::Auto); }
-
+template <typename T>
 Algo resolve(const ConvShape& shape, Pass pass, Algo algo) {
   const ConvShape s = flatten_pointwise(shape);
   switch (pass) {
-    case Pass::BackwardInput: return pick(kBackwardInput, s, algo).algo;
-    case Pass::BackwardWeight: return pick(kBackwardWeight, s, algo).algo;
-    default: return pick(kForward, s, algo).algo;
+    case Pass::BackwardInput: return pick(kBackwardInput<T>, s, algo).algo;
+    case Pass::BackwardWeight: return pick(kBackwardWeight<T>, s, algo).algo;
+    default: return pick(kForward<T>, s, algo).algo;
   }
 }
 
@@ -227,14 +237,14 @@ template <typename T>
 void forward(const ConvShape& shape, const T* x, const T* w, const T* b, T* y, Algo algo) {
   if (shape.N == 0) return;
   const ConvShape s = flatten_pointwise(shape);
-  pick(kForward, s, algo).template kernel<T>()(s, x, w, b, y);
+  pick(kForward<T>, s, algo).template kernel<T>()(s, x, w, b, y);
 }
 
 template <typename T>
 void backward_input(const ConvShape& shape, const T* gy, const T* w, T* gx, Algo algo) {
   if (shape.N == 0) return;
   const ConvShape s = flatten_pointwise(shape);
-  pick(kBackwardInput, s, algo).template kernel<T>()(s, gy, w, gx);
+  pick(kBackwardInput<T>, s, algo).template kernel<T>()(s, gy, w, gx);
 }
 
 // Direct and Gemm sum gb while they copy gy into their tiles (one pass over gy instead of two: for a
@@ -248,7 +258,7 @@ void backward_weight(const ConvShape& shape, const T* gy, const T* x, T* gw, T* 
     return;
   }
   const ConvShape s = flatten_pointwise(shape);
-  pick(kBackwardWeight, s, algo).template kernel<T>()(s, gy, x, gw, gb);
+  pick(kBackwardWeight<T>, s, algo).template kernel<T>()(s, gy, x, gw, gb);
 }
 
 template <typename T>
@@ -271,7 +281,8 @@ void backward_bias(const ConvShape& s, const T* gy, T* gb) {
   template void forward<T>(const ConvShape&, const T*, const T*, const T*, T*, Algo);            \
   template void backward_input<T>(const ConvShape&, const T*, const T*, T*, Algo);               \
   template void backward_weight<T>(const ConvShape&, const T*, const T*, T*, T*, Algo);          \
-  template void backward_bias<T>(const ConvShape&, const T*, T*);
+  template void backward_bias<T>(const ConvShape&, const T*, T*);                                \
+  template Algo resolve<T>(const ConvShape&, Pass, Algo);
 STRIDED_INSTANTIATE(float)
 STRIDED_INSTANTIATE(double)
 #undef STRIDED_INSTANTIATE

@@ -217,7 +217,7 @@ def run(threads=(1, 2), dtypes=("float32",), layers=None, algos=("auto",), pools
                         args, ours, theirs = _conv_fns(layer, np.dtype(dt), algo, torch, rng)
                         for ps in CONV_PASSES:
                             row = _timed(dict(layer=layer, kind="conv", **{"pass": ps}, dtype=dt,
-                                              algo=_C.conv_choice(args, ps, algo), asked=algo, threads=nt),
+                                              algo=_C.conv_choice(args, ps, algo, dt), asked=algo, threads=nt),
                                          _times([ours[ps], theirs[ps]], reps, min_time), flops, peak, "gflops")
                             rows.append(row)
                             _print_row(row, out)
