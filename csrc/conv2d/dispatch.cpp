@@ -35,9 +35,10 @@ inline ConvShape flatten_pointwise(const ConvShape& s) {
 // tiles pays for them as a whole pass, and past 16 MiB of them (kWinogradMaxWeightBytes: float64 at 384 or
 // more channels in and out) they cost more than the multiplies saved: float64 against ChannelsLast, forced
 // each way at 2 threads (2026-12-02, AVX2): 0.55-0.93x at 512x512 on 4x4 to 14x14 planes, 0.52-1.13x at
-// 384x384, but 1.16-1.63x at 128x128 and 256x256 (8 MiB); float32 at 512x512 (16 MiB) 0.76-1.40x. Backward-weight takes it by the same rule with 64 to 256 channels in
-// and out (64x64 to 256x256): 1.25-1.6x the channels-last GEMM there (fp64 1.4x), 0.8-0.9x at 16-32
-// channels, about 1.05x at 512x512, whose runs' 8 copies of the 16 transformed gradients would take 134 MB.
+// 384x384, but 1.16-1.63x at 128x128 and 256x256 (8 MiB); float32 at 512x512 (16 MiB) 0.76-1.40x.
+// Backward-weight takes it by the same rule with 64 to 256 channels in and out (64x64 to 256x256):
+// 1.25-1.6x the channels-last GEMM there (fp64 1.4x), 0.8-0.9x at 16-32 channels, about 1.05x at 512x512,
+// whose runs' 8 copies of the 16 transformed gradients would take 134 MB.
 //
 // Otherwise, forward: ChannelsLast for a real window (R*S > 1) with 64 or more channels in and out per group - the
 // body of ResNets and VGGs, at every plane size and stride - because its tiles take pixels from anywhere
@@ -163,6 +164,7 @@ struct Impl {
 // Gemm), Gemm (every shape but backward-weight's beyond the scratch bound: what Auto takes when neither
 // pays), Im2col (forced only, but for those backward-weight shapes), and Simple last: it runs everything,
 // the fallback and the oracle. Backward-weight has no ChannelsLast entry: forced, it runs what Auto picks.
+// A list per element type T: Winograd's rule counts its transformed weights' bytes.
 template <typename T>
 const Impl<ForwardFn> kForward[] = {
     {Algo::Winograd, winograd_runs, winograd_forward_pays<T>, STRIDED_KERNEL(forward_winograd)},
