@@ -356,7 +356,6 @@ def test_dispatch_keeps_growing_tiles_within_the_bound():
     assert C.conv_choice(plane, "backward_weight", "gemm") == "im2col"
 
 
-
 def test_avg_pool_backward_overlapping_beyond_the_scratch_bound_is_right():
     """Overlapping windows (3x3/2, padding 1) on a plane whose scratch planes would pass the bound: the
     kernel writes gx directly, edge windows included, with either divisor."""

@@ -2,7 +2,6 @@
 // cpu_convolution_list and XNNPACK do, and the public entry points, which run the one the list picks.
 // Adding an algorithm is adding its Algo and name (conv2d.h, algo_name) and its entries here.
 #include <algorithm>
-#include <type_traits>
 
 #include "conv2d/internal.h"
 
@@ -141,23 +140,16 @@ using BackwardInputFn = void (*)(const ConvShape&, const T*, const T*, T*);
 template <typename T>
 using BackwardWeightFn = void (*)(const ConvShape&, const T*, const T*, T*, T*);
 
-// One implementation of a pass: `runs` says it has a kernel for the shape, `pays` that Auto should take
-// it (Auto takes the first entry whose `pays` holds).
-template <template <typename> class Fn>
+// One implementation of a pass for elements of type T: `runs` says it has a kernel for the shape, `pays`
+// that Auto should take it (Auto takes the first entry whose `pays` holds).
+template <typename T, template <typename> class Fn>
 struct Impl {
   Algo algo;
   bool (*runs)(const ConvShape&);
   bool (*pays)(const ConvShape&);
-  Fn<float> f32;
-  Fn<double> f64;
-  template <typename T>
-  Fn<T> kernel() const {
-    if constexpr (std::is_same_v<T, float>) return f32;
-    else return f64;
-  }
+  Fn<T> kernel;
 };
 
-#define STRIDED_KERNEL(name) name<float>, name<double>
 // Each list: Winograd first (its rule is the narrowest; a forced Winograd that does not run the shape falls
 // to the next entry), ChannelsLast where it has a kernel (it pays before Direct; a forced ChannelsLast that
 // does not fit falls to Direct), Direct (so that a forced Direct without a kernel for the shape falls to
@@ -166,34 +158,32 @@ struct Impl {
 // the fallback and the oracle. Backward-weight has no ChannelsLast entry: forced, it runs what Auto picks.
 // A list per element type T: Winograd's rule counts its transformed weights' bytes.
 template <typename T>
-const Impl<ForwardFn> kForward[] = {
-    {Algo::Winograd, winograd_runs, winograd_forward_pays<T>, STRIDED_KERNEL(forward_winograd)},
-    {Algo::ChannelsLast, channels_last_fits, channels_last_forward_pays, STRIDED_KERNEL(forward_channels_last)},
-    {Algo::Direct, direct_fits, direct_forward_pays, STRIDED_KERNEL(forward_direct)},
-    {Algo::Gemm, any, any, STRIDED_KERNEL(forward_gemm)},
-    {Algo::Im2col, any, never, STRIDED_KERNEL(forward_im2col)},
-    {Algo::Simple, any, any, STRIDED_KERNEL(forward_simple)},
+const Impl<T, ForwardFn> kForward[] = {
+    {Algo::Winograd, winograd_runs, winograd_forward_pays<T>, forward_winograd<T>},
+    {Algo::ChannelsLast, channels_last_fits, channels_last_forward_pays, forward_channels_last<T>},
+    {Algo::Direct, direct_fits, direct_forward_pays, forward_direct<T>},
+    {Algo::Gemm, any, any, forward_gemm<T>},
+    {Algo::Im2col, any, never, forward_im2col<T>},
+    {Algo::Simple, any, any, forward_simple<T>},
 };
 template <typename T>
-const Impl<BackwardInputFn> kBackwardInput[] = {
-    {Algo::Winograd, winograd_runs_flipped, winograd_backward_input_pays<T>, STRIDED_KERNEL(backward_input_winograd)},
+const Impl<T, BackwardInputFn> kBackwardInput[] = {
+    {Algo::Winograd, winograd_runs_flipped, winograd_backward_input_pays<T>, backward_input_winograd<T>},
     {Algo::ChannelsLast, channels_last_backward_fits, channels_last_backward_input_pays,
-     STRIDED_KERNEL(backward_input_channels_last)},
-    {Algo::Direct, direct_fits_flipped, direct_backward_input_pays, STRIDED_KERNEL(backward_input_direct)},
-    {Algo::Gemm, any, any, STRIDED_KERNEL(backward_input_gemm)},
-    {Algo::Im2col, any, never, STRIDED_KERNEL(backward_input_im2col)},
-    {Algo::Simple, any, any, STRIDED_KERNEL(backward_input_simple)},
+     backward_input_channels_last<T>},
+    {Algo::Direct, direct_fits_flipped, direct_backward_input_pays, backward_input_direct<T>},
+    {Algo::Gemm, any, any, backward_input_gemm<T>},
+    {Algo::Im2col, any, never, backward_input_im2col<T>},
+    {Algo::Simple, any, any, backward_input_simple<T>},
 };
 template <typename T>
-const Impl<BackwardWeightFn> kBackwardWeight[] = {
-    {Algo::Winograd, winograd_backward_weight_runs, winograd_backward_weight_pays<T>,
-     STRIDED_KERNEL(backward_weight_winograd)},
-    {Algo::Direct, direct_fits, direct_backward_weight_pays, STRIDED_KERNEL(backward_weight_direct)},
-    {Algo::Gemm, gemm_backward_weight_fits, gemm_backward_weight_fits, STRIDED_KERNEL(backward_weight_gemm)},
-    {Algo::Im2col, any, any, STRIDED_KERNEL(backward_weight_im2col)},
-    {Algo::Simple, any, any, STRIDED_KERNEL(backward_weight_simple)},
+const Impl<T, BackwardWeightFn> kBackwardWeight[] = {
+    {Algo::Winograd, winograd_backward_weight_runs, winograd_backward_weight_pays<T>, backward_weight_winograd<T>},
+    {Algo::Direct, direct_fits, direct_backward_weight_pays, backward_weight_direct<T>},
+    {Algo::Gemm, gemm_backward_weight_fits, gemm_backward_weight_fits, backward_weight_gemm<T>},
+    {Algo::Im2col, any, any, backward_weight_im2col<T>},
+    {Algo::Simple, any, any, backward_weight_simple<T>},
 };
-#undef STRIDED_KERNEL
 
 // A forced algorithm takes its entry if that runs the shape, else the next entry that does. Auto, which
 // no entry has, takes the first entry that pays; so does an id no entry has (the Python side only passes
@@ -239,14 +229,14 @@ template <typename T>
 void forward(const ConvShape& shape, const T* x, const T* w, const T* b, T* y, Algo algo) {
   if (shape.N == 0) return;
   const ConvShape s = flatten_pointwise(shape);
-  pick(kForward<T>, s, algo).template kernel<T>()(s, x, w, b, y);
+  pick(kForward<T>, s, algo).kernel(s, x, w, b, y);
 }
 
 template <typename T>
 void backward_input(const ConvShape& shape, const T* gy, const T* w, T* gx, Algo algo) {
   if (shape.N == 0) return;
   const ConvShape s = flatten_pointwise(shape);
-  pick(kBackwardInput<T>, s, algo).template kernel<T>()(s, gy, w, gx);
+  pick(kBackwardInput<T>, s, algo).kernel(s, gy, w, gx);
 }
 
 // Direct and Gemm sum gb while they copy gy into their tiles (one pass over gy instead of two: for a
@@ -260,7 +250,7 @@ void backward_weight(const ConvShape& shape, const T* gy, const T* x, T* gw, T* 
     return;
   }
   const ConvShape s = flatten_pointwise(shape);
-  pick(kBackwardWeight<T>, s, algo).template kernel<T>()(s, gy, x, gw, gb);
+  pick(kBackwardWeight<T>, s, algo).kernel(s, gy, x, gw, gb);
 }
 
 template <typename T>
